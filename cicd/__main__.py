@@ -1,0 +1,5 @@
+import sys
+
+from cicd.cli import main
+
+sys.exit(main())

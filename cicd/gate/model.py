@@ -1,0 +1,102 @@
+"""What a check is, what it reports, and the context it runs in."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"  # the tool ran and found problems in the change
+    ERROR = "error"  # the tool is missing, crashed or could not be run: never a pass
+    SKIPPED = "skipped"  # not selected by --changed-since, or a dependency did not pass
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, precise enough that the author can fix it without reading the tool's log."""
+
+    rule: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    fix: str | None = None
+    severity: str = "error"  # "error" fails the check; "warning" is reported only
+
+    def location(self) -> str:
+        if self.file is None:
+            return "-"
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def render(self) -> str:
+        hint = f" Fix: {self.fix}" if self.fix else ""
+        return f"{self.location()}: [{self.rule}] {self.message}{hint}"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: Status
+    duration_s: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+    summary: str = ""
+    report: str | None = None  # path of the tool's own report, when it writes one
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+
+class ToolError(Exception):
+    """A tool could not do its job (missing, crashed, unparseable output): the check errors."""
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """Everything a check may look at. Checks never read os.environ or global state for input."""
+
+    root: Path
+    out_dir: Path  # build/gate: reports and intermediate outputs (e.g. the cloud assembly)
+    changed_files: frozenset[str] | None = None  # None: everything is in scope (--all)
+    base_ref: str | None = None  # the --changed-since reference, for checks that diff
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def report_path(self, name: str) -> Path:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return self.out_dir / name
+
+    def changed(self, patterns: tuple[str, ...]) -> list[str]:
+        """Changed files matching the patterns; all matching files when nothing is narrowed."""
+        if self.changed_files is None:
+            return []
+        return sorted(f for f in self.changed_files if any(fnmatch.fnmatch(f, p) for p in patterns))
+
+
+class Check:
+    """A gate check. Subclass, set the class attributes, implement run(), decorate with @register.
+
+    run() returns findings; any finding with severity "error" fails the check. Raise ToolError
+    when the tool itself cannot run: that is reported as an error, never as a pass.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    # fnmatch patterns of repository paths this check cares about; --changed-since selects the
+    # check when any changed file matches. Empty: the check always runs.
+    paths: ClassVar[tuple[str, ...]] = ()
+    # Names of checks that must pass first (e.g. cfn-lint needs cdk-synth's cloud assembly).
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    def selected(self, ctx: GateContext) -> bool:
+        if ctx.changed_files is None or not self.paths:
+            return True
+        return bool(ctx.changed(self.paths))
+
+    def run(self, ctx: GateContext) -> list[Finding]:
+        raise NotImplementedError

@@ -1,0 +1,54 @@
+"""Running external tools from the project's own environments, with failures made explicit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from cicd.gate.model import ToolError
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def tool_path(name: str, root: Path | None = None) -> str:
+    """Find a tool in the gate's own virtual environment first, then the project's node_modules."""
+    candidates = [VENV_BIN / name]
+    if root is not None:
+        candidates += [root / ".venv-checkov" / "bin" / name, root / "node_modules" / ".bin" / name]
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise ToolError(f"{name} is not installed; run `make venv` (it installs the pinned toolchain)")
+    return found
+
+
+def run_tool(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 600,
+    ok_codes: tuple[int, ...] = (0, 1),
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool; exit codes outside ok_codes (crash, usage error, timeout) raise ToolError.
+
+    Most linters exit 1 for "found problems": that is a result for the check to parse, not a crash.
+    """
+    full_env = {**os.environ, **(env or {})}
+    try:
+        proc = subprocess.run(
+            args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except FileNotFoundError as exc:
+        raise ToolError(f"{args[0]} is not installed ({exc}); run `make venv`") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"{Path(args[0]).name} did not finish within {timeout_s:.0f} s") from exc
+    if proc.returncode not in ok_codes:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise ToolError(f"{Path(args[0]).name} exited {proc.returncode}:\n{tail}")
+    return proc

@@ -1,0 +1,1 @@
+"""Release bundles: built once from the repository, content-addressed, promoted unchanged."""

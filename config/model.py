@@ -1,0 +1,217 @@
+"""The typed, frozen configuration model.
+
+Configuration enters the CDK app once, at the top, as these objects; stacks and constructs get
+narrow keyword arguments taken from them. Rules that protect production live here so that a
+wrong YAML file fails the gate, not a deployment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+EnvironmentName = Literal["dev", "staging", "prod"]
+ENVIRONMENT_ORDER: tuple[EnvironmentName, ...] = ("dev", "staging", "prod")
+
+# Regions where MWAA, EMR Serverless and CodePipeline V2 are all offered (commercial partition).
+AwsRegion = Literal[
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+    "ca-central-1", "sa-east-1",
+    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1",
+    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ap-southeast-1", "ap-southeast-2",
+]  # fmt: skip
+
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
+VpcId = Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+SecretName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9/_+=.@-]+$")]
+SnowflakeIdentifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+IamArn = Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:(role|group|user)/[\w+=,.@/-]+$")]
+
+MWAA_AIRFLOW_VERSIONS = ("2.9.2", "2.10.1", "2.10.3")
+EMR_RELEASE = re.compile(r"^emr-7\.\d+\.\d+$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Network(_Frozen):
+    """An existing VPC imported by id: no lookups, so synth needs no credentials."""
+
+    vpc_id: VpcId
+    private_subnet_ids: tuple[SubnetId, ...] = Field(min_length=2, max_length=2)
+    availability_zones: tuple[str, ...] = Field(min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Network:
+        if len(set(self.private_subnet_ids)) != 2:
+            raise ValueError("private_subnet_ids must name two different subnets (MWAA needs two AZs)")
+        if len(set(self.availability_zones)) != 2:
+            raise ValueError("availability_zones must be two different zones, one per subnet")
+        return self
+
+
+class Orchestration(_Frozen):
+    """MWAA: sizing and the Airflow version (the local Airflow pin must match it)."""
+
+    airflow_version: Literal["2.9.2", "2.10.1", "2.10.3"]
+    environment_class: Literal["mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge"]
+    min_workers: int = Field(ge=1, le=25)
+    max_workers: int = Field(ge=1, le=25)
+    max_webservers: int = Field(default=2, ge=2, le=5)
+    schedulers: int = Field(default=2, ge=2, le=5)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Orchestration:
+        if self.min_workers > self.max_workers:
+            raise ValueError(f"min_workers ({self.min_workers}) exceeds max_workers ({self.max_workers})")
+        return self
+
+
+class SparkCapacity(_Frozen):
+    max_vcpu: int = Field(ge=4, le=4000)
+    max_memory_gb: int = Field(ge=16, le=16000)
+    max_disk_gb: int = Field(ge=20, le=100000)
+    idle_timeout_minutes: int = Field(ge=1, le=1440)
+
+
+class Compute(_Frozen):
+    """EMR Serverless: one application for batch, one for the long-running streaming job."""
+
+    release_label: str = Field(description="EMR release with streaming job support, emr-7.x")
+    batch: SparkCapacity
+    streaming: SparkCapacity
+
+    @field_validator("release_label")
+    @classmethod
+    def _emr7(cls, value: str) -> str:
+        if not EMR_RELEASE.match(value):
+            raise ValueError(f"release_label {value!r} must be an EMR 7.x label like 'emr-7.9.0' (Spark 3.5)")
+        return value
+
+
+class Snowflake(_Frozen):
+    account: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+$")
+    database: SnowflakeIdentifier
+    warehouse: SnowflakeIdentifier
+    role: SnowflakeIdentifier
+    user: SnowflakeIdentifier
+    private_key_secret_name: SecretName
+
+
+class Streaming(_Frozen):
+    """The MSK cluster the streaming job reads; owned outside this repository."""
+
+    msk_cluster_arn: str = Field(pattern=r"^arn:aws:kafka:[a-z0-9-]+:\d{12}:cluster/[\w-]+/[\w-]+$")
+    bootstrap_servers_secret_name: SecretName
+
+
+class Notifications(_Frozen):
+    alarm_emails: tuple[Email, ...] = Field(min_length=1)
+    release_emails: tuple[Email, ...] = Field(min_length=1)
+
+
+class Approval(_Frozen):
+    required: bool
+    approvers_role_arn: IamArn | None = None
+    bake_minutes: int = Field(ge=0, le=240)
+
+
+class Retention(_Frozen):
+    log_days: Literal[7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 2557, 3653]
+    release_artifact_days: int = Field(ge=30, le=3650)
+    raw_landing_days: int = Field(ge=1, le=3650)
+    evidence_years: int = Field(ge=1, le=10)
+
+
+class DataPolicy(_Frozen):
+    """Which data an environment may hold. Nothing below prod may hold production data."""
+
+    source: Literal["synthetic", "masked", "production"]
+
+
+class EnvironmentConfig(_Frozen):
+    name: EnvironmentName
+    account: AccountId
+    region: AwsRegion
+    network: Network
+    orchestration: Orchestration
+    compute: Compute
+    snowflake: Snowflake
+    streaming: Streaming
+    notifications: Notifications
+    approval: Approval
+    retention: Retention
+    data: DataPolicy
+    # Termination protection and RETAIN on stateful resources; off only where stated in config.
+    protect_stateful_resources: bool = True
+
+    @model_validator(mode="after")
+    def _environment_rules(self) -> EnvironmentConfig:
+        if self.name == "prod":
+            if not self.approval.required:
+                raise ValueError(
+                    "approval.required: prod must require a manual approval (allowed: true)"
+                )
+            if self.approval.approvers_role_arn is None:
+                raise ValueError("approval.approvers_role_arn: prod needs the approvers' IAM role")
+            if self.approval.bake_minutes < 10:
+                raise ValueError("approval.bake_minutes: prod bakes for at least 10 minutes (allowed: 10-240)")
+            if not self.protect_stateful_resources:
+                raise ValueError("protect_stateful_resources: prod must keep stateful resources protected")
+            if self.retention.evidence_years < 7:
+                raise ValueError("retention.evidence_years: prod keeps SOC 2 evidence for at least 7 years")
+        if self.approval.required and self.approval.approvers_role_arn is None:
+            raise ValueError("approval.approvers_role_arn: required when approval.required is true")
+        allowed_source = {"dev": "synthetic", "staging": "masked", "prod": "production"}[self.name]
+        if self.data.source != allowed_source and not (self.name == "staging" and self.data.source == "synthetic"):
+            raise ValueError(
+                f"data.source: {self.name} may not hold {self.data.source!r} data "
+                f"(allowed: {allowed_source!r}{' or synthetic' if self.name == 'staging' else ''}); "
+                "production data never reaches a lower environment"
+            )
+        return self
+
+
+class DeliveryConfig(_Frozen):
+    """The delivery pipeline: where it lives, what it watches, who approves."""
+
+    account: AccountId
+    region: AwsRegion
+    connection_arn: str = Field(
+        pattern=r"^arn:aws:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
+    )
+    repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    branch: str = Field(min_length=1)
+    notification_emails: tuple[Email, ...] = Field(min_length=1)
+
+
+class PlatformConfig(_Frozen):
+    delivery: DeliveryConfig
+    environments: tuple[EnvironmentConfig, ...]
+
+    @model_validator(mode="after")
+    def _cross_environment_rules(self) -> PlatformConfig:
+        names = tuple(env.name for env in self.environments)
+        if names != ENVIRONMENT_ORDER:
+            raise ValueError(f"environments must be exactly {', '.join(ENVIRONMENT_ORDER)} in that order, got {names}")
+        by_name = {env.name: env for env in self.environments}
+        prod = by_name["prod"]
+        for lower in ("dev", "staging"):
+            if by_name[lower].account == prod.account:
+                raise ValueError(
+                    f"{lower}.account equals prod.account ({prod.account}): lower environments live in "
+                    "their own accounts so that they can never read production data"
+                )
+        return self
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(f"no environment named {name!r} (allowed: {', '.join(ENVIRONMENT_ORDER)})")

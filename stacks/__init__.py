@@ -1,0 +1,1 @@
+"""Thin deployment units. A stack creates constructs, wires them with grants, declares outputs."""

@@ -93,7 +93,9 @@ def load_environment(name: str, config_dir: Path = CONFIG_DIR) -> EnvironmentCon
     data, lines = _read_yaml(path)
     file = _relative(path)
     if data.get("name", name) != name:
-        raise ConfigError([ConfigProblem(file, "name", f"is {data['name']!r} but the file is {name}.yaml", lines.get("name"))])
+        raise ConfigError(
+            [ConfigProblem(file, "name", f"is {data['name']!r} but the file is {name}.yaml", lines.get("name"))]
+        )
     try:
         return EnvironmentConfig.model_validate({"name": name, **data})
     except ValidationError as exc:

@@ -155,9 +155,7 @@ class EnvironmentConfig(_Frozen):
     def _environment_rules(self) -> EnvironmentConfig:
         if self.name == "prod":
             if not self.approval.required:
-                raise ValueError(
-                    "approval.required: prod must require a manual approval (allowed: true)"
-                )
+                raise ValueError("approval.required: prod must require a manual approval (allowed: true)")
             if self.approval.approvers_role_arn is None:
                 raise ValueError("approval.approvers_role_arn: prod needs the approvers' IAM role")
             if self.approval.bake_minutes < 10:

@@ -67,6 +67,14 @@ class GateContext:
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
 
+    def relative(self, path: str | Path) -> str:
+        """A tool's path as a repository-relative one, for findings people can open."""
+        candidate = Path(path)
+        try:
+            return candidate.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
     def report_path(self, name: str) -> Path:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         return self.out_dir / name
@@ -92,6 +100,9 @@ class Check:
     paths: ClassVar[tuple[str, ...]] = ()
     # Names of checks that must pass first (e.g. cfn-lint needs cdk-synth's cloud assembly).
     needs: ClassVar[tuple[str, ...]] = ()
+
+    # A one-line result a check may set during run() (e.g. "r-1a2b: 42 files"); shown when it passes.
+    summary_note: str = ""
 
     def selected(self, ctx: GateContext) -> bool:
         if ctx.changed_files is None or not self.paths:

@@ -1,0 +1,78 @@
+# One entry point for people, CI and the pipeline's CodeBuild step. `make` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3.11
+UV_VERSION := 0.9.5
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+PY := $(VENV)/bin/python
+STAMPS := .make
+# Stamps are keyed on the lock files' content: a changed pin reinstalls, an unchanged one is a no-op.
+hash = $(shell sha256sum $(1) | sha256sum | cut -c1-16)
+VENV_STAMP := $(STAMPS)/venv-$(call hash,requirements-dev.lock)
+CHECKOV_STAMP := $(STAMPS)/checkov-$(call hash,requirements-checkov.lock)
+NODE_STAMP := $(STAMPS)/node-$(call hash,package-lock.json)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export AWS_EC2_METADATA_DISABLED := true
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV_STAMP): requirements-dev.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements-dev.lock
+	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/venv-* && touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.lock $(VENV_STAMP)
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(VENV)/bin/uv pip sync --quiet --python $(CHECKOV_VENV)/bin/python requirements-checkov.lock
+	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/checkov-* && touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/node-* && touch $@
+
+.PHONY: venv
+venv: $(VENV_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) ## Install the pinned toolchain (Python, checkov, CDK CLI); a no-op when nothing changed
+
+.PHONY: lock
+lock: $(VENV_STAMP) ## Re-resolve requirements*.lock from requirements*.txt after changing a pin
+	$(VENV)/bin/uv pip compile --quiet --no-header --python $(PY) requirements-dev.txt -o requirements-dev.lock
+	$(VENV)/bin/uv pip compile --quiet --no-header --python $(CHECKOV_VENV)/bin/python requirements-checkov.txt -o requirements-checkov.lock
+
+.PHONY: validate
+validate: venv ## The main job: every gate check and the release build, offline (JUnit in build/gate)
+	$(PY) -m cicd validate --all --junit build/gate/junit.xml
+
+.PHONY: validate-changed
+validate-changed: venv ## The gate on what changed since BASE (default origin/main)
+	$(PY) -m cicd validate --changed-since $${BASE:-origin/main} --junit build/gate/junit.xml
+
+.PHONY: test
+test: venv ## Every test, slow ones included
+	$(PY) -m pytest -q
+
+.PHONY: synth
+synth: venv ## cdk synth every environment into build/cdk.out
+	$(PY) -m cicd validate --only cdk-synth
+
+.PHONY: fmt
+fmt: $(VENV_STAMP) ## Format and auto-fix Python
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+.PHONY: bench-gate
+bench-gate: venv ## Gate wall time per check, cold (fresh venvs) and warm
+	$(PY) -m cicd.gate.bench
+
+.PHONY: clean
+clean: ## Remove build output (keeps the toolchain)
+	rm -rf build cdk.out dbt_project/target
+
+.PHONY: distclean
+distclean: clean ## Remove build output and every installed toolchain
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules $(STAMPS)

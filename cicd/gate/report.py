@@ -1,0 +1,94 @@
+"""Gate results for people (a table and the findings) and for machines (JSON, JUnit XML)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from cicd.gate.model import CheckResult, Status
+
+SYMBOL = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR", Status.SKIPPED: "SKIP"}
+
+
+def render_table(results: Sequence[CheckResult], total_s: float, out: TextIO) -> None:
+    width = max([len(r.name) for r in results] + [5])
+    out.write(f"\n{'check'.ljust(width)}  {'status':6}  {'time':>7}  summary\n")
+    out.write(f"{'-' * width}  {'-' * 6}  {'-' * 7}  {'-' * 30}\n")
+    for r in results:
+        first_line = r.summary.splitlines()[0] if r.summary else ""
+        out.write(f"{r.name.ljust(width)}  {SYMBOL[r.status]:6}  {r.duration_s:6.1f}s  {first_line}\n")
+    passed = sum(r.status is Status.PASSED for r in results)
+    out.write(
+        f"{'-' * width}  {'-' * 6}  {'-' * 7}\n{'total'.ljust(width)}  {passed}/{len(results)}  {total_s:6.1f}s\n"
+    )
+    problems = [r for r in results if r.findings or r.status is Status.ERROR]
+    for r in problems:
+        out.write(f"\n{SYMBOL[r.status]} {r.name}:\n")
+        if r.status is Status.ERROR:
+            out.write("  " + r.summary.replace("\n", "\n  ") + "\n")
+        for finding in r.findings[:200]:
+            marker = "" if finding.severity == "error" else "(warning) "
+            out.write(f"  {marker}{finding.render()}\n")
+        if len(r.findings) > 200:
+            out.write(f"  ... and {len(r.findings) - 200} more (see the JSON report)\n")
+
+
+def as_dict(results: Sequence[CheckResult], total_s: float, passed: bool, scope: str) -> dict[str, Any]:
+    return {
+        "passed": passed,
+        "scope": scope,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "duration_s": round(total_s, 2),
+        "checks": [
+            {
+                "name": r.name,
+                "status": r.status.value,
+                "duration_s": round(r.duration_s, 2),
+                "summary": r.summary,
+                "report": r.report,
+                "findings": [{k: v for k, v in vars(f).items() if v is not None} for f in r.findings],
+            }
+            for r in results
+        ],
+    }
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def write_junit(results: Sequence[CheckResult], total_s: float, path: Path) -> None:
+    """One testcase per check, so CodeBuild test reports show each check's status and findings."""
+    suite = ET.Element(
+        "testsuite",
+        name="validation-gate",
+        tests=str(len(results)),
+        failures=str(sum(r.status is Status.FAILED for r in results)),
+        errors=str(sum(r.status is Status.ERROR for r in results)),
+        skipped=str(sum(r.status is Status.SKIPPED for r in results)),
+        time=f"{total_s:.2f}",
+    )
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname="gate", name=r.name, time=f"{r.duration_s:.2f}")
+        text = "\n".join(f.render() for f in r.findings)
+        if r.status is Status.FAILED:
+            ET.SubElement(case, "failure", message=r.summary).text = text
+        elif r.status is Status.ERROR:
+            ET.SubElement(case, "error", message=r.summary.splitlines()[0] if r.summary else "error").text = r.summary
+        elif r.status is Status.SKIPPED:
+            ET.SubElement(case, "skipped", message=r.summary)
+        elif text:
+            ET.SubElement(case, "system-out").text = text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
+    ET.indent(tree)
+    tree.write(path, encoding="unicode", xml_declaration=True)

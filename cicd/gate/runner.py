@@ -1,0 +1,116 @@
+"""Select checks, run independent ones in parallel, respect dependencies, time everything."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from cicd.gate.model import Check, CheckResult, GateContext, Status, ToolError
+
+Listener = Callable[[str, CheckResult | None], None]  # (check name, None on start | result on end)
+
+
+class GateSetupError(Exception):
+    """The gate itself is misconfigured (unknown check, dependency cycle, bad git ref)."""
+
+
+def changed_files(root: Path, base_ref: str) -> frozenset[str]:
+    """Files changed since the merge base with base_ref, including uncommitted and untracked ones."""
+
+    def git(*args: str) -> list[str]:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise GateSetupError(f"git {' '.join(args)} failed: {proc.stderr.strip()} (is {base_ref!r} a valid ref?)")
+        return [line for line in proc.stdout.splitlines() if line]
+
+    merge_base = git("merge-base", base_ref, "HEAD")[0]
+    files = set(git("diff", "--name-only", merge_base))
+    files |= set(git("ls-files", "--others", "--exclude-standard"))
+    return frozenset(files)
+
+
+def select_checks(checks: Sequence[Check], ctx: GateContext, only: Sequence[str] = ()) -> list[Check]:
+    """The checks to run: those selected by --only / --changed-since, plus everything they need."""
+    by_name = {check.name: check for check in checks}
+    unknown = [name for name in only if name not in by_name]
+    if unknown:
+        raise GateSetupError(f"unknown check(s): {', '.join(unknown)} (known: {', '.join(sorted(by_name))})")
+    wanted = [by_name[name] for name in only] if only else [c for c in checks if c.selected(ctx)]
+    chosen: dict[str, Check] = {}
+
+    def add(check: Check, trail: tuple[str, ...]) -> None:
+        if check.name in trail:
+            raise GateSetupError(f"dependency cycle between checks: {' -> '.join((*trail, check.name))}")
+        for need in check.needs:
+            if need not in by_name:
+                raise GateSetupError(f"check {check.name!r} needs unknown check {need!r}")
+            add(by_name[need], (*trail, check.name))
+        chosen[check.name] = check
+
+    for check in wanted:
+        add(check, ())
+    return [check for check in checks if check.name in chosen]
+
+
+def _run_one(check: Check, ctx: GateContext) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        findings = check.run(ctx)
+    except ToolError as exc:
+        return CheckResult(check.name, Status.ERROR, time.perf_counter() - started, summary=str(exc))
+    except Exception as exc:  # a bug in the check must surface as an error, never as a pass
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        summary = f"the check crashed: {detail}\n{traceback.format_exc(limit=-3)}"
+        return CheckResult(check.name, Status.ERROR, time.perf_counter() - started, summary=summary)
+    result = CheckResult(check.name, Status.PASSED, time.perf_counter() - started, findings=list(findings))
+    if result.errors:
+        result.status = Status.FAILED
+        result.summary = f"{len(result.errors)} problem(s)"
+    else:
+        warnings = len(result.findings)
+        note = check.summary_note or "ok"
+        result.summary = f"{note} ({warnings} warning(s))" if warnings else note
+    return result
+
+
+def run_checks(
+    checks: Sequence[Check], ctx: GateContext, *, jobs: int, listener: Listener | None = None
+) -> list[CheckResult]:
+    """Run checks as their dependencies allow, at most `jobs` at a time; results in check order."""
+    notify = listener or (lambda name, result: None)
+    results: dict[str, CheckResult] = {}
+    pending = {check.name: check for check in checks}
+    running: dict[Future[CheckResult], str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        while pending or running:
+            for name, check in list(pending.items()):
+                blocked = [need for need in check.needs if results.get(need) is None]
+                failed = [n for n in check.needs if n in results and results[n].status is not Status.PASSED]
+                if failed:
+                    del pending[name]
+                    results[name] = CheckResult(
+                        name, Status.SKIPPED, summary=f"not run: {', '.join(failed)} did not pass"
+                    )
+                    notify(name, results[name])
+                elif not blocked and len(running) < max(1, jobs):
+                    del pending[name]
+                    notify(name, None)
+                    running[pool.submit(_run_one, check, ctx)] = name
+            if not running:
+                if pending:  # only possible if a dependency was never scheduled
+                    raise GateSetupError(f"checks could not be scheduled: {', '.join(pending)}")
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                results[name] = future.result()
+                notify(name, results[name])
+    return [results[check.name] for check in checks]
+
+
+def gate_passed(results: Sequence[CheckResult]) -> bool:
+    return bool(results) and all(result.status is Status.PASSED for result in results)

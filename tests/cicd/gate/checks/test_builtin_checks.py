@@ -1,0 +1,58 @@
+"""The gate's own checks on deliberately broken inputs, with the real tools."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cicd.gate.checks.config_check import ConfigCheck
+from cicd.gate.checks.python_lint import PythonLint
+from cicd.gate.checks.unit_tests import UnitTests
+from cicd.gate.model import GateContext, ToolError
+from config.loader import CONFIG_DIR
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+def context(root: Path) -> GateContext:
+    return GateContext(root=root, out_dir=root / "build" / "gate")
+
+
+def test_python_lint_names_file_line_and_rule(tmp_path):
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "good.py").write_text('"""Fine."""\n\nVALUE = 1\n')
+    (tmp_path / "broken.py").write_text("import os\ndef f(:\n    pass\n")
+    (tmp_path / "unused.py").write_text("import os\n")
+    findings = PythonLint().run(context(tmp_path))
+    by_file = {(f.file, f.rule) for f in findings}
+    assert ("broken.py", "ruff:invalid-syntax") in by_file
+    assert ("unused.py", "ruff:F401") in by_file
+    assert not [f for f in findings if f.file == "good.py"]
+    syntax = next(f for f in findings if f.file == "broken.py" and f.rule == "ruff:invalid-syntax")
+    assert syntax.line == 2
+
+
+def test_config_check_reports_each_bad_file(tmp_path):
+    shutil.copytree(CONFIG_DIR, tmp_path / "config", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    prod = tmp_path / "config" / "prod.yaml"
+    prod.write_text(prod.read_text().replace("required: true", "required: false"))
+    [finding] = ConfigCheck().run(context(tmp_path))
+    assert finding.file.endswith("prod.yaml") and finding.line is not None
+    assert finding.rule == "config:approval.required"
+
+
+def test_unit_tests_check_reports_the_failing_test(tmp_path):
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_math.py").write_text("def test_ok():\n    assert 1\n\ndef test_bad():\n    assert 1 + 1 == 3\n")
+    [finding] = UnitTests().run(context(tmp_path))
+    assert finding.file == "tests/test_math.py" and finding.line == 5
+    assert "test_bad" in finding.message
+
+
+def test_unit_tests_check_with_no_tests_is_an_error(tmp_path):
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "tests").mkdir()
+    with pytest.raises(ToolError, match="no tests"):
+        UnitTests().run(context(tmp_path))

@@ -1,0 +1,104 @@
+"""Every bad configuration names the file, the field and what is allowed."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import ConfigError, load_all, load_environment
+from config.loader import CONFIG_DIR
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    target.mkdir()
+    for path in CONFIG_DIR.glob("*.yaml"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def edit(config_dir: Path, env: str, change) -> None:
+    path = config_dir / f"{env}.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def problems(config_dir: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_all(config_dir)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_the_committed_config_is_valid():
+    config = load_all()
+    assert [e.name for e in config.environments] == ["dev", "staging", "prod"]
+    prod = config.environment("prod")
+    assert prod.approval.required and prod.data.source == "production"
+
+
+def test_config_objects_are_frozen():
+    prod = load_environment("prod")
+    with pytest.raises(Exception, match="frozen"):
+        prod.region = "us-east-1"  # type: ignore[misc]
+
+
+def test_prod_without_manual_approval_is_rejected(config_dir):
+    edit(config_dir, "prod", lambda d: d["approval"].update(required=False))
+    [message] = problems(config_dir)
+    assert message.startswith("prod.yaml") or "prod.yaml" in message
+    assert "approval.required" in message and "allowed: true" in message
+
+
+def test_staging_in_the_prod_account_is_rejected(config_dir):
+    edit(config_dir, "staging", lambda d: d.update(account="444444444444"))
+    [message] = problems(config_dir)
+    assert "staging.yaml" in message and "account" in message and "prod" in message
+
+
+def test_unknown_region_lists_the_allowed_ones(config_dir):
+    edit(config_dir, "dev", lambda d: d.update(region="mars-north-1"))
+    [message] = problems(config_dir)
+    assert "dev.yaml" in message and "region" in message
+    assert "'eu-west-1'" in message and "mars-north-1" in message
+
+
+def test_missing_secret_name_is_rejected_with_its_line(config_dir):
+    edit(config_dir, "staging", lambda d: d["snowflake"].pop("private_key_secret_name"))
+    [message] = problems(config_dir)
+    assert "staging.yaml" in message and "snowflake.private_key_secret_name" in message and "missing" in message
+
+
+def test_production_data_below_prod_is_rejected(config_dir):
+    edit(config_dir, "staging", lambda d: d["data"].update(source="production"))
+    [message] = problems(config_dir)
+    assert "data.source" in message and "never reaches a lower environment" in message
+
+
+def test_worker_bounds_and_unknown_keys_and_all_problems_at_once(config_dir):
+    edit(config_dir, "dev", lambda d: d["orchestration"].update(min_workers=5, max_workers=2))
+    edit(config_dir, "prod", lambda d: d["orchestration"].update(environment_klass="mw1.large"))
+    found = problems(config_dir)
+    assert any("dev.yaml" in m and "min_workers (5) exceeds max_workers (2)" in m for m in found)
+    assert any("prod.yaml" in m and "orchestration.environment_klass" in m and "unknown setting" in m for m in found)
+
+
+def test_airflow_version_must_be_one_mwaa_offers(config_dir):
+    edit(config_dir, "prod", lambda d: d["orchestration"].update(airflow_version="2.11.0"))
+    [message] = problems(config_dir)
+    assert "orchestration.airflow_version" in message and "'2.10.3'" in message
+
+
+def test_invalid_yaml_names_file_and_line(config_dir):
+    (config_dir / "dev.yaml").write_text("account: '222222222222'\nregion: [eu-west-1\n")
+    [message] = problems(config_dir)
+    assert "dev.yaml:" in message and "not valid YAML" in message
+
+
+def test_field_lines_are_reported(config_dir):
+    edit(config_dir, "dev", lambda d: d["network"].update(vpc_id="vpc-NOTHEX"))
+    [message] = problems(config_dir)
+    line = next(i for i, text in enumerate((config_dir / "dev.yaml").read_text().splitlines(), 1) if "vpc_id" in text)
+    assert f"dev.yaml:{line}: network.vpc_id" in message

@@ -1,0 +1,373 @@
+"""Release activator: make `releases/<id>/dags/` the MWAA DAG folder, exactly, then record it.
+
+Runs as the onEvent handler of a CloudFormation custom resource (aws_cdk.custom_resources.Provider),
+so CloudFormation's own update and rollback drive it: Create and Update activate the release in the
+resource properties, a revert sends the previous properties back and re-activates that release, and
+Delete leaves the DAG folder alone (deleting or replacing the resource must never empty a live
+scheduler's DAG folder).
+
+This file is the whole Lambda package: standard library and boto3 only, no imports from the
+repository, so the same module runs in Lambda and in the tests (which pass moto clients).
+
+Activation is all-or-nothing. The DAG bucket is versioned, so every write we make (a copy, a delete
+marker, the state file) creates exactly one object version that we remember; if anything fails, we
+delete those versions again, newest first, which makes the previous versions current: the DAG folder
+is byte-for-byte what it was, and the SSM parameter still names the previously active release.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+LOG = logging.getLogger("release_activator")
+LOG.setLevel(logging.INFO)
+
+RELEASE_MANIFEST = "release.json"
+DEFAULT_DAG_PREFIX = "dags/"
+DEFAULT_STATE_KEY = "active-release.json"
+# S3 handles hundreds of requests per second per prefix; 16 parallel copies keep a 200-file release
+# well under a few seconds without nearing a 503 SlowDown.
+COPY_WORKERS = 16
+
+
+class ActivationError(Exception):
+    """The release could not be activated; the message is what CloudFormation shows as the reason."""
+
+
+@dataclass(frozen=True)
+class ActivationRequest:
+    release_bucket: str
+    release_id: str
+    dag_bucket: str
+    parameter_name: str
+    dag_prefix: str = DEFAULT_DAG_PREFIX
+    state_key: str = DEFAULT_STATE_KEY
+
+    @property
+    def release_prefix(self) -> str:
+        return f"releases/{self.release_id}/"
+
+    @property
+    def physical_id(self) -> str:
+        # Stable across releases: an update must stay an update (a new id would make CloudFormation
+        # send a Delete for the old one, which we ignore anyway, but the history reads better).
+        return f"release-activation:{self.dag_bucket}/{self.dag_prefix}"
+
+    @classmethod
+    def from_properties(cls, props: dict[str, Any]) -> ActivationRequest:
+        missing = [k for k in ("ReleaseBucket", "ReleaseId", "DagBucket", "ParameterName") if not props.get(k)]
+        if missing:
+            raise ActivationError(f"custom resource properties are missing {', '.join(missing)}")
+        prefix = str(props.get("DagPrefix") or DEFAULT_DAG_PREFIX)
+        if not prefix.endswith("/") or prefix.startswith("/"):
+            raise ActivationError(f"DagPrefix {prefix!r} must be a relative folder ending in '/' (e.g. 'dags/')")
+        return cls(
+            release_bucket=str(props["ReleaseBucket"]),
+            release_id=str(props["ReleaseId"]),
+            dag_bucket=str(props["DagBucket"]),
+            parameter_name=str(props["ParameterName"]),
+            dag_prefix=prefix,
+            state_key=str(props.get("StateKey") or DEFAULT_STATE_KEY),
+        )
+
+
+@dataclass
+class Activation:
+    release_id: str
+    previous_release_id: str | None
+    changed: bool
+    copied: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    seconds: float = 0.0
+
+    def as_data(self) -> dict[str, str]:
+        # CloudFormation attributes (Fn::GetAtt) are strings.
+        return {
+            "ReleaseId": self.release_id,
+            "PreviousReleaseId": self.previous_release_id or "",
+            "Changed": str(self.changed).lower(),
+            "Copied": str(len(self.copied)),
+            "Deleted": str(len(self.deleted)),
+            "Unchanged": str(self.unchanged),
+        }
+
+
+class _UndoLog:
+    """Object versions this activation created, so that a failure can remove exactly those."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def add(self, key: str, version_id: str | None) -> None:
+        if not version_id or version_id == "null":
+            raise ActivationError(f"S3 returned no version id for {key}: the DAG bucket must keep versioning on")
+        with self._lock:
+            self._entries.append((key, version_id))
+
+    def undo(self, s3: Any, bucket: str) -> list[str]:
+        problems = []
+        for key, version_id in reversed(self._entries):
+            try:
+                s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+            except Exception as exc:
+                problems.append(f"{key}@{version_id}: {exc}")
+        return problems
+
+
+def _etag(value: str | None) -> str:
+    return (value or "").strip('"')
+
+
+def _hex_to_b64(hex_digest: str) -> str:
+    try:
+        return base64.b64encode(binascii.unhexlify(hex_digest)).decode()
+    except (binascii.Error, ValueError) as exc:
+        raise ActivationError(f"release.json has an invalid sha256 {hex_digest!r}") from exc
+
+
+def _is_missing(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("NoSuchKey", "404", "NotFound", "ParameterNotFound")
+
+
+def _read_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ActivationError(f"s3://{bucket}/{key} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ActivationError(f"s3://{bucket}/{key} must hold a JSON object")
+    return data
+
+
+def _list(s3: Any, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
+    objects: dict[str, dict[str, Any]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            objects[item["Key"]] = item
+    return objects
+
+
+def _active_parameter(ssm: Any, name: str) -> str | None:
+    try:
+        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    except Exception as exc:
+        if _is_missing(exc) or type(exc).__name__ == "ParameterNotFound":
+            return None
+        raise
+
+
+def _desired_files(
+    req: ActivationRequest, manifest: dict[str, Any], listed: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """DAG-relative path -> sha256 hex, from release.json, checked against what is really in S3."""
+    if manifest.get("release_id") != req.release_id:
+        raise ActivationError(
+            f"s3://{req.release_bucket}/{req.release_prefix}{RELEASE_MANIFEST} names release "
+            f"{manifest.get('release_id')!r}, not {req.release_id!r}: the prefix holds another bundle"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ActivationError(f"{req.release_prefix}{RELEASE_MANIFEST} has no 'files' map of path -> sha256")
+    desired = {path.removeprefix("dags/"): str(digest) for path, digest in files.items() if path.startswith("dags/")}
+    if not desired:
+        raise ActivationError(f"release {req.release_id} has no dags/ files: refusing to empty the DAG folder")
+    source = f"{req.release_prefix}dags/"
+    present = {key.removeprefix(source) for key in listed if not key.endswith("/")}
+    missing = sorted(set(desired) - present)
+    extra = sorted(present - set(desired))
+    if missing or extra:
+        detail = []
+        if missing:
+            detail.append(f"{len(missing)} file(s) of release.json missing, e.g. {missing[:3]}")
+        if extra:
+            detail.append(f"{len(extra)} file(s) not in release.json, e.g. {extra[:3]}")
+        raise ActivationError(
+            f"s3://{req.release_bucket}/{source} does not match its release.json ({'; '.join(detail)}): "
+            "re-upload the bundle built by the release build"
+        )
+    return desired
+
+
+def activate(
+    req: ActivationRequest,
+    *,
+    s3: Any,
+    ssm: Any,
+    workers: int = COPY_WORKERS,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Activation:
+    started = time.perf_counter()
+    state = _read_json(s3, req.dag_bucket, req.state_key) or {}
+    previous = state.get("release_id")
+    keep = f"the previously active release ({previous or 'none'}) stays in place"
+
+    manifest = _read_json(s3, req.release_bucket, f"{req.release_prefix}{RELEASE_MANIFEST}")
+    if manifest is None:
+        raise ActivationError(
+            f"release {req.release_id} not found: s3://{req.release_bucket}/{req.release_prefix}{RELEASE_MANIFEST} "
+            f"does not exist (upload the bundle first, or activate a release that exists); {keep}"
+        )
+    try:
+        desired = _desired_files(req, manifest, _list(s3, req.release_bucket, f"{req.release_prefix}dags/"))
+    except ActivationError as exc:
+        raise ActivationError(f"{exc}; {keep}") from exc
+    versioning = s3.get_bucket_versioning(Bucket=req.dag_bucket).get("Status")
+    if versioning != "Enabled":
+        raise ActivationError(
+            f"DAG bucket {req.dag_bucket} has versioning {versioning or 'off'}; activation needs it Enabled "
+            f"to undo a failed copy; {keep}"
+        )
+
+    recorded: dict[str, dict[str, str]] = state.get("files") or {}
+    current = {
+        key.removeprefix(req.dag_prefix): item
+        for key, item in _list(s3, req.dag_bucket, req.dag_prefix).items()
+        if key != req.dag_prefix  # a console-made "folder" marker is not a DAG file
+    }
+
+    def up_to_date(rel: str) -> bool:
+        # ETag + recorded sha256: a file someone edited by hand has a new ETag and is copied again.
+        seen, known = current.get(rel), recorded.get(rel)
+        return bool(
+            seen and known and known.get("sha256") == desired[rel] and known.get("etag") == _etag(seen.get("ETag"))
+        )
+
+    to_copy = sorted(rel for rel in desired if not up_to_date(rel))
+    to_delete = sorted(set(current) - set(desired))
+    active = _active_parameter(ssm, req.parameter_name)
+    if not to_copy and not to_delete and previous == req.release_id and active == req.release_id:
+        LOG.info("release %s is already active and the DAG folder matches it: nothing to do", req.release_id)
+        return Activation(
+            req.release_id, previous, False, unchanged=len(desired), seconds=time.perf_counter() - started
+        )
+
+    undo = _UndoLog()
+    etags: dict[str, str] = {rel: recorded[rel]["etag"] for rel in desired if rel not in to_copy}
+
+    def copy(rel: str) -> tuple[str, str]:
+        key = f"{req.dag_prefix}{rel}"
+        response = s3.copy_object(
+            Bucket=req.dag_bucket,
+            Key=key,
+            CopySource={"Bucket": req.release_bucket, "Key": f"{req.release_prefix}dags/{rel}"},
+            ChecksumAlgorithm="SHA256",
+            MetadataDirective="REPLACE",
+            Metadata={"release-id": req.release_id, "sha256": desired[rel]},
+            ContentType="text/x-python" if rel.endswith(".py") else "application/octet-stream",
+        )
+        undo.add(key, response.get("VersionId"))
+        result = response.get("CopyObjectResult", {})
+        checksum = result.get("ChecksumSHA256")
+        if checksum is not None and checksum != _hex_to_b64(desired[rel]):
+            raise ActivationError(
+                f"{key}: the copied bytes do not match release.json's sha256 (source object corrupted or replaced)"
+            )
+        return rel, _etag(result.get("ETag"))
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            etags.update(dict(pool.map(copy, to_copy)))
+        for start in range(0, len(to_delete), 1000):
+            batch = to_delete[start : start + 1000]
+            response = s3.delete_objects(
+                Bucket=req.dag_bucket,
+                Delete={"Objects": [{"Key": f"{req.dag_prefix}{rel}"} for rel in batch], "Quiet": False},
+            )
+            for deleted in response.get("Deleted", []):
+                undo.add(deleted["Key"], deleted.get("DeleteMarkerVersionId"))
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise ActivationError(
+                    f"could not delete {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
+        record = {
+            "release_id": req.release_id,
+            "previous_release_id": previous,
+            "activated_at": now().isoformat(timespec="seconds"),
+            "git_sha": manifest.get("git_sha"),
+            "content_sha256": manifest.get("content_sha256"),
+            "source": f"s3://{req.release_bucket}/{req.release_prefix}dags/",
+            "files": {rel: {"sha256": desired[rel], "etag": etags[rel]} for rel in sorted(desired)},
+        }
+        response = s3.put_object(
+            Bucket=req.dag_bucket,
+            Key=req.state_key,
+            Body=json.dumps(record, indent=2, sort_keys=True).encode(),
+            ContentType="application/json",
+        )
+        undo.add(req.state_key, response.get("VersionId"))
+        # Last: the parameter is what tasks read to find the release's Spark and dbt artifacts.
+        ssm.put_parameter(
+            Name=req.parameter_name,
+            Value=req.release_id,
+            Type="String",
+            Overwrite=True,
+            Description="Active data platform release (written by the release activator)",
+        )
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, ActivationError) else f"{type(exc).__name__}: {exc}"
+        problems = undo.undo(s3, req.dag_bucket)
+        if problems:
+            raise ActivationError(
+                f"activating {req.release_id} failed ({reason}) and undoing it failed for {len(problems)} object(s) "
+                f"({problems[:3]}): re-activate {previous or 'the previous release'} to repair the DAG folder"
+            ) from exc
+        raise ActivationError(f"activating {req.release_id} failed ({reason}); {keep}") from exc
+
+    activation = Activation(
+        req.release_id,
+        previous,
+        True,
+        copied=to_copy,
+        deleted=to_delete,
+        unchanged=len(desired) - len(to_copy),
+        seconds=time.perf_counter() - started,
+    )
+    LOG.info(
+        "activated %s (previous %s): %d copied, %d deleted, %d unchanged in %.2f s",
+        req.release_id,
+        previous,
+        len(to_copy),
+        len(to_delete),
+        activation.unchanged,
+        activation.seconds,
+    )
+    return activation
+
+
+def on_event(event: dict[str, Any], context: Any = None, *, s3: Any = None, ssm: Any = None) -> dict[str, Any]:
+    """Provider-framework onEvent: return the physical id and attributes, or raise to fail the resource."""
+    request_type = event.get("RequestType")
+    props = event.get("ResourceProperties") or {}
+    if request_type == "Delete":
+        LOG.info("Delete leaves the DAG folder as it is (%s)", event.get("PhysicalResourceId"))
+        return {"PhysicalResourceId": event.get("PhysicalResourceId") or "release-activation"}
+    if request_type not in ("Create", "Update"):
+        raise ActivationError(f"unknown RequestType {request_type!r}")
+    req = ActivationRequest.from_properties(props)
+    if s3 is None or ssm is None:
+        import boto3  # the Lambda runtime provides it; tests inject moto clients instead
+
+        s3 = s3 or boto3.client("s3")
+        ssm = ssm or boto3.client("ssm")
+    activation = activate(req, s3=s3, ssm=ssm)
+    return {"PhysicalResourceId": req.physical_id, "Data": activation.as_data()}

@@ -1,0 +1,448 @@
+"""Approval guard Lambda: a CodePipeline Invoke action placed right after the manual approval.
+
+Handler: `pipeline_assets.approval_guard.handler.handler`. It reads who approved (CodePipeline's
+action execution details, CloudTrail's PutApprovalResult as a fallback), who wrote the change
+(UserParameters, else the build evidence and pipeline trigger already in the ledger), decides, records
+the decision in the ledger, and reports back with PutJobSuccessResult / PutJobFailureResult: a
+rejection fails the stage and CodePipeline shows the reason.
+
+Environment:
+  EVIDENCE_BUCKET, EVIDENCE_RETENTION_DAYS, EVIDENCE_KMS_KEY_ARN   as for the ledger writer
+  APPROVERS_PRINCIPAL_ARNS     comma-separated IAM role / group / user ARNs allowed to approve
+  BREAK_GLASS_PRINCIPAL_ARNS   comma-separated ARNs allowed to take the break-glass path (may be empty)
+  IDENTITY_ALIASES             optional JSON {"git e-mail": ["aws session or user names", ...]}
+UserParameters (JSON):
+  {"approval_action": "Approve", "approval_stage": "Prod",            (stage defaults to the guard's)
+   "pipeline_name": "...", "execution_id": "#{codepipeline.PipelineExecutionId}",   (else GetJobDetails)
+   "commit_author": "...", "commit_id": "#{Source.CommitId}", "release_id": "..."}  (all optional)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline_assets.approval_guard.identity import Principal
+from pipeline_assets.approval_guard.policy import Approval, Author, Decision, decide
+from pipeline_assets.ledger import layout
+from pipeline_assets.ledger.enrich import find_action_execution
+from pipeline_assets.ledger.layout import Kind
+from pipeline_assets.ledger.store import EvidenceStore, utcnow
+
+LOG = logging.getLogger("approval_guard")
+LOG.setLevel(logging.INFO)
+
+# CloudTrail records the approval within minutes; look this far either side of the action's times.
+CLOUDTRAIL_SLACK = timedelta(minutes=15)
+MAX_FAILURE_MESSAGE = 5000
+
+
+class GuardError(Exception):
+    """The guard could not run (bad configuration or parameters); the stage fails with this message."""
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    bucket: str
+    retention_days: int
+    kms_key_id: str | None
+    approvers: tuple[str, ...]
+    break_glass: tuple[str, ...]
+    aliases: dict[str, list[str]]
+    lookback_days: int = 14
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> GuardSettings:
+        env = dict(os.environ if env is None else env)
+
+        def arns(name: str) -> tuple[str, ...]:
+            return tuple(a.strip() for a in env.get(name, "").split(",") if a.strip())
+
+        bucket = env.get("EVIDENCE_BUCKET", "").strip()
+        days = env.get("EVIDENCE_RETENTION_DAYS", "").strip()
+        approvers = arns("APPROVERS_PRINCIPAL_ARNS")
+        problems = []
+        if not bucket:
+            problems.append("EVIDENCE_BUCKET is not set")
+        if not days.isdigit() or int(days) < 1:
+            problems.append(f"EVIDENCE_RETENTION_DAYS must be a whole number of days >= 1 (got {days!r})")
+        if not approvers:
+            problems.append("APPROVERS_PRINCIPAL_ARNS is empty (set it to config approval.approvers_role_arn)")
+        try:
+            aliases = json.loads(env.get("IDENTITY_ALIASES") or "{}")
+            if not isinstance(aliases, dict) or not all(isinstance(v, list) for v in aliases.values()):
+                raise ValueError("must map each e-mail to a list of names")
+        except ValueError as exc:
+            problems.append(f'IDENTITY_ALIASES is not valid JSON of the form {{"email": ["name"]}}: {exc}')
+            aliases = {}
+        if problems:
+            raise GuardError("approval guard misconfigured: " + "; ".join(problems))
+        return cls(
+            bucket,
+            int(days),
+            env.get("EVIDENCE_KMS_KEY_ARN") or None,
+            approvers,
+            arns("BREAK_GLASS_PRINCIPAL_ARNS"),
+            aliases,
+        )
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job_id: str
+    pipeline: str
+    execution_id: str
+    stage: str | None
+    action: str | None
+    approval_stage: str
+    approval_action: str
+    commit_author: str | None
+    commit_id: str | None
+    release_id: str | None
+
+
+def _resolved(value: object) -> str | None:
+    # An unresolved "#{Namespace.Variable}" means the wiring is wrong, not that the value is empty.
+    text = str(value).strip() if value is not None else ""
+    return text if text and not text.startswith("#{") else None
+
+
+def job_context(event: dict[str, Any], codepipeline: Any) -> JobContext:
+    job = event.get("CodePipeline.job")
+    if not isinstance(job, dict) or not job.get("id"):
+        raise GuardError("not a CodePipeline job event: 'CodePipeline.job.id' is missing")
+    configuration = ((job.get("data") or {}).get("actionConfiguration") or {}).get("configuration") or {}
+    raw = configuration.get("UserParameters") or "{}"
+    try:
+        params = json.loads(raw)
+    except ValueError as exc:
+        raise GuardError(f"UserParameters is not JSON ({exc}): {raw[:200]!r}") from exc
+    if not isinstance(params, dict):
+        raise GuardError("UserParameters must be a JSON object")
+    pipeline, execution_id = _resolved(params.get("pipeline_name")), _resolved(params.get("execution_id"))
+    stage = action = None
+    if not (pipeline and execution_id) or not params.get("approval_stage"):
+        context = codepipeline.get_job_details(jobId=job["id"])["jobDetails"]["data"].get("pipelineContext") or {}
+        pipeline = pipeline or context.get("pipelineName")
+        execution_id = execution_id or context.get("pipelineExecutionId")
+        stage = (context.get("stage") or {}).get("name")
+        action = (context.get("action") or {}).get("name")
+    approval_action = _resolved(params.get("approval_action"))
+    approval_stage = _resolved(params.get("approval_stage")) or stage
+    missing = [
+        name
+        for name, value in (
+            ("pipeline name", pipeline),
+            ("pipeline execution id", execution_id),
+            ("approval_action", approval_action),
+            ("approval_stage", approval_stage),
+        )
+        if not value
+    ]
+    if missing:
+        raise GuardError(f"cannot tell which approval to check: {', '.join(missing)} missing from UserParameters/job")
+    return JobContext(
+        job_id=str(job["id"]),
+        pipeline=str(pipeline),
+        execution_id=str(execution_id),
+        stage=stage,
+        action=action,
+        approval_stage=str(approval_stage),
+        approval_action=str(approval_action),
+        commit_author=_resolved(params.get("commit_author")),
+        commit_id=_resolved(params.get("commit_id")),
+        release_id=_resolved(params.get("release_id")),
+    )
+
+
+def _iso(value: object) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if value else None
+
+
+def _cloudtrail_approver(cloudtrail: Any, ctx: JobContext, started: datetime, finished: datetime) -> str | None:
+    paginator = cloudtrail.get_paginator("lookup_events")
+    pages = paginator.paginate(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "PutApprovalResult"}],
+        StartTime=started - CLOUDTRAIL_SLACK,
+        EndTime=finished + CLOUDTRAIL_SLACK,
+    )
+    candidates: list[tuple[str, str]] = []
+    for page in pages:
+        for item in page.get("Events", []):
+            try:
+                record = json.loads(item.get("CloudTrailEvent") or "{}")
+            except ValueError:
+                continue
+            request = record.get("requestParameters") or {}
+            if record.get("errorCode") or (request.get("result") or {}).get("status") != "Approved":
+                continue
+            if (request.get("pipelineName"), request.get("stageName"), request.get("actionName")) != (
+                ctx.pipeline,
+                ctx.approval_stage,
+                ctx.approval_action,
+            ):
+                continue
+            arn = (record.get("userIdentity") or {}).get("arn")
+            if arn:
+                candidates.append((str(record.get("eventTime")), arn))
+    return max(candidates)[1] if candidates else None
+
+
+def find_approval(codepipeline: Any, cloudtrail: Any | None, ctx: JobContext) -> Approval | None:
+    detail = find_action_execution(
+        codepipeline,
+        pipeline=ctx.pipeline,
+        execution_id=ctx.execution_id,
+        stage=ctx.approval_stage,
+        action=ctx.approval_action,
+    )
+    if detail is None:
+        return None
+    result = (detail.get("output") or {}).get("executionResult") or {}
+    approver, source = detail.get("updatedBy"), "action-execution"
+    if not approver and cloudtrail is not None and detail.get("status") == "Succeeded":
+        started = detail.get("startTime") or detail.get("lastUpdateTime")
+        finished = detail.get("lastUpdateTime") or started
+        if isinstance(started, datetime) and isinstance(finished, datetime):
+            approver, source = _cloudtrail_approver(cloudtrail, ctx, started, finished), "cloudtrail"
+    return Approval(
+        approver_arn=approver,
+        approved_at=_iso(detail.get("lastUpdateTime")),
+        comment=result.get("externalExecutionSummary"),
+        status=detail.get("status"),
+        source=source,
+    )
+
+
+def _latest_record(store: EvidenceStore, prefixes: list[str], name_prefix: str) -> dict[str, Any] | None:
+    keys = [k for p in prefixes for k in store.list_keys(p) if k.rsplit("/", 1)[-1].startswith(name_prefix)]
+    if not keys:
+        return None
+    found = [store.get_json(k) for k in keys]
+    return max(found, key=lambda r: str(r.get("recorded_at")))
+
+
+def find_author(store: EvidenceStore, ctx: JobContext, *, today: datetime, lookback_days: int) -> Author:
+    if ctx.commit_author:
+        return Author(ctx.commit_author, None, ctx.commit_id, "user-parameters")
+    days = [today - timedelta(days=n) for n in range(lookback_days + 1)]
+    build = [f"{layout.partition(d)}build/{layout.safe(ctx.pipeline)}/{layout.safe(ctx.execution_id)}/" for d in days]
+    commit = _latest_record(store, build, f"{Kind.COMMIT}-")
+    if commit and isinstance(commit.get("content"), dict) and commit["content"].get("author_email"):
+        content = commit["content"]
+        return Author(content.get("author_email"), content.get("author_name"), content.get("sha"), "commit.json")
+    release = _latest_record(store, build, f"{Kind.RELEASE}-")
+    if release and isinstance(release.get("content"), dict) and release["content"].get("git_author_email"):
+        content = release["content"]
+        return Author(
+            content["git_author_email"], content.get("git_author_name"), content.get("git_sha"), "release.json"
+        )
+    started = _latest_record(
+        store,
+        [
+            f"{layout.partition(d)}pipeline/{layout.safe(ctx.pipeline)}/{layout.safe(ctx.execution_id)}/execution/"
+            for d in days
+        ],
+        "STARTED-",
+    )
+    trigger = ((started or {}).get("transition") or {}).get("trigger") or {}
+    if trigger.get("author_email") or trigger.get("author_name"):
+        return Author(
+            trigger.get("author_email"), trigger.get("author_name"), trigger.get("commit_id"), "pipeline-trigger"
+        )
+    return Author(None, None, ctx.commit_id, None)
+
+
+def _group_checker(iam: Any) -> Callable[[Principal, str], bool]:
+    cache: dict[str, set[str]] = {}
+
+    def is_member(principal: Principal, group: str) -> bool:
+        if group not in cache:
+            users: set[str] = set()
+            for page in iam.get_paginator("get_group").paginate(GroupName=group):
+                users |= {u["UserName"] for u in page.get("Users", [])}
+            cache[group] = users
+        return principal.name in cache[group]
+
+    return is_member
+
+
+def _principal_dict(principal: Principal | None) -> dict[str, Any] | None:
+    return asdict(principal) | {"person": principal.person} if principal else None
+
+
+def record_decision(
+    store: EvidenceStore,
+    ctx: JobContext,
+    *,
+    decision: Decision,
+    approval: Approval | None,
+    author: Author,
+    settings: GuardSettings,
+    now: datetime,
+) -> list[str]:
+    common = {
+        "schema": layout.SCHEMA,
+        "occurred_at": now.isoformat(),
+        "recorded_at": now.isoformat(),
+        "pipeline": ctx.pipeline,
+        "execution_id": ctx.execution_id,
+    }
+    guard = {
+        **common,
+        "kind": Kind.APPROVAL_GUARD,
+        "job_id": ctx.job_id,
+        "guard_stage": ctx.stage,
+        "guard_action": ctx.action,
+        "approval_stage": ctx.approval_stage,
+        "approval_action": ctx.approval_action,
+        "release_id": ctx.release_id,
+        "decision": "allowed" if decision.allowed else "rejected",
+        "reasons": list(decision.reasons),
+        "notes": list(decision.notes),
+        "approval": asdict(approval) if approval else None,
+        "approver": _principal_dict(decision.approver),
+        "author": asdict(author),
+        "approvers_principals": list(settings.approvers),
+        "break_glass": asdict(decision.break_glass) if decision.break_glass else None,
+    }
+    keys = [
+        store.put_record(
+            layout.guard_key(now, pipeline=ctx.pipeline, execution_id=ctx.execution_id, job_id=ctx.job_id), guard
+        ).key
+    ]
+    if decision.allowed and decision.break_glass is not None:
+        entry = {
+            **common,
+            "kind": Kind.BREAK_GLASS,
+            "job_id": ctx.job_id,
+            "incident": decision.break_glass.incident,
+            "reason": decision.break_glass.reason,
+            "approver": _principal_dict(decision.approver),
+            "author": asdict(author),
+            "approval": asdict(approval) if approval else None,
+            "break_glass_principals": list(settings.break_glass),
+        }
+        keys.append(
+            store.put_record(
+                layout.break_glass_key(now, pipeline=ctx.pipeline, execution_id=ctx.execution_id, job_id=ctx.job_id),
+                entry,
+            ).key
+        )
+        pending = {
+            **common,
+            "kind": Kind.REVIEW_PENDING,
+            "break_glass_key": keys[-1],
+            "incident": decision.break_glass.incident,
+            "required": "a retroactive review by someone who is neither the author nor the break-glass approver "
+            "(python -m cicd audit review)",
+        }
+        keys.append(
+            store.put_record(
+                layout.pending_review_key(pipeline=ctx.pipeline, execution_id=ctx.execution_id), pending
+            ).key
+        )
+    return keys
+
+
+def run_guard(
+    event: dict[str, Any],
+    *,
+    codepipeline: Any,
+    iam: Any,
+    store: EvidenceStore,
+    settings: GuardSettings,
+    cloudtrail: Any | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Decision:
+    """Decide, record, and report the job result. Never leaves the job without a result."""
+    job_id = str((event.get("CodePipeline.job") or {}).get("id") or "")
+    try:
+        ctx = job_context(event, codepipeline)
+        now = clock()
+        approval = find_approval(codepipeline, cloudtrail, ctx)
+        author = find_author(store, ctx, today=now, lookback_days=settings.lookback_days)
+        decision = decide(
+            approval=approval,
+            author=author,
+            approvers=settings.approvers,
+            break_glass_principals=settings.break_glass,
+            is_group_member=_group_checker(iam),
+            aliases=settings.aliases,
+            approval_ref=f"approval {ctx.approval_stage}/{ctx.approval_action}",
+        )
+        keys = record_decision(
+            store, ctx, decision=decision, approval=approval, author=author, settings=settings, now=now
+        )
+    except Exception as exc:
+        # Fail closed: no decision (or no record of it) means the stage does not proceed.
+        LOG.exception("approval guard could not decide")
+        message = str(exc) if isinstance(exc, GuardError) else f"approval guard error: {type(exc).__name__}: {exc}"
+        if job_id:
+            codepipeline.put_job_failure_result(
+                jobId=job_id, failureDetails={"type": "JobFailed", "message": message[:MAX_FAILURE_MESSAGE]}
+            )
+        return Decision(False, (message,), None)
+    LOG.info("decision for %s/%s: %s (%s)", ctx.pipeline, ctx.execution_id, decision.allowed, decision.message)
+    if decision.allowed:
+        codepipeline.put_job_success_result(
+            jobId=job_id,
+            executionDetails={"summary": decision.message[:2048], "externalExecutionId": keys[0][-1500:]},
+            outputVariables={
+                "APPROVER": decision.approver.person if decision.approver else "",
+                "BREAK_GLASS": "true" if decision.break_glass else "false",
+                "LEDGER_KEY": keys[0],
+            },
+        )
+    else:
+        codepipeline.put_job_failure_result(
+            jobId=job_id,
+            failureDetails={
+                "type": "JobFailed",
+                "message": decision.message[:MAX_FAILURE_MESSAGE],
+                "externalExecutionId": keys[0][-1500:],
+            },
+        )
+    return decision
+
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def _client(name: str) -> Any:
+    if name not in _CLIENTS:
+        import boto3
+
+        _CLIENTS[name] = boto3.client(name)
+    return _CLIENTS[name]
+
+
+def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
+    try:
+        settings = GuardSettings.from_env()
+    except GuardError as exc:
+        job_id = (event.get("CodePipeline.job") or {}).get("id")
+        if job_id:
+            _client("codepipeline").put_job_failure_result(
+                jobId=job_id, failureDetails={"type": "ConfigurationError", "message": str(exc)[:MAX_FAILURE_MESSAGE]}
+            )
+        raise
+    store = EvidenceStore(
+        _client("s3"), settings.bucket, retention_days=settings.retention_days, kms_key_id=settings.kms_key_id
+    )
+    decision = run_guard(
+        event,
+        codepipeline=_client("codepipeline"),
+        iam=_client("iam"),
+        cloudtrail=_client("cloudtrail"),
+        store=store,
+        settings=settings,
+    )
+    return {"allowed": decision.allowed, "message": decision.message}

@@ -1,0 +1,174 @@
+"""The separation-of-duties decision, as a pure function of the facts the handler gathered.
+
+Fails closed: an approval whose approver or author cannot be established is rejected, because
+"we could not check" must never read as "checked".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pipeline_assets.approval_guard.identity import Principal, parse_principal, same_person
+
+# An approval comment that opens the break-glass path: "BREAK-GLASS: INC-1234 why it cannot wait".
+BREAK_GLASS = re.compile(r"^\s*BREAK[-_ ]?GLASS\b\s*[:\-]?\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+INCIDENT = re.compile(r"^(?P<incident>[A-Z][A-Z0-9]*-\d+)\b[\s:,-]*(?P<reason>.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Approval:
+    approver_arn: str | None
+    approved_at: str | None
+    comment: str | None
+    status: str | None
+    source: str  # where the approver identity came from (action-execution / cloudtrail)
+
+
+@dataclass(frozen=True)
+class Author:
+    email: str | None
+    name: str | None
+    commit: str | None
+    source: str | None  # user-parameters / commit.json / release.json / pipeline-trigger
+
+
+@dataclass(frozen=True)
+class BreakGlassRequest:
+    incident: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reasons: tuple[str, ...]
+    approver: Principal | None
+    break_glass: BreakGlassRequest | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def message(self) -> str:
+        if self.allowed:
+            return "; ".join(self.notes) or "approval accepted"
+        return "Approval rejected: " + " ".join(self.reasons)
+
+
+def break_glass_request(comment: str | None) -> BreakGlassRequest | None:
+    match = BREAK_GLASS.match(comment or "")
+    if not match:
+        return None
+    rest = match["rest"].strip()
+    incident = INCIDENT.match(rest)
+    if not incident:
+        return BreakGlassRequest(incident=None, reason=rest)
+    return BreakGlassRequest(incident=incident["incident"], reason=incident["reason"].strip())
+
+
+MembershipCheck = Callable[[Principal, str], bool]
+
+
+def member_of_any(principal: Principal, allowed_arns: Iterable[str], is_group_member: MembershipCheck) -> bool:
+    """Whether the principal acts as one of the allowed roles, is one of the allowed users, or is
+    an IAM user in one of the allowed groups."""
+    for arn in allowed_arns:
+        allowed = parse_principal(arn)
+        if allowed.account and principal.account and allowed.account != principal.account:
+            continue
+        if allowed.kind == "role" and principal.kind == "assumed-role" and principal.name == allowed.name:
+            return True
+        if allowed.kind == "user" and principal.kind == "user" and principal.name == allowed.name:
+            return True
+        if allowed.kind == "group" and principal.kind == "user" and is_group_member(principal, allowed.name):
+            return True
+    return False
+
+
+def decide(
+    *,
+    approval: Approval | None,
+    author: Author,
+    approvers: tuple[str, ...],
+    break_glass_principals: tuple[str, ...],
+    is_group_member: MembershipCheck,
+    aliases: Mapping[str, Iterable[str]] | None = None,
+    approval_ref: str = "the manual approval",
+) -> Decision:
+    if approval is None or (approval.status or "").lower() != "succeeded":
+        found = f" (its status is {approval.status})" if approval and approval.status else ""
+        return Decision(
+            False,
+            (
+                f"no approved {approval_ref} was found in this pipeline execution{found}. Fix: run the guard right "
+                "after the approval action, and name that action in the guard's UserParameters.",
+            ),
+            None,
+        )
+    if not approval.approver_arn:
+        return Decision(
+            False,
+            (
+                f"the approver of {approval_ref} could not be established (no updatedBy in the action "
+                "execution and no PutApprovalResult in CloudTrail). Fix: check the guard role's "
+                "codepipeline:ListActionExecutions and cloudtrail:LookupEvents permissions, then retry the stage.",
+            ),
+            None,
+        )
+    approver = parse_principal(approval.approver_arn)
+    if not (author.email or author.name):
+        return Decision(
+            False,
+            (
+                f"the commit author of this change could not be established, so {approver.person} cannot be shown "
+                "to be someone else. Fix: make the synth step upload commit.json "
+                "(`python -m cicd audit upload-evidence`) or pass commit_author in UserParameters.",
+            ),
+            approver,
+        )
+    author_ids = [author.email, author.name]
+    is_author = same_person(approver, author_ids, aliases)
+    request = break_glass_request(approval.comment)
+    if request is not None:
+        if request.incident is None:
+            return Decision(
+                False,
+                (
+                    "a break-glass approval must name its incident. Fix: approve again with a comment like "
+                    "'BREAK-GLASS: INC-1234 <why this cannot wait>'.",
+                ),
+                approver,
+                request,
+            )
+        if not member_of_any(approver, break_glass_principals, is_group_member):
+            allowed = ", ".join(break_glass_principals) or "none configured"
+            return Decision(
+                False,
+                (
+                    f"{approver.arn} asked for break-glass but is not a break-glass principal ({allowed}). "
+                    "Fix: an on-call engineer holding the break-glass role approves, or a regular approver "
+                    "approves without the BREAK-GLASS marker.",
+                ),
+                approver,
+                request,
+            )
+        notes = [f"BREAK-GLASS {request.incident} approved by {approver.person}"]
+        if is_author:
+            notes.append("approver is the author (allowed only on the break-glass path)")
+        notes.append("a retroactive review is now pending")
+        return Decision(True, (), approver, request, tuple(notes))
+    reasons = []
+    if is_author:
+        reasons.append(
+            f"{approver.person} approved a change they authored (commit {author.commit or 'unknown'} by "
+            f"{author.email or author.name}). Fix: another member of the approvers group approves the stage."
+        )
+    if not member_of_any(approver, approvers, is_group_member):
+        allowed = ", ".join(approvers) or "none configured"
+        reasons.append(
+            f"{approver.arn} is not in the approvers principal ({allowed}). Fix: approve while signed in "
+            "with the approvers role, or ask a member of it to approve."
+        )
+    if reasons:
+        return Decision(False, tuple(reasons), approver)
+    return Decision(True, (), approver, None, (f"approved by {approver.person}, who is not the author",))

@@ -1,0 +1,410 @@
+"""The approval guard as CodePipeline runs it: a job event in, a job result out, the decision in the ledger.
+
+S3 and IAM are moto; CodePipeline's job and action-execution APIs and CloudTrail's LookupEvents are
+not in moto, so they are botocore Stubbers, which validate every request and response against the
+real service models.
+"""
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from pipeline_assets.approval_guard import handler as guard_handler
+from pipeline_assets.approval_guard.handler import GuardError, GuardSettings, run_guard
+from pipeline_assets.ledger import layout
+from pipeline_assets.ledger.handler import record_event
+from pipeline_assets.ledger.store import EvidenceStore
+
+EVENTS = Path(__file__).resolve().parents[2] / "fixtures" / "codepipeline_events"
+BUCKET = "evidence-bucket"
+NOW = datetime(2026, 3, 2, 10, 3, 0, tzinfo=UTC)
+PIPELINE = "DataPlatformDelivery"
+EXECUTION = "3c9a7d2e-5b1f-4e8a-9c0d-1a2b3c4d5e01"
+JOB = "11111111-abcd-4111-8bcd-111111abcdef"
+APPROVERS_ROLE = "arn:aws:iam::111111111111:role/DataPlatformReleaseApprovers"
+BREAK_GLASS_ROLE = "arn:aws:iam::111111111111:role/DataPlatformBreakGlass"
+BOB = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com"
+ALICE_APPROVER = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/alice@example.com"
+
+
+def load_event(name):
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket=BUCKET,
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+            ObjectLockEnabledForBucket=True,
+        )
+        yield s3
+
+
+@pytest.fixture
+def store(aws):
+    return EvidenceStore(aws, BUCKET, retention_days=2557, clock=lambda: NOW)
+
+
+@pytest.fixture
+def started(store):
+    """The pipeline STARTED record the ledger wrote: its trigger names the commit author (alice)."""
+    record_event(load_event("pipeline_started"), store=store)
+
+
+@pytest.fixture
+def iam(aws):
+    return boto3.client("iam", region_name="us-east-1")
+
+
+def settings(**overrides):
+    values = {
+        "bucket": BUCKET,
+        "retention_days": 2557,
+        "kms_key_id": None,
+        "approvers": (APPROVERS_ROLE,),
+        "break_glass": (BREAK_GLASS_ROLE,),
+        "aliases": {},
+    }
+    values.update(overrides)
+    return GuardSettings(**values)
+
+
+class CodePipeline:
+    """A stubbed CodePipeline client that also remembers the job result the guard reported."""
+
+    def __init__(self):
+        self.client = boto3.client("codepipeline", region_name="eu-west-1")
+        self.stubber = Stubber(self.client)
+        self.results = []
+        self.client.meta.events.register("before-parameter-build.codepipeline", self._remember)
+
+    def _remember(self, params, model, **_):
+        if model.name.startswith("PutJob"):
+            self.results.append((model.name, params))
+
+    def approval(self, *, updated_by, comment="ok to ship", status="Succeeded"):
+        detail = {
+            "pipelineExecutionId": EXECUTION,
+            "actionExecutionId": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a804",
+            "stageName": "Prod",
+            "actionName": "PromoteToProd",
+            "startTime": datetime(2026, 3, 2, 9, 41, 18, tzinfo=UTC),
+            "lastUpdateTime": datetime(2026, 3, 2, 10, 2, 43, tzinfo=UTC),
+            "status": status,
+            "output": {"executionResult": {"externalExecutionSummary": comment}},
+        }
+        if updated_by:
+            detail["updatedBy"] = updated_by
+        deploy = {**detail, "actionName": "ReleaseLane.Deploy", "actionExecutionId": "x", "updatedBy": "other"}
+        self.stubber.add_response(
+            "list_action_executions",
+            {"actionExecutionDetails": [deploy, detail]},
+            {"pipelineName": PIPELINE, "filter": {"pipelineExecutionId": EXECUTION}},
+        )
+        return self
+
+    def expect_result(self, success: bool):
+        self.stubber.add_response("put_job_success_result" if success else "put_job_failure_result", {})
+        return self
+
+    @property
+    def result(self):
+        assert len(self.results) == 1, self.results
+        return self.results[0]
+
+
+def job_event(**params):
+    event = load_event("codepipeline_job_approval_guard")
+    configuration = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]
+    merged = {**json.loads(configuration["UserParameters"]), **params}
+    configuration["UserParameters"] = json.dumps({k: v for k, v in merged.items() if v is not None})
+    return event
+
+
+def guard(event, codepipeline, store, iam, cloudtrail=None, **overrides):
+    with codepipeline.stubber:
+        decision = run_guard(
+            event,
+            codepipeline=codepipeline.client,
+            iam=iam,
+            cloudtrail=cloudtrail,
+            store=store,
+            settings=settings(**overrides),
+            clock=lambda: NOW,
+        )
+        codepipeline.stubber.assert_no_pending_responses()
+    return decision
+
+
+def guard_records(store):
+    return [store.get_json(k) for k in store.list_keys(f"{layout.partition(NOW)}approval-guard/")]
+
+
+def test_a_different_approver_passes_and_the_decision_is_recorded(store, started, iam):
+    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=True)
+
+    decision = guard(job_event(), codepipeline, store, iam)
+
+    assert decision.allowed
+    operation, params = codepipeline.result
+    assert operation == "PutJobSuccessResult" and params["jobId"] == JOB
+    assert params["outputVariables"]["APPROVER"] == "bob@example.com"
+    assert params["outputVariables"]["BREAK_GLASS"] == "false"
+    [record] = guard_records(store)
+    assert record["decision"] == "allowed"
+    assert record["author"] == {
+        "email": "alice@example.com",
+        "name": "Alice Moreno",
+        "commit": "9d1e4c7a2b5f8e3d6c9a0b1f2e3d4c5b6a7f8e9d",
+        "source": "pipeline-trigger",
+    }
+    assert record["approval"]["approver_arn"] == BOB and record["approval"]["comment"] == "ok to ship"
+
+
+def test_self_approval_fails_the_stage_with_the_reason(store, started, iam):
+    codepipeline = CodePipeline().approval(updated_by=ALICE_APPROVER).expect_result(success=False)
+
+    decision = guard(job_event(), codepipeline, store, iam)
+
+    assert not decision.allowed
+    operation, params = codepipeline.result
+    assert operation == "PutJobFailureResult"
+    message = params["failureDetails"]["message"]
+    assert message.startswith("Approval rejected: alice@example.com approved a change they authored")
+    assert "Fix: another member of the approvers group approves the stage." in message
+    assert params["failureDetails"]["externalExecutionId"].startswith(f"{layout.partition(NOW)}approval-guard/")
+    [record] = guard_records(store)
+    assert record["decision"] == "rejected" and "authored" in record["reasons"][0]
+
+
+def test_approver_outside_the_approvers_role_is_rejected(store, started, iam):
+    outsider = "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Developers_9f8e/bob@example.com"
+    codepipeline = CodePipeline().approval(updated_by=outsider).expect_result(success=False)
+
+    guard(job_event(), codepipeline, store, iam)
+
+    assert "is not in the approvers principal" in codepipeline.result[1]["failureDetails"]["message"]
+
+
+def test_iam_user_approvers_are_checked_against_the_iam_group(store, started, iam):
+    iam.create_group(GroupName="ReleaseApprovers")
+    iam.create_user(UserName="bob")
+    iam.add_user_to_group(GroupName="ReleaseApprovers", UserName="bob")
+    iam.create_user(UserName="mallory")
+    group = ("arn:aws:iam::111111111111:group/ReleaseApprovers",)
+
+    member = CodePipeline().approval(updated_by="arn:aws:iam::111111111111:user/bob").expect_result(success=True)
+    outsider = CodePipeline().approval(updated_by="arn:aws:iam::111111111111:user/mallory").expect_result(False)
+
+    assert guard(job_event(), member, store, iam, approvers=group).allowed
+    assert not guard(job_event(), outsider, store, iam, approvers=group).allowed
+
+
+def test_author_from_the_build_evidence_wins_over_the_trigger(store, started, iam, aws):
+    upload = load_event("s3_object_created_gate_report")
+    key = upload["detail"]["object"]["key"].replace("gate-report.json", "commit.json")
+    upload["detail"]["object"]["key"] = key
+    commit = {"sha": "9d1e4c7a", "author_email": "bob@example.com", "author_name": "Bob Ito"}
+    aws.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(commit).encode())
+    record_event(upload, store=store)
+    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
+
+    decision = guard(job_event(), codepipeline, store, iam)
+
+    assert not decision.allowed and "bob@example.com approved a change they authored" in decision.message
+    assert guard_records(store)[0]["author"]["source"] == "commit.json"
+
+
+def test_author_passed_in_user_parameters_is_used_first(store, iam):
+    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
+
+    decision = guard(job_event(commit_author="bob@example.com"), codepipeline, store, iam)
+
+    assert not decision.allowed
+
+
+def test_unknown_author_fails_closed(store, iam):
+    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
+
+    guard(job_event(commit_author="#{Synth.COMMIT_AUTHOR}"), codepipeline, store, iam)  # unresolved variable
+
+    assert (
+        "commit author of this change could not be established" in codepipeline.result[1]["failureDetails"]["message"]
+    )
+
+
+def _cloudtrail(approver_arn):
+    client = boto3.client("cloudtrail", region_name="eu-west-1")
+    stubber = Stubber(client)
+    record = load_event("cloudtrail_put_approval_result")["detail"]
+    record["userIdentity"]["arn"] = approver_arn
+    stubber.add_response(
+        "lookup_events",
+        {
+            "Events": [
+                {"EventId": record["eventID"], "EventName": "PutApprovalResult", "CloudTrailEvent": json.dumps(record)}
+            ]
+        },
+    )
+    return client, stubber
+
+
+def test_cloudtrail_names_the_approver_when_the_action_execution_does_not(store, started, iam):
+    codepipeline = CodePipeline().approval(updated_by=None).expect_result(success=True)
+    cloudtrail, stubber = _cloudtrail(BOB)
+
+    with stubber:
+        decision = guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail)
+
+    assert decision.allowed
+    assert guard_records(store)[0]["approval"]["source"] == "cloudtrail"
+
+
+def test_no_approver_anywhere_fails_closed(store, started, iam):
+    codepipeline = CodePipeline().approval(updated_by=None).expect_result(success=False)
+
+    guard(job_event(), codepipeline, store, iam)
+
+    assert (
+        "approver of approval Prod/PromoteToProd could not be established"
+        in (codepipeline.result[1]["failureDetails"]["message"])
+    )
+
+
+def test_break_glass_passes_and_leaves_a_pending_retroactive_review(store, started, iam):
+    on_call = "arn:aws:sts::111111111111:assumed-role/DataPlatformBreakGlass/alice@example.com"
+    comment = "BREAK-GLASS: INC-4711 streaming checkpoint path broken since 09:00"
+    codepipeline = CodePipeline().approval(updated_by=on_call, comment=comment).expect_result(success=True)
+
+    decision = guard(job_event(), codepipeline, store, iam)
+
+    assert decision.allowed
+    assert codepipeline.result[1]["outputVariables"]["BREAK_GLASS"] == "true"
+    [entry] = [store.get_json(k) for k in store.list_keys(f"{layout.partition(NOW)}break-glass/")]
+    assert entry["incident"] == "INC-4711" and entry["approver"]["person"] == "alice@example.com"
+    pending = store.get_json(layout.pending_review_key(pipeline=PIPELINE, execution_id=EXECUTION))
+    assert pending["kind"] == "review-pending" and pending["break_glass_key"].endswith(f"{JOB}.json")
+
+
+def test_break_glass_without_incident_is_rejected_and_opens_no_review(store, started, iam):
+    on_call = "arn:aws:sts::111111111111:assumed-role/DataPlatformBreakGlass/bob@example.com"
+    codepipeline = CodePipeline().approval(updated_by=on_call, comment="BREAK-GLASS asap").expect_result(False)
+
+    guard(job_event(), codepipeline, store, iam)
+
+    assert "must name its incident" in codepipeline.result[1]["failureDetails"]["message"]
+    assert not store.exists(layout.pending_review_key(pipeline=PIPELINE, execution_id=EXECUTION))
+
+
+def test_missing_approval_action_is_reported_with_the_fix(store, started, iam):
+    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
+
+    guard(job_event(approval_action="Approve"), codepipeline, store, iam)
+
+    message = codepipeline.result[1]["failureDetails"]["message"]
+    assert "no approved approval Prod/Approve was found" in message and "Fix:" in message
+
+
+def test_bad_user_parameters_fail_the_job_with_a_clear_message(store, iam):
+    codepipeline = CodePipeline().expect_result(success=False)
+    event = job_event()
+    event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = "approval=Prod"
+
+    guard(event, codepipeline, store, iam)
+
+    assert codepipeline.result[1]["failureDetails"]["message"].startswith("UserParameters is not JSON")
+
+
+def test_pipeline_context_comes_from_the_job_when_not_passed(store, started, iam):
+    codepipeline = CodePipeline()
+    codepipeline.stubber.add_response(
+        "get_job_details",
+        {
+            "jobDetails": {
+                "id": JOB,
+                "accountId": "111111111111",
+                "data": {
+                    "pipelineContext": {
+                        "pipelineName": PIPELINE,
+                        "pipelineExecutionId": EXECUTION,
+                        "stage": {"name": "Prod"},
+                        "action": {"name": "ApprovalGuard"},
+                    }
+                },
+            }
+        },
+        {"jobId": JOB},
+    )
+    codepipeline.approval(updated_by=BOB).expect_result(success=True)
+
+    assert guard(
+        job_event(pipeline_name=None, execution_id=None, approval_stage=None), codepipeline, store, iam
+    ).allowed
+    assert guard_records(store)[0]["guard_action"] == "ApprovalGuard"
+
+
+def test_ledger_failure_fails_closed(store, started, iam, monkeypatch):
+    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("S3 is unavailable")
+
+    monkeypatch.setattr(store, "put_record", broken)
+
+    decision = guard(job_event(), codepipeline, store, iam)
+
+    assert not decision.allowed
+    assert (
+        codepipeline.result[1]["failureDetails"]["message"] == "approval guard error: RuntimeError: S3 is unavailable"
+    )
+
+
+def test_a_retried_invocation_reports_again_without_rewriting_the_record(store, started, iam):
+    first = CodePipeline().approval(updated_by=BOB).expect_result(success=True)
+    guard(job_event(), first, store, iam)
+    again = CodePipeline().approval(updated_by=BOB).expect_result(success=True)
+
+    assert guard(copy.deepcopy(job_event()), again, store, iam).allowed
+    assert len(guard_records(store)) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"EVIDENCE_RETENTION_DAYS": "2557", "APPROVERS_PRINCIPAL_ARNS": APPROVERS_ROLE}, "EVIDENCE_BUCKET is not set"),
+        ({"EVIDENCE_BUCKET": BUCKET, "EVIDENCE_RETENTION_DAYS": "2557"}, "APPROVERS_PRINCIPAL_ARNS is empty"),
+        (
+            {"EVIDENCE_BUCKET": BUCKET, "EVIDENCE_RETENTION_DAYS": "2557", "APPROVERS_PRINCIPAL_ARNS": APPROVERS_ROLE,
+             "IDENTITY_ALIASES": '{"alice@example.com": "amoreno"}'},
+            "IDENTITY_ALIASES is not valid JSON",
+        ),
+    ],
+)  # fmt: skip
+def test_misconfiguration_names_the_variable(env, message):
+    with pytest.raises(GuardError, match=message):
+        GuardSettings.from_env(env)
+
+
+def test_lambda_entry_point_fails_the_job_when_misconfigured(monkeypatch):
+    codepipeline = CodePipeline().expect_result(success=False)
+    monkeypatch.setattr(guard_handler, "_CLIENTS", {"codepipeline": codepipeline.client})
+    for name in ("EVIDENCE_BUCKET", "EVIDENCE_RETENTION_DAYS", "APPROVERS_PRINCIPAL_ARNS"):
+        monkeypatch.delenv(name, raising=False)
+
+    with codepipeline.stubber, pytest.raises(GuardError):
+        guard_handler.handler(job_event())
+
+    operation, params = codepipeline.result
+    assert operation == "PutJobFailureResult" and params["failureDetails"]["type"] == "ConfigurationError"

@@ -1,0 +1,199 @@
+"""Read the compiled dbt manifest (target/manifest.json), and compile it with `dbt parse` when needed.
+
+Only what the data services need is read: models, their description, contract, relation, the
+opt-in meta and per column the description, data_type, tags and meta. Column tags and meta are
+read from both places dbt 1.10+ writes them (the column itself and its `config`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cicd.gate.model import ToolError
+from cicd.gate.tools import run_tool
+
+DBT_DIR = "dbt_project"
+# Where our own `dbt parse` writes; kept so that dbt's partial parsing makes the next run fast.
+OWN_TARGET = Path("build") / "dataservices" / "dbt-target"
+# Where other parts of the build leave a compiled manifest, most authoritative first.
+KNOWN_MANIFESTS = (
+    Path("build") / "dbt" / "target" / "manifest.json",
+    Path(DBT_DIR) / "target" / "manifest.json",
+)
+META_KEY = "data_service"
+
+
+class ManifestError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ColumnNode:
+    name: str
+    description: str
+    data_type: str | None
+    tags: frozenset[str]
+    meta: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelNode:
+    unique_id: str
+    name: str
+    description: str
+    database: str | None
+    schema: str
+    alias: str
+    contract_enforced: bool
+    meta: Mapping[str, Any]
+    columns: dict[str, ColumnNode]
+    file: str  # repository-relative path of the YAML that documents the model (or its SQL)
+    sql_file: str
+
+    @property
+    def declaration(self) -> Any:
+        return self.meta.get(META_KEY)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    project: str
+    models: tuple[ModelNode, ...]
+    schema_version: str = ""
+    sha256: str = field(default="", compare=False)
+
+    def declared(self) -> list[ModelNode]:
+        return [m for m in self.models if m.declaration is not None]
+
+
+def _merged(*parts: Any) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        if isinstance(part, Mapping):
+            merged.update(part)
+    return merged
+
+
+def _repo_path(dbt_dir: str, package_path: str | None, fallback: str) -> str:
+    # patch_path looks like "<project>://models/marts/crm/_crm__models.yml"
+    if package_path and "://" in package_path:
+        return f"{dbt_dir}/{package_path.split('://', 1)[1]}"
+    return f"{dbt_dir}/{fallback}"
+
+
+def _column(raw: Mapping[str, Any]) -> ColumnNode:
+    config = raw.get("config") or {}
+    tags = {str(t).lower() for t in [*(raw.get("tags") or []), *(config.get("tags") or [])]}
+    return ColumnNode(
+        name=str(raw.get("name", "")),
+        description=str(raw.get("description") or ""),
+        data_type=raw.get("data_type") or None,
+        tags=frozenset(tags),
+        meta=_merged(raw.get("meta"), config.get("meta")),
+    )
+
+
+def load(path: Path, *, dbt_dir: str = DBT_DIR) -> Manifest:
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+        document = json.loads(data)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"cannot read the dbt manifest {path}: {exc}") from exc
+    metadata = document.get("metadata") or {}
+    models = []
+    for unique_id, node in sorted((document.get("nodes") or {}).items()):
+        if node.get("resource_type") != "model":
+            continue
+        config = node.get("config") or {}
+        contract = _merged(config.get("contract"), node.get("contract"))
+        sql_file = f"{dbt_dir}/{node.get('original_file_path', '')}"
+        models.append(
+            ModelNode(
+                unique_id=unique_id,
+                name=str(node.get("name")),
+                description=str(node.get("description") or ""),
+                database=node.get("database"),
+                schema=str(node.get("schema") or ""),
+                alias=str(node.get("alias") or node.get("name")),
+                contract_enforced=bool(contract.get("enforced")),
+                meta=_merged(node.get("meta"), config.get("meta")),
+                columns={name: _column(col) for name, col in (node.get("columns") or {}).items()},
+                file=_repo_path(dbt_dir, node.get("patch_path"), node.get("original_file_path", "")),
+                sql_file=sql_file,
+            )
+        )
+    return Manifest(
+        path=path,
+        project=str(metadata.get("project_name") or ""),
+        models=tuple(models),
+        schema_version=str(metadata.get("dbt_schema_version") or ""),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _newest_source(dbt_root: Path) -> float:
+    skip = {"target", "logs", "dbt_packages"}
+    newest = 0.0
+    for path in dbt_root.rglob("*"):
+        rel = path.relative_to(dbt_root)
+        if path.is_file() and not skip.intersection(rel.parts):
+            newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    # The gate runs checks in parallel and the release part parses too: one dbt parse at a time.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def locate_or_compile(root: Path, *, dbt_dir: str = DBT_DIR) -> Path:
+    """A manifest at least as new as every file of the dbt project; `dbt parse` only when none is."""
+    dbt_root = root / dbt_dir
+    if not (dbt_root / "dbt_project.yml").exists():
+        raise ManifestError(f"{dbt_dir}/dbt_project.yml not found: there is no dbt project to read data services from")
+    newest = _newest_source(dbt_root)
+    for candidate in (root / p for p in (*KNOWN_MANIFESTS, OWN_TARGET / "manifest.json")):
+        if candidate.exists() and candidate.stat().st_mtime >= newest:
+            return candidate
+    target = root / OWN_TARGET
+    with _lock(target.parent / ".parse.lock"):
+        manifest = target / "manifest.json"
+        if manifest.exists() and manifest.stat().st_mtime >= newest:
+            return manifest  # another process parsed while we waited for the lock
+        dbt = str(Path(sys.executable).parent / "dbt")
+        proc = run_tool(
+            [
+                dbt,
+                "parse",
+                "--project-dir",
+                str(dbt_root),
+                "--profiles-dir",
+                str(dbt_root),
+                "--target-path",
+                str(target),
+            ],
+            cwd=root,
+            env={"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"},
+            timeout_s=300,
+        )
+        if proc.returncode != 0 or not manifest.exists():
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-12:])
+            raise ToolError(f"dbt parse failed, so the data services cannot be read:\n{tail}")
+    return manifest

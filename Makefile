@@ -48,6 +48,7 @@ lock: $(VENV_STAMP) ## Re-resolve requirements*.lock from requirements*.txt afte
 .PHONY: validate
 validate: venv ## The main job: every gate check and the release build, offline (JUnit in build/gate)
 	$(PY) -m cicd validate --all --junit build/gate/junit.xml
+	$(PY) -m cicd release evidence --into build/cdk.out/evidence
 
 .PHONY: validate-changed
 validate-changed: venv ## The gate on what changed since BASE (default origin/main)
@@ -56,6 +57,10 @@ validate-changed: venv ## The gate on what changed since BASE (default origin/ma
 .PHONY: test
 test: venv ## Every test, slow ones included
 	$(PY) -m pytest -q
+
+.PHONY: changeset-review
+changeset-review: venv ## Pipeline step: reject a prepared change set that replaces stateful resources (STACK=, ROLE_ARN=, REGION=)
+	$(PY) -m cicd changeset review --stack $(STACK) --role-arn $(ROLE_ARN) --region $(REGION)
 
 .PHONY: synth
 synth: venv ## cdk synth every environment into build/cdk.out

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -21,7 +23,7 @@ from cicd.gate.runner import GateSetupError, changed_files, gate_passed, run_che
 ROOT = Path(__file__).resolve().parent.parent
 
 # Command groups that live beside their domain code; each module exposes add_parser(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("cicd.changeset.cli",)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,8 +66,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.junit:
         report.write_junit(results, total, Path(args.junit))
     if args.json:
-        import json
-
         print(json.dumps(payload, indent=2))
     else:
         report.render_table(results, total, sys.stdout)
@@ -83,6 +83,25 @@ def cmd_release_build(args: argparse.Namespace) -> int:
         print(f"release build failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(f"{release.release_id}  {release.file_count} files  {release.size_bytes / 1e6:.2f} MB  {release.directory}")
+    return EXIT_OK
+
+
+def cmd_release_evidence(args: argparse.Namespace) -> int:
+    """Put the release manifest and the gate report into the cloud assembly the pipeline stores."""
+    root = Path(args.root).resolve()
+    release = root / "build" / "release" / "current" / "release.json"
+    gate_report = root / "build" / "gate" / "report.json"
+    missing = [str(p.relative_to(root)) for p in (release, gate_report) if not p.exists()]
+    if missing:
+        print(f"release evidence: missing {', '.join(missing)}; run `make validate` first", file=sys.stderr)
+        return EXIT_FAILED
+    into = Path(args.into).resolve()
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(release, into / "release.json")
+    shutil.copyfile(gate_report, into / "gate-report.json")
+    release_id = json.loads(release.read_text())["release_id"]
+    (into / "release-id").write_text(release_id)
+    print(f"{release_id}: evidence in {into}")
     return EXIT_OK
 
 
@@ -108,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     build = release.add_parser("build", help="build the content-addressed release bundle")
     build.add_argument("--out", default=str(ROOT / "build" / "release"), help="output folder")
     build.set_defaults(handler=cmd_release_build)
+    evidence = release.add_parser("evidence", help="copy release.json and the gate report into the cloud assembly")
+    evidence.add_argument("--into", default=str(ROOT / "build" / "cdk.out" / "evidence"), help="target folder")
+    evidence.set_defaults(handler=cmd_release_evidence)
 
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(commands)

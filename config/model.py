@@ -117,9 +117,14 @@ class Notifications(_Frozen):
 
 
 class Approval(_Frozen):
+    """Promotion policy of one environment in the delivery pipeline."""
+
     required: bool
     approvers_role_arn: IamArn | None = None
+    # After deploy, the stage watches the release-health alarm this long before it counts as good.
     bake_minutes: int = Field(ge=0, le=240)
+    # CodePipeline rolls the stage back by itself on a failed deploy or a failed bake.
+    auto_rollback: bool = True
 
 
 class Retention(_Frozen):
@@ -158,6 +163,8 @@ class EnvironmentConfig(_Frozen):
                 raise ValueError("approval.required: prod must require a manual approval (allowed: true)")
             if self.approval.approvers_role_arn is None:
                 raise ValueError("approval.approvers_role_arn: prod needs the approvers' IAM role")
+            if not self.approval.auto_rollback:
+                raise ValueError("approval.auto_rollback: prod must roll back by itself (allowed: true)")
             if self.approval.bake_minutes < 10:
                 raise ValueError("approval.bake_minutes: prod bakes for at least 10 minutes (allowed: 10-240)")
             if not self.protect_stateful_resources:
@@ -176,6 +183,20 @@ class EnvironmentConfig(_Frozen):
         return self
 
 
+class IntegrationNetwork(_Frozen):
+    """Subnets in the tooling account routed to staging's MSK/Snowflake endpoints (TGW or shared VPC)."""
+
+    vpc_id: VpcId
+    subnet_ids: tuple[SubnetId, ...] = Field(min_length=1)
+    availability_zones: tuple[str, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_zone_per_subnet(self) -> IntegrationNetwork:
+        if len(self.subnet_ids) != len(self.availability_zones):
+            raise ValueError("availability_zones must list one zone per subnet in subnet_ids")
+        return self
+
+
 class DeliveryConfig(_Frozen):
     """The delivery pipeline: where it lives, what it watches, who approves."""
 
@@ -187,6 +208,11 @@ class DeliveryConfig(_Frozen):
     repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
     branch: str = Field(min_length=1)
     notification_emails: tuple[Email, ...] = Field(min_length=1)
+    integration_network: IntegrationNetwork
+    # A fixed name, because operators and the rollback command address the pipeline by it.
+    pipeline_name: str = Field(default="data-platform-delivery", pattern=r"^[A-Za-z0-9.@_-]{1,100}$")
+    # CDK bootstrap qualifier of the target accounts (cdk bootstrap --qualifier); default "hnb659fds".
+    bootstrap_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
 
 
 class PlatformConfig(_Frozen):

@@ -102,3 +102,9 @@ def test_field_lines_are_reported(config_dir):
     [message] = problems(config_dir)
     line = next(i for i, text in enumerate((config_dir / "dev.yaml").read_text().splitlines(), 1) if "vpc_id" in text)
     assert f"dev.yaml:{line}: network.vpc_id" in message
+
+
+def test_prod_must_roll_back_by_itself(config_dir):
+    edit(config_dir, "prod", lambda d: d["approval"].update(auto_rollback=False))
+    [message] = problems(config_dir)
+    assert "prod.yaml" in message and "approval.auto_rollback" in message and "allowed: true" in message

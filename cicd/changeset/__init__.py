@@ -1,0 +1,1 @@
+"""Automated review of a prepared CloudFormation change set, between prepare and execute."""

@@ -1,0 +1,48 @@
+"""`python -m cicd changeset review`: the prod stage's automated change-set review step."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import boto3
+
+from cicd.changeset.review import review
+
+
+def _client(role_arn: str | None, region: str | None) -> Any:
+    if not role_arn:
+        return boto3.client("cloudformation", region_name=region)
+    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="changeset-review")["Credentials"]
+    return boto3.client(
+        "cloudformation",
+        region_name=region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def cmd_review(args: argparse.Namespace, cfn: Any = None) -> int:
+    cfn = cfn or _client(args.role_arn, args.region)
+    failed = False
+    for stack in args.stack:
+        violations = review(cfn, stack, args.change_set)
+        for violation in violations:
+            print(f"changeset-review:stateful-replacement {violation}", file=sys.stderr)
+        failed |= bool(violations)
+        print(f"{stack}: {'REJECTED' if violations else 'ok'} ({len(violations)} stateful replacement(s))")
+    return 1 if failed else 0
+
+
+def add_parser(commands: Any) -> None:
+    changeset = commands.add_parser("changeset", help="CloudFormation change-set review").add_subparsers(
+        dest="changeset_command", required=True
+    )
+    parser = changeset.add_parser("review", help="fail if a prepared change set replaces or deletes stateful resources")
+    parser.add_argument("--stack", action="append", required=True, help="stack name (repeatable)")
+    parser.add_argument("--change-set", default="PipelineChange", help="change set name (CDK Pipelines' default)")
+    parser.add_argument("--role-arn", help="role to assume in the target account (the CDK lookup role)")
+    parser.add_argument("--region", help="region of the stacks")
+    parser.set_defaults(handler=cmd_review)

@@ -1,0 +1,43 @@
+"""The CodeBuild environment and build spec that run the gate: one definition for every project.
+
+The gate installs its own pinned toolchain (make venv), so the build spec only picks runtimes,
+caches the installed toolchain between builds and publishes the gate's JUnit report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import aws_codebuild as codebuild
+
+# What `make venv` installs, cached between builds (S3 cache) so a warm build skips the download.
+TOOLCHAIN_CACHE_PATHS = [".venv/**/*", ".venv-checkov/**/*", "node_modules/**/*", ".make/**/*", "/root/.cache/uv/**/*"]
+GATE_JUNIT = "build/gate/junit.xml"
+
+
+def gate_build_environment() -> codebuild.BuildEnvironment:
+    # Amazon Linux standard 5.0 carries Python 3.11, Node 20 and Corretto 17: the gate's runtimes.
+    return codebuild.BuildEnvironment(
+        build_image=codebuild.LinuxBuildImage.AMAZON_LINUX_2_5,
+        compute_type=codebuild.ComputeType.LARGE,
+    )
+
+
+def gate_build_spec_object(*commands: str, exported_variables: tuple[str, ...] = ()) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "version": "0.2",
+        "env": {"variables": {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CI": "true"}},
+        "phases": {
+            "install": {"runtime-versions": {"python": "3.11", "nodejs": "20", "java": "corretto17"}},
+            "build": {"commands": list(commands)},
+        },
+        "reports": {"ValidationGate": {"files": [GATE_JUNIT], "file-format": "JUNITXML"}},
+        "cache": {"paths": TOOLCHAIN_CACHE_PATHS},
+    }
+    if exported_variables:
+        spec["env"]["exported-variables"] = list(exported_variables)
+    return spec
+
+
+def gate_build_spec(*commands: str) -> codebuild.BuildSpec:
+    return codebuild.BuildSpec.from_object(gate_build_spec_object(*commands))

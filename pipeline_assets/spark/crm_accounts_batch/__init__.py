@@ -1,0 +1,1 @@
+"""CRM accounts: the daily CRM export conformed to the curated accounts table."""

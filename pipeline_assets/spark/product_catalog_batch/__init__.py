@@ -1,0 +1,1 @@
+"""Product catalog: the PIM's daily CSV export conformed to the curated products table."""

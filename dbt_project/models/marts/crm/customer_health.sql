@@ -156,7 +156,7 @@ scored as (
         - least(signals.open_support_ticket_count * 5, 20)
         - case when signals.cancellation_rate_last_90_days > 0.2 then 10 else 0 end
         - case when signals.late_delivery_rate_last_90_days > 0.2 then 10 else 0 end
-        as raw_score
+            as raw_score
 
     from signals
 

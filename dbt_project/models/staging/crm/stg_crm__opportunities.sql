@@ -12,7 +12,7 @@ renamed as (
         id as opportunity_id,
         account_id,
         name as opportunity_name,
-        stage_name as stage,
+        stage_name,
         stage_name in ('closed_won', 'closed_lost') as is_closed,
         stage_name = 'closed_won' as is_won,
         cast(amount as numeric(18, 2)) as amount,

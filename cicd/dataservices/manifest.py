@@ -22,11 +22,19 @@ from cicd.gate.tools import run_tool
 DBT_DIR = "dbt_project"
 # Where our own `dbt parse` writes; kept so that dbt's partial parsing makes the next run fast.
 OWN_TARGET = Path("build") / "dataservices" / "dbt-target"
-# Where other parts of the build leave a compiled manifest, most authoritative first.
-KNOWN_MANIFESTS = (
-    Path("build") / "dbt" / "target" / "manifest.json",
-    Path(DBT_DIR) / "target" / "manifest.json",
-)
+# Always the same target, so a rebuild of an unchanged repository gives byte-identical bundles: the
+# production target, whose relation names (database and schema) are the ones the publish task reads.
+# Its credentials are placeholders: `dbt parse` renders profiles but never connects.
+PARSE_TARGET = "prod"
+OFFLINE_ENV = {
+    "SNOWFLAKE_ACCOUNT": "offline-parse",
+    "SNOWFLAKE_USER": "offline-parse",
+    "SNOWFLAKE_PRIVATE_KEY": "offline-parse",
+    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "offline-parse",
+    "SNOWFLAKE_ROLE": "offline-parse",
+    "SNOWFLAKE_WAREHOUSE": "offline-parse",
+    "SNOWFLAKE_DATABASE": "ANALYTICS",
+}
 META_KEY = "data_service"
 
 
@@ -163,37 +171,33 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def locate_or_compile(root: Path, *, dbt_dir: str = DBT_DIR) -> Path:
-    """A manifest at least as new as every file of the dbt project; `dbt parse` only when none is."""
+def locate_or_compile(root: Path, *, dbt_dir: str = DBT_DIR, target: str = PARSE_TARGET) -> Path:
+    """Our manifest, re-parsed with `dbt parse` when any file of the dbt project is newer than it."""
+    root = root.resolve()
     dbt_root = root / dbt_dir
     if not (dbt_root / "dbt_project.yml").exists():
         raise ManifestError(f"{dbt_dir}/dbt_project.yml not found: there is no dbt project to read data services from")
+    work = root / OWN_TARGET
+    manifest = work / "manifest.json"
     newest = _newest_source(dbt_root)
-    for candidate in (root / p for p in (*KNOWN_MANIFESTS, OWN_TARGET / "manifest.json")):
-        if candidate.exists() and candidate.stat().st_mtime >= newest:
-            return candidate
-    target = root / OWN_TARGET
-    with _lock(target.parent / ".parse.lock"):
-        manifest = target / "manifest.json"
-        if manifest.exists() and manifest.stat().st_mtime >= newest:
-            return manifest  # another process parsed while we waited for the lock
+    with _lock(work.parent / ".parse.lock"):
+        # Checked under the lock: a parallel check may have parsed while we waited.
+        stamp = work / ".target"
+        fresh = manifest.exists() and manifest.stat().st_mtime >= newest
+        if fresh and stamp.exists() and stamp.read_text() == f"{dbt_dir}:{target}":
+            return manifest
         dbt = str(Path(sys.executable).parent / "dbt")
+        args = [dbt, "parse", "--project-dir", str(dbt_root), "--profiles-dir", str(dbt_root), "--target", target]
         proc = run_tool(
-            [
-                dbt,
-                "parse",
-                "--project-dir",
-                str(dbt_root),
-                "--profiles-dir",
-                str(dbt_root),
-                "--target-path",
-                str(target),
-            ],
-            cwd=root,
-            env={"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"},
+            [*args, "--target-path", str(work), "--log-path", str(work.parent / "dbt-logs")],
+            cwd=dbt_root,
+            env={**OFFLINE_ENV, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"},
             timeout_s=300,
+            ok_codes=(0, 1, 2),  # 1 and 2 are dbt's "the project is broken": reported below with its message
         )
         if proc.returncode != 0 or not manifest.exists():
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-12:])
+            lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "Warning" not in ln and ln.strip()]
+            tail = "\n".join(lines[-12:])
             raise ToolError(f"dbt parse failed, so the data services cannot be read:\n{tail}")
+        stamp.write_text(f"{dbt_dir}:{target}")
     return manifest

@@ -1,0 +1,86 @@
+"""A small text file written to a versioned bucket, exposing the S3 version id it got."""
+
+from __future__ import annotations
+
+import hashlib
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+from constructs.suppressions import (
+    BASIC_EXECUTION_ROLE,
+    KMS_GRANT_ACTIONS,
+    cdk_singleton,
+    nag_suppress,
+    suppress_grants,
+    suppress_inline_policy,
+    suppress_lambda,
+)
+
+
+class VersionedObject(Construct):
+    """Writes `body` to `bucket/key` with PutObject and exposes the new object's `version_id`.
+
+    MWAA pins requirements.txt and the startup script by S3 object version, and the version only
+    exists after the upload; a deploy-time asset copy (BucketDeployment) cannot return it. A changed
+    body changes the call's parameters, so CloudFormation writes a new version; a stack rollback
+    writes the old body again, so the environment gets exactly the previous file back.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        key: str,
+        body: str,
+        content_type: str = "text/plain",
+        log_group: logs.ILogGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = key
+        self.sha256 = hashlib.sha256(body.encode()).hexdigest()
+        put = cr.AwsSdkCall(
+            service="S3",
+            action="putObject",
+            parameters={"Bucket": bucket.bucket_name, "Key": key, "Body": body, "ContentType": content_type},
+            output_paths=["VersionId"],
+            physical_resource_id=cr.PhysicalResourceId.from_response("VersionId"),
+        )
+        self.resource = cr.AwsCustomResource(
+            self,
+            "Put",
+            on_create=put,
+            on_update=put,
+            # No on_delete: old versions stay so that a rollback of the environment can still find them.
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(key)])]
+            ),
+            install_latest_aws_sdk=False,  # synth and deploy must not reach npm
+            # One AwsCustomResource function serves the whole stack, so every caller passes the same group.
+            log_group=log_group,
+            timeout=cdk.Duration.minutes(2),
+        )
+        if bucket.encryption_key is not None:
+            bucket.encryption_key.grant_encrypt(self.resource)
+        self.version_id = self.resource.get_response_field("VersionId")
+        suppress_inline_policy(self.resource, "The policy holds the single PutObject call of this resource.")
+        # AwsCustomResource runs one shared function per stack; its findings are suppressed on it.
+        function = cdk_singleton(self, "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
+        suppress_grants(function, what="KMS data-key use on the bucket's key", resources=(), actions=KMS_GRANT_ACTIONS)
+        nag_suppress(
+            function,
+            "AwsSolutions-IAM4",
+            "aws-cdk-lib's AwsCustomResource function role; the managed policy only allows CloudWatch Logs writes.",
+            applies_to=[BASIC_EXECUTION_ROLE],
+            children=True,
+        )
+        suppress_inline_policy(function, "aws-cdk-lib's AwsCustomResource function role holds only its KMS grant.")
+        suppress_lambda(
+            function,
+            concurrency_reason="Runs only during deployments of this stack, one call per changed file.",
+        )

@@ -1,0 +1,229 @@
+"""Write-audit-publish for production dbt runs, and rollback by swapping back.
+
+1. **Write**: clone the published marts schema into a release schema (zero-copy, so marts the selector does
+   not rebuild carry over), then `dbt build --vars {wap_release: <id>}` builds the selected marts into it
+   and everything upstream into a per-release work schema (macros/generate_schema_name.sql).
+2. **Audit**: the same `dbt build` runs every data test on the release schema; any failure stops here and
+   consumers never see the release (the release schema is kept for inspection).
+3. **Publish**: grant the reader roles on the release schema, then `ALTER SCHEMA <release> SWAP WITH
+   <published>` — one atomic metadata operation. The schema that held the previous data is renamed
+   `<published>__previous` and kept: rollback is the same swap again (`rollback_statements`).
+
+Only marts are swapped, and marts are tables: a swapped schema holds data, not views pointing at names that
+the swap just changed. The raw landing schemas are never swapped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cicd.dbt.runner import DbtWorkspace, run_dbt
+
+Executor = Callable[[str], list[tuple[Any, ...]]]
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+
+
+class WapError(Exception):
+    pass
+
+
+def _identifier(value: str, what: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise WapError(f"{what} {value!r} is not a plain Snowflake identifier (letters, digits, _ and $)")
+    return value.lower()
+
+
+def release_tag(release_id: str) -> str:
+    """A release id (r-1a2b3c...) as a schema-name suffix."""
+    tag = re.sub(r"[^a-z0-9]+", "_", release_id.lower()).strip("_")
+    if not tag:
+        raise WapError(f"release id {release_id!r} has no letters or digits")
+    return tag
+
+
+@dataclass(frozen=True)
+class WapPlan:
+    database: str
+    target_schema: str  # the profile's schema, e.g. analytics
+    release_id: str
+    reader_roles: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _identifier(self.database, "database")
+        _identifier(self.target_schema, "schema")
+        for role in self.reader_roles:
+            _identifier(role, "role")
+
+    @property
+    def tag(self) -> str:
+        return release_tag(self.release_id)
+
+    def _qualified(self, schema: str) -> str:
+        return f"{self.database.lower()}.{schema}"
+
+    @property
+    def published(self) -> str:
+        return self._qualified(f"{self.target_schema.lower()}_marts")
+
+    @property
+    def release(self) -> str:
+        return self._qualified(f"{self.target_schema.lower()}_marts__{self.tag}")
+
+    @property
+    def work(self) -> str:
+        return self._qualified(f"{self.target_schema.lower()}_work__{self.tag}")
+
+    @property
+    def previous(self) -> str:
+        return self._qualified(f"{self.target_schema.lower()}_marts__previous")
+
+    def schema_exists_sql(self, qualified: str) -> str:
+        database, schema = qualified.split(".")
+        return (
+            f"select count(*) from {database}.information_schema.schemata "  # noqa: S608 (validated identifiers)
+            f"where schema_name = '{schema.upper()}'"
+        )
+
+    def write_statements(self, published_exists: bool) -> list[str]:
+        """Prepare the release schema before dbt builds into it."""
+        if published_exists:
+            return [f"create or replace schema {self.release} clone {self.published}"]
+        return [f"create schema if not exists {self.release}"]
+
+    def publish_statements(self, published_exists: bool) -> list[str]:
+        statements: list[str] = []
+        for role in self.reader_roles:
+            # Grants on a schema travel with it in a swap: the release schema must carry the readers' grants.
+            statements += [
+                f"grant usage on schema {self.release} to role {role.lower()}",
+                f"grant select on all tables in schema {self.release} to role {role.lower()}",
+            ]
+        if published_exists:
+            statements += [
+                f"alter schema {self.release} swap with {self.published}",
+                f"drop schema if exists {self.previous}",
+                f"alter schema {self.release} rename to {self.previous}",
+            ]
+        else:
+            statements.append(f"alter schema {self.release} rename to {self.published}")
+        statements += [
+            f"comment on schema {self.published} is 'published release {self.release_id}'",
+            f"drop schema if exists {self.work}",
+        ]
+        return statements
+
+    def rollback_statements(self) -> list[str]:
+        """Swap the kept previous release back in; running it again re-applies the newer one."""
+        return [
+            f"alter schema {self.previous} swap with {self.published}",
+            f"comment on schema {self.published} is 'rolled back from release {self.release_id}'",
+        ]
+
+
+@dataclass
+class WapResult:
+    published: bool
+    statements: list[str]
+    dbt_returncode: int | None
+    message: str
+
+
+def _exists(executor: Executor, plan: WapPlan, qualified: str) -> bool:
+    rows = executor(plan.schema_exists_sql(qualified))
+    return bool(rows and rows[0][0])
+
+
+def run(
+    plan: WapPlan,
+    *,
+    executor: Executor,
+    build: Callable[[], int],
+) -> WapResult:
+    """Write, audit, publish. `build` runs dbt (returns its exit code); nothing is published unless it is 0."""
+    executed: list[str] = []
+    published_exists = _exists(executor, plan, plan.published)
+    for statement in plan.write_statements(published_exists):
+        executor(statement)
+        executed.append(statement)
+    code = build()
+    if code != 0:
+        return WapResult(
+            False,
+            executed,
+            code,
+            f"audit failed (dbt exit {code}): nothing published; {plan.release} is kept for inspection",
+        )
+    for statement in plan.publish_statements(published_exists):
+        executor(statement)
+        executed.append(statement)
+    return WapResult(True, executed, code, f"published {plan.release_id} as {plan.published}")
+
+
+def rollback(plan: WapPlan, *, executor: Executor) -> WapResult:
+    if not _exists(executor, plan, plan.previous):
+        raise WapError(f"{plan.previous} does not exist: there is no previous release to swap back")
+    executed = []
+    for statement in plan.rollback_statements():
+        executor(statement)
+        executed.append(statement)
+    return WapResult(True, executed, None, f"swapped {plan.previous} back into {plan.published}")
+
+
+def dbt_build_into_release(
+    root: Path, *, target: str, selector: str, plan: WapPlan, extra_env: dict[str, str] | None = None
+) -> Callable[[], int]:
+    """The write + audit step: the real dbt CLI with the release var set."""
+
+    def build() -> int:
+        workspace = DbtWorkspace(root, f"wap-{target}")
+        args = ["build", "--target", target, "--selector", selector, "--vars", json.dumps({"wap_release": plan.tag})]
+        proc = run_dbt(workspace, args, extra_env=extra_env)
+        print(proc.stdout[-4000:])
+        return proc.returncode
+
+    return build
+
+
+def snowflake_executor(connection: Any) -> Executor:
+    def execute(sql: str) -> list[tuple[Any, ...]]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql)
+            return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
+
+    return execute
+
+
+def connect_from_env(env: dict[str, str]) -> Any:
+    """A Snowflake connection with the same key-pair credentials the dbt profile reads."""
+    import snowflake.connector
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(
+        env["SNOWFLAKE_PRIVATE_KEY"].encode(), password=env["SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"].encode()
+    )
+    der = key.private_bytes(
+        encoding=serialization.Encoding.DER,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+    return snowflake.connector.connect(
+        account=env["SNOWFLAKE_ACCOUNT"],
+        user=env["SNOWFLAKE_USER"],
+        private_key=der,
+        role=env["SNOWFLAKE_ROLE"],
+        warehouse=env["SNOWFLAKE_WAREHOUSE"],
+        database=env["SNOWFLAKE_DATABASE"],
+        session_parameters={"QUERY_TAG": "cicd-wap"},
+    )
+
+
+# Statements fakesnow (0.12) cannot run; everything else the plan issues is executed on it in tests.
+EMULATOR_GAPS: Sequence[str] = ("clone", "grant", "swap with", "rename to")

@@ -155,3 +155,14 @@ def build_snowflake_emulated(
 
 def clean(root: Path, workspace_name: str) -> None:
     shutil.rmtree(DbtWorkspace(root, workspace_name).work_dir, ignore_errors=True)
+
+
+def parse_project(root: Path, *, target: str = "ci") -> Path:
+    """`dbt parse` into build/dbt/parse/target: the manifest of the working tree, no database needed."""
+    workspace = DbtWorkspace(root, "parse")
+    proc = run_dbt(workspace, ["parse", "--target", target])
+    if proc.returncode != 0 or not workspace.manifest_path.exists():
+        findings = findings_from_output((proc.stdout or "") + (proc.stderr or ""), where=f"target {target}")
+        detail = "; ".join(f.render() for f in findings) or "\n".join((proc.stdout or "").splitlines()[-10:])
+        raise DbtToolError(f"dbt parse failed: {detail}")
+    return workspace.manifest_path

@@ -109,7 +109,7 @@ def cmd_wap(args: argparse.Namespace) -> int:
         if args.rollback:
             statements = plan.rollback_statements()
         else:
-            build = (
+            step = (
                 f"-- dbt build --target {args.target} --selector {args.selector} --vars '{{wap_release: {plan.tag}}}'"
             )
             statements = [*plan.write_statements(True), step, *plan.publish_statements(True)]

@@ -1,0 +1,74 @@
+"""What the factory's Python tasks do when they run. Nothing here runs at import or parse time.
+
+Each callable gets its AWS clients from Airflow hooks and hands them to a plain function that the
+tests call with moto clients.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from platform_dags import dataservice, dbt, runtime, streaming
+from platform_dags.runtime import AWS_CONN_ID, Release
+
+RELEASE_TASK = "resolve_release"  # the first task of every DAG that uses the release
+
+
+def _release(ti: Any) -> Release:
+    release = ti.xcom_pull(task_ids=RELEASE_TASK)
+    if not release:
+        raise RuntimeError(f"no release in XCom from task {RELEASE_TASK!r}: it must run first in this DAG run")
+    return release
+
+
+def resolve_release() -> Release:
+    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
+
+    return runtime.resolve_release(
+        SsmHook(aws_conn_id=AWS_CONN_ID).conn,
+        parameter=runtime.setting("active_release_parameter"),
+        release_bucket=runtime.setting("release_bucket"),
+    )
+
+
+def transform(selector: str, pipeline_id: str, ti: Any) -> None:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    release = _release(ti)
+    with tempfile.TemporaryDirectory(prefix=f"dbt-{pipeline_id}-") as workdir:
+        project = runtime.download_release_part(S3Hook(aws_conn_id=AWS_CONN_ID).conn, release, "dbt", Path(workdir))
+        dbt.run_wap(project_dir=project, selector=selector, target=runtime.setting("environment"), release=release)
+
+
+def publish(data_service: str, pipeline_id: str, ti: Any) -> None:
+    dataservice.publish(
+        data_service=data_service,
+        pipeline_id=pipeline_id,
+        release=_release(ti),
+        environment=runtime.setting("environment"),
+    )
+
+
+def supervise_streaming_job(
+    pipeline_id: str,
+    job_name: str,
+    application_id: str,
+    execution_role_arn: str,
+    job_driver: dict[str, Any],
+    tags: dict[str, str],
+    ti: Any,
+) -> dict[str, str]:
+    from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
+
+    return streaming.ensure_streaming_job(
+        emr_client=EmrServerlessHook(aws_conn_id=AWS_CONN_ID).conn,
+        pipeline_id=pipeline_id,
+        job_name=job_name,
+        application_id=application_id,
+        execution_role_arn=execution_role_arn,
+        release=_release(ti),
+        job_driver=job_driver,
+        tags=tags,
+    )

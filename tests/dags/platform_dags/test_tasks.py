@@ -1,0 +1,122 @@
+"""The Python tasks: dbt write-audit-publish from the release, the publish placeholder, the supervisor."""
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from platform_dags import dataservice, dbt, streaming, tasks
+
+RELEASE = {
+    "release_id": "r-0123456789abcdef",
+    "release_bucket": "releases-dev",
+    "release_prefix": "s3://releases-dev/releases/r-0123456789abcdef",
+}
+
+
+class FakeTaskInstance:
+    def __init__(self, release):
+        self.release = release
+
+    def xcom_pull(self, task_ids):
+        assert task_ids == "resolve_release"
+        return self.release
+
+
+@pytest.fixture
+def recording_wap(monkeypatch, tmp_path):
+    """Point the dbt helper at a script that records how it was called (the re-pointing the helper exists for)."""
+    record = tmp_path / "call.json"
+    script = (
+        "import json, os, sys; from pathlib import Path; "
+        f"Path({str(record)!r}).write_text(json.dumps({{'argv': sys.argv[1:], 'cwd': os.getcwd(), "
+        "'files': sorted(p.name for p in Path.cwd().iterdir())}));"
+        "sys.exit(int(os.environ.get('FAKE_WAP_EXIT', '0')))"
+    )
+    monkeypatch.setattr(dbt, "WAP_ENTRY", ("-c", script))
+    return record
+
+
+def test_wap_command_names_selector_target_and_release(tmp_path):
+    command = dbt.wap_command(project_dir=tmp_path, selector="crm_accounts", target="prod", release=RELEASE)
+    assert command[:5] == [sys.executable, "-m", "cicd", "dbt", "wap"]
+    assert command[command.index("--selector") + 1] == "crm_accounts"
+    assert command[command.index("--target") + 1] == "prod"
+    assert command[command.index("--release-id") + 1] == RELEASE["release_id"]
+
+
+def test_failed_wap_raises_with_the_output_tail(recording_wap, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_WAP_EXIT", "2")
+    with pytest.raises(dbt.DbtRunError, match="selector 'crm_accounts' exited 2"):
+        dbt.run_wap(project_dir=tmp_path, selector="crm_accounts", target="dev", release=RELEASE)
+
+
+@mock_aws
+def test_transform_runs_wap_in_the_downloaded_dbt_folder(recording_wap, monkeypatch):
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="releases-dev", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="releases-dev", Key="releases/r-0123456789abcdef/dbt/dbt_project.yml", Body=b"name: x")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", "aws://")
+    monkeypatch.setenv("AIRFLOW__PLATFORM__ENVIRONMENT", "staging")
+    tasks.transform(selector="crm_accounts", pipeline_id="crm_accounts", ti=FakeTaskInstance(RELEASE))
+    call = json.loads(recording_wap.read_text())
+    assert call["files"] == ["dbt_project.yml"]
+    assert Path(call["cwd"]).name == "dbt"
+    assert call["argv"][call["argv"].index("--target") + 1] == "staging"
+    assert not Path(call["cwd"]).exists()  # the working copy is removed after the run
+
+
+def test_a_task_without_the_release_fails_clearly():
+    with pytest.raises(RuntimeError, match="resolve_release"):
+        tasks.publish(data_service="customer_health", pipeline_id="customer_health", ti=FakeTaskInstance(None))
+
+
+def test_publish_fails_loudly_until_the_publisher_exists(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__PLATFORM__ENVIRONMENT", "dev")
+    expected = r"cannot publish data service 'customer_health'.*dataservice publish"
+    with pytest.raises(NotImplementedError, match=expected):
+        tasks.publish(data_service="customer_health", pipeline_id="customer_health", ti=FakeTaskInstance(RELEASE))
+    assert issubclass(dataservice.DataServicePublisherMissingError, NotImplementedError)
+
+
+SUPERVISOR_ARGS = {
+    "pipeline_id": "operations_events",
+    "job_name": "operations_events_stream",
+    "application_id": "00fstreamapp0001",
+    "execution_role_arn": "arn:aws:iam::123456789012:role/emr-job",
+    "job_driver": {"sparkSubmit": {"entryPoint": "s3://releases-dev/releases/r-0123456789abcdef/spark/x/main.py"}},
+    "tags": {"pipeline": "operations_events"},
+}
+
+
+def test_supervisor_fails_loudly_without_the_streaming_control_module(monkeypatch):
+    monkeypatch.setattr(streaming, "CONTROL_MODULES", ("streaming_control_not_installed",))
+    with pytest.raises(streaming.StreamingControlMissingError, match="ensure_streaming_job"):
+        streaming.ensure_streaming_job(emr_client=object(), release=RELEASE, **SUPERVISOR_ARGS)
+
+
+def test_supervisor_delegates_to_streaming_control(monkeypatch):
+    calls = []
+
+    def ensure_streaming_job(**kwargs):
+        calls.append(kwargs)
+        return {"action": "restarted", "job_run_id": "jr-1", "release_id": kwargs["release"]["release_id"]}
+
+    control = types.SimpleNamespace(ensure_streaming_job=ensure_streaming_job)
+    monkeypatch.setitem(sys.modules, "streaming_control", control)
+    client = object()
+    result = streaming.ensure_streaming_job(emr_client=client, release=RELEASE, **SUPERVISOR_ARGS)
+    assert result["action"] == "restarted"
+    assert calls[0]["emr_client"] is client
+    assert calls[0]["job_driver"] == SUPERVISOR_ARGS["job_driver"]
+
+
+def test_supervisor_rejects_an_answer_without_a_job_run(monkeypatch):
+    monkeypatch.setitem(
+        sys.modules, "streaming_control", types.SimpleNamespace(ensure_streaming_job=lambda **_: {"action": "started"})
+    )
+    with pytest.raises(RuntimeError, match="expected an action and a job_run_id"):
+        streaming.ensure_streaming_job(emr_client=object(), release=RELEASE, **SUPERVISOR_ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -26,6 +27,8 @@ def job_session(app_name: str) -> SparkSession:
 def local_session(cores: int = 2, app_name: str = "local-tests", extra_python_path: Path | None = None) -> SparkSession:
     """A small local session (tests, benchmark): UI off, few shuffle partitions, loopback only."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Workers must run this interpreter (with the pinned fastavro), not whatever python3 is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if extra_python_path is not None:
         # Python workers are separate processes: they find the jobs' modules through PYTHONPATH.
         current = os.environ.get("PYTHONPATH", "")

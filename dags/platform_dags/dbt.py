@@ -1,8 +1,9 @@
 """Run a pipeline's dbt selector in write-audit-publish mode, from the release's dbt/ folder.
 
 The write-audit-publish logic (build and test into a release schema, then swap atomically) belongs
-to `python -m cicd dbt wap`; this module only decides how a task calls it, so re-pointing the call
-(another runner, another interpreter) is a change to `wap_command` alone.
+to `python -m cicd dbt wap`, which works on `<root>/dbt_project`; the task downloads the release's
+dbt/ part there and points --root at it. This module only decides how a task calls the runner, so
+re-pointing the call (another runner, another interpreter) is a change to `wap_command` alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from platform_dags.runtime import Release
 
 log = logging.getLogger(__name__)
 
-WAP_ENTRY = ("-m", "cicd", "dbt", "wap")
+WAP_ENTRY = ("-m", "cicd")
+PROJECT_FOLDER = "dbt_project"  # where `python -m cicd dbt ...` expects the project under --root
 OUTPUT_TAIL_LINES = 40
 
 
@@ -25,23 +27,27 @@ class DbtRunError(RuntimeError):
     pass
 
 
-def wap_command(*, project_dir: Path, selector: str, target: str, release: Release) -> list[str]:
+def wap_command(*, root: Path, selector: str, target: str, release: Release) -> list[str]:
     return [
         sys.executable,
         *WAP_ENTRY,
-        "--selector",
-        selector,
-        "--project-dir",
-        str(project_dir),
+        "--root",
+        str(root),
+        "dbt",
+        "wap",
         "--target",
         target,
+        "--selector",
+        selector,
         "--release-id",
         release["release_id"],
     ]
 
 
-def run_wap(*, project_dir: Path, selector: str, target: str, release: Release, timeout_s: float | None = None) -> None:
-    command = wap_command(project_dir=project_dir, selector=selector, target=target, release=release)
+def run_wap(*, root: Path, selector: str, target: str, release: Release, timeout_s: float | None = None) -> None:
+    """Run write-audit-publish for the project in root/dbt_project; a non-zero exit fails the task."""
+    project_dir = root / PROJECT_FOLDER
+    command = wap_command(root=root, selector=selector, target=target, release=release)
     log.info("running %s", " ".join(command))
     # The environment passes through: on MWAA workers it carries DBT_EXECUTABLE (dbt's own venv, set by
     # the startup script) and the [platform] options.

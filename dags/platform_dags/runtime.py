@@ -71,10 +71,10 @@ def resolve_release(ssm_client: Any, *, parameter: str, release_bucket: str) -> 
     )
 
 
-def download_release_part(s3_client: Any, release: Release, part: str, target: Path) -> Path:
-    """Copy releases/<id>/<part>/ to target/<part>/ and return that folder; an empty part is an error."""
+def download_release_part(s3_client: Any, release: Release, part: str, target: Path, *, folder: str = "") -> Path:
+    """Copy releases/<id>/<part>/ to target/<folder or part>/ and return that folder; an empty part is an error."""
     prefix = f"releases/{release['release_id']}/{part}/"
-    destination = target / part
+    destination = target / (folder or part)
     count = 0
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=release["release_bucket"], Prefix=prefix):
         for item in page.get("Contents", []):

@@ -38,8 +38,9 @@ def transform(selector: str, pipeline_id: str, ti: Any) -> None:
 
     release = _release(ti)
     with tempfile.TemporaryDirectory(prefix=f"dbt-{pipeline_id}-") as workdir:
-        project = runtime.download_release_part(S3Hook(aws_conn_id=AWS_CONN_ID).conn, release, "dbt", Path(workdir))
-        dbt.run_wap(project_dir=project, selector=selector, target=runtime.setting("environment"), release=release)
+        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).conn
+        runtime.download_release_part(s3, release, "dbt", Path(workdir), folder=dbt.PROJECT_FOLDER)
+        dbt.run_wap(root=Path(workdir), selector=selector, target=runtime.setting("environment"), release=release)
 
 
 def publish(data_service: str, pipeline_id: str, ti: Any) -> None:

@@ -40,9 +40,10 @@ def recording_wap(monkeypatch, tmp_path):
     return record
 
 
-def test_wap_command_names_selector_target_and_release(tmp_path):
-    command = dbt.wap_command(project_dir=tmp_path, selector="crm_accounts", target="prod", release=RELEASE)
-    assert command[:5] == [sys.executable, "-m", "cicd", "dbt", "wap"]
+def test_wap_command_is_the_cicd_dbt_wap_cli(tmp_path):
+    """The same arguments `python -m cicd dbt wap` (cicd/dbt/cli.py) declares as required."""
+    command = dbt.wap_command(root=tmp_path, selector="crm_accounts", target="prod", release=RELEASE)
+    assert command[:7] == [sys.executable, "-m", "cicd", "--root", str(tmp_path), "dbt", "wap"]
     assert command[command.index("--selector") + 1] == "crm_accounts"
     assert command[command.index("--target") + 1] == "prod"
     assert command[command.index("--release-id") + 1] == RELEASE["release_id"]
@@ -50,8 +51,9 @@ def test_wap_command_names_selector_target_and_release(tmp_path):
 
 def test_failed_wap_raises_with_the_output_tail(recording_wap, monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_WAP_EXIT", "2")
+    (tmp_path / "dbt_project").mkdir()
     with pytest.raises(dbt.DbtRunError, match="selector 'crm_accounts' exited 2"):
-        dbt.run_wap(project_dir=tmp_path, selector="crm_accounts", target="dev", release=RELEASE)
+        dbt.run_wap(root=tmp_path, selector="crm_accounts", target="dev", release=RELEASE)
 
 
 @mock_aws
@@ -64,7 +66,8 @@ def test_transform_runs_wap_in_the_downloaded_dbt_folder(recording_wap, monkeypa
     tasks.transform(selector="crm_accounts", pipeline_id="crm_accounts", ti=FakeTaskInstance(RELEASE))
     call = json.loads(recording_wap.read_text())
     assert call["files"] == ["dbt_project.yml"]
-    assert Path(call["cwd"]).name == "dbt"
+    assert Path(call["cwd"]).name == "dbt_project"
+    assert call["argv"][call["argv"].index("--root") + 1] == str(Path(call["cwd"]).parent)
     assert call["argv"][call["argv"].index("--target") + 1] == "staging"
     assert not Path(call["cwd"]).exists()  # the working copy is removed after the run
 

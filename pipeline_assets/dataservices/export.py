@@ -151,14 +151,15 @@ def export_dataset(
 ) -> DatasetExport:
     """Run the dataset's export query and write it as one or more CSV parts under out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    cursor.execute(dataset.export_sql(schema))
+    stale = f"the mart {dataset.relation.identifier} no longer matches the release (run the dbt build of this release)"
+    try:
+        cursor.execute(dataset.export_sql(schema))
+    except Exception as exc:  # each driver has its own error classes; all mean the same here
+        raise ExportError(f"dataset {dataset.name}: the export query failed ({exc}); {stale}") from exc
     got = [str(d[0]).lower() for d in (cursor.description or [])]
     expected = [c.name for c in dataset.columns]
     if got != expected:
-        raise ExportError(
-            f"dataset {dataset.name}: the query returned columns {got}, the bundle publishes {expected}; "
-            f"the mart {dataset.relation.identifier} no longer matches the release (run the dbt build of this release)"
-        )
+        raise ExportError(f"dataset {dataset.name}: the query returned {got}, the bundle publishes {expected}; {stale}")
     writer = _PartWriter(out_dir, dataset.name, _encode_row(expected), limits.max_file_bytes)
     total = 0
     try:

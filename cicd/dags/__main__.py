@@ -1,0 +1,5 @@
+import sys
+
+from cicd.dags.cli import main
+
+sys.exit(main())

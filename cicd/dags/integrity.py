@@ -1,0 +1,189 @@
+"""Run the DAG integrity check: probe a DAG folder in a fresh interpreter, then apply the rules."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cicd.dags import baseline as baseline_mod
+from cicd.dags.policy import DagPolicy, load_policy
+from cicd.dags.rules import FIXES, RULE_PREFIX, Inputs, evaluate
+from cicd.gate.model import Finding, ToolError
+
+PROBE_MODULE = "cicd.dags.probe"
+SELECTORS_PATH = "dbt_project/selectors.yml"
+# Variables a DAG file could read at parse time to dodge the guards; the probe runs without them.
+SCRUBBED_PREFIXES = ("AIRFLOW__PLATFORM__", "AIRFLOW_VAR_", "AIRFLOW_CONN_", "AIRFLOW__SECRETS__")
+
+
+@dataclass
+class IntegrityRun:
+    facts: dict[str, Any]
+    findings: list[Finding]
+    wall_seconds: float
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+
+def probe_environment(dags_folder: Path, airflow_home: Path, root: Path, policy: DagPolicy) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(SCRUBBED_PREFIXES)}
+    # Bytecode caching stays on: MWAA caches too, and the helper package is imported once per DAG file.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        AIRFLOW_HOME=str(airflow_home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE="True",
+        AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=str(policy.import_timeout_seconds),
+        # Deep enough that a failure inside the helper package still shows the DAG file's line.
+        AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACK_DEPTH="25",
+        AIRFLOW__LOGGING__LOGGING_LEVEL="ERROR",
+        AWS_EC2_METADATA_DISABLED="true",
+        PYTHONPATH=os.pathsep.join(filter(None, (str(root), env.get("PYTHONPATH")))),
+    )
+    return env
+
+
+def probe_folder(
+    dags_folder: Path, *, root: Path, policy: DagPolicy, timeout_s: float = 600
+) -> tuple[dict[str, Any], float]:
+    """The probe's facts about dags_folder, and the wall time of the whole subprocess (Airflow import included)."""
+    folder = dags_folder.resolve()
+    if not folder.is_dir():
+        raise ToolError(f"DAG folder {folder} does not exist")
+    with tempfile.TemporaryDirectory(prefix="dag-integrity-") as home:
+        out = Path(home) / "facts.json"
+        command = [sys.executable, "-m", PROBE_MODULE, "--dags-folder", str(folder), "--out", str(out)]
+        env = probe_environment(folder, Path(home), root, policy)
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError(f"the DAG integrity probe did not finish within {timeout_s:.0f} s") from exc
+        wall = time.perf_counter() - started
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
+            raise ToolError(f"the DAG integrity probe exited {proc.returncode}:\n{tail}")
+        return json.loads(out.read_text()), wall
+
+
+def dbt_selectors(root: Path) -> frozenset[str] | None:
+    path = root / SELECTORS_PATH
+    if not path.exists():
+        return None
+    data = yaml.safe_load(path.read_text()) or {}
+    return frozenset(item["name"] for item in data.get("selectors", []) if isinstance(item, dict) and "name" in item)
+
+
+def gather_inputs(root: Path, policy: DagPolicy, base_ref: str | None) -> tuple[Inputs, list[Finding]]:
+    """Baselines, acknowledgements and selectors; a broken baseline file is a finding, not a crash."""
+    problems: list[Finding] = []
+    inputs = Inputs(root=root, policy=policy, dbt_selectors=dbt_selectors(root))
+    try:
+        current = baseline_mod.read(root / baseline_mod.BASELINE_PATH) or {}
+        inputs.current_baseline = current
+        inputs.base_baseline = baseline_mod.at_ref(root, base_ref) if base_ref else current
+        inputs.acknowledgements = baseline_mod.read_acknowledgements(root / baseline_mod.ACKNOWLEDGEMENTS_PATH)
+    except baseline_mod.BaselineError as exc:
+        inputs.base_baseline = inputs.current_baseline = None
+        problems.append(
+            Finding(
+                rule=f"{RULE_PREFIX}:invalid-baseline",
+                message=str(exc),
+                file=exc.file,
+                line=exc.line,
+                fix=FIXES["invalid-baseline"],
+            )
+        )
+    return inputs, problems
+
+
+def check(root: Path, *, dags_folder: Path | None = None, base_ref: str | None = None) -> IntegrityRun:
+    """The whole check as the gate runs it on the repository's DAG folder."""
+    policy = load_policy()
+    facts, wall = probe_folder(dags_folder or root / "dags", root=root, policy=policy)
+    inputs, problems = gather_inputs(root, policy, base_ref)
+    return IntegrityRun(facts, problems + evaluate(facts, inputs), wall)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile: the smallest value at or above `share` of the values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def timing(facts: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
+    seconds = [entry["seconds"] for entry in facts["files"]]
+    slowest = max(facts["files"], key=lambda entry: entry["seconds"], default=None)
+    return {
+        "files": len(facts["files"]),
+        "dags": len(facts["dags"]),
+        "tasks": sum(len(dag["tasks"]) for dag in facts["dags"]),
+        "wall_seconds": round(wall_seconds, 2),
+        "airflow_import_seconds": facts["import_seconds"],
+        "parse_seconds": round(facts["parse_seconds"], 3),
+        "p50_seconds": round(percentile(seconds, 0.50), 4),
+        "p95_seconds": round(percentile(seconds, 0.95), 4),
+        "max_seconds": round(max(seconds, default=0.0), 4),
+        "slowest_file": Path(slowest["path"]).name if slowest else None,
+        "peak_rss_mb": facts["peak_rss_mb"],
+    }
+
+
+def write_junit(run: IntegrityRun, root: Path, path: Path) -> None:
+    """One test case per DAG file and per spec (as the astro-cli DAG test does), failures per finding."""
+    by_file: dict[str, list[Finding]] = defaultdict(list)
+    for finding in run.findings:
+        by_file[finding.file or "-"].append(finding)
+    cases: dict[str, float] = {}
+    for entry in run.facts["files"]:
+        cases[_relative(entry["path"], root)] = entry["seconds"]
+    for spec in run.facts["specs"]:
+        cases.setdefault(_relative(spec["path"], root), 0.0)
+    for file in by_file:
+        cases.setdefault(file, 0.0)
+    suite = ET.Element(
+        "testsuite",
+        name="dag-integrity",
+        tests=str(len(cases)),
+        failures=str(sum(1 for f in cases if any(x.severity == "error" for x in by_file.get(f, ())))),
+        time=f"{run.wall_seconds:.3f}",
+    )
+    for file, seconds in sorted(cases.items()):
+        case = ET.SubElement(suite, "testcase", classname="dag-integrity", name=file, file=file, time=f"{seconds:.4f}")
+        errors = [f for f in by_file.get(file, ()) if f.severity == "error"]
+        if errors:
+            failure = ET.SubElement(case, "failure", message=errors[0].render()[:500])
+            failure.text = "\n".join(f.render() for f in errors)
+        warnings = [f for f in by_file.get(file, ()) if f.severity != "error"]
+        if warnings:
+            ET.SubElement(case, "system-out").text = "\n".join(f.render() for f in warnings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.ElementTree(suites).write(path, encoding="unicode", xml_declaration=True)
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path

@@ -1,0 +1,25 @@
+"""The DAG policy (policy.yaml) as a typed object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+POLICY_FILE = Path(__file__).resolve().parent / "policy.yaml"
+
+
+class DagPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owners: tuple[str, ...] = Field(min_length=1)
+    tags: tuple[str, ...] = Field(min_length=1)
+    min_retries: int = Field(ge=0)
+    max_active_runs: int = Field(ge=1)
+    parse_budget_seconds: float = Field(gt=0)
+    import_timeout_seconds: int = Field(ge=1)
+
+
+def load_policy(path: Path = POLICY_FILE) -> DagPolicy:
+    return DagPolicy.model_validate(yaml.safe_load(path.read_text()))

@@ -40,6 +40,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from pipeline_assets.spark.common.io import default_quarantine
 from pipeline_assets.spark.common.session import job_session
 
 JOB_ID = "operations_events_stream"
@@ -283,15 +284,24 @@ def run_until_stopped(query: StreamingQuery, stop: threading.Event, *, poll_s: i
         raise RuntimeError(f"streaming query failed: {query.exception()}")
 
 
+# The name every environment's config uses (config/*.yaml streaming.bootstrap_servers_secret_name).
+DEFAULT_BOOTSTRAP_SECRET = "data-platform/msk/bootstrap-servers"  # noqa: S105 (a secret name, not a secret)
+
+
 def arguments() -> argparse.ArgumentParser:
+    """The contract with the DAG factory's streaming job driver, plus what only this job needs."""
     parser = argparse.ArgumentParser(description="operations events: Kafka -> S3 raw layer")
-    servers = parser.add_mutually_exclusive_group(required=True)
-    servers.add_argument("--bootstrap-servers", help="Kafka bootstrap servers")
-    servers.add_argument("--bootstrap-servers-secret", help="Secrets Manager id holding the MSK bootstrap servers")
-    parser.add_argument("--checkpoint-uri", required=True, help="the query's checkpoint (streaming_control owns it)")
-    parser.add_argument("--raw-uri", required=True, help="raw layer prefix; each micro-batch writes batch_id=<id>/")
-    parser.add_argument("--quarantine-uri", required=True, help="quarantine prefix, same layout")
-    parser.add_argument("--release-id", required=True, help="the release this run belongs to (logged, tagged)")
+    parser.add_argument("--pipeline-id", required=True, help="the pipeline spec's id (names the quarantine folder)")
+    parser.add_argument("--topic", required=True, choices=TOPICS, help="must be a topic the query contract declares")
+    parser.add_argument("--output", required=True, help="raw landing prefix; each micro-batch writes batch_id=<id>/")
+    parser.add_argument("--checkpoint", required=True, help="the query's checkpoint (streaming_control snapshots it)")
+    parser.add_argument("--quarantine", help="quarantine prefix, same layout (default: quarantine/<pipeline-id>/)")
+    servers = parser.add_mutually_exclusive_group()
+    servers.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (staging smoke runs, plain Kafka)")
+    servers.add_argument(
+        "--bootstrap-servers-secret", default=DEFAULT_BOOTSTRAP_SECRET, help="Secrets Manager id of the MSK servers"
+    )
+    parser.add_argument("--release-id", help="the release this run belongs to (logged; the run is also tagged)")
     parser.add_argument("--trigger-seconds", type=int, default=30, help="micro-batch interval")
     parser.add_argument("--max-offsets-per-trigger", type=int, default=2_000_000, help="caps a catch-up batch")
     parser.add_argument("--no-msk-iam", action="store_true", help="plain Kafka (no MSK IAM authentication)")
@@ -309,12 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = kafka_options(servers, msk_iam=not args.no_msk_iam, max_offsets_per_trigger=args.max_offsets_per_trigger)
     query = start(
         transform(extract(spark, options)),
-        checkpoint_uri=args.checkpoint_uri,
-        raw_uri=args.raw_uri,
-        quarantine_uri=args.quarantine_uri,
+        checkpoint_uri=args.checkpoint,
+        raw_uri=args.output,
+        quarantine_uri=args.quarantine or default_quarantine(args.output, args.pipeline_id),
         trigger={"processingTime": f"{args.trigger_seconds} seconds"},
     )
-    log.info("release %s: query %s started on %s", args.release_id, query.id, args.checkpoint_uri)
+    log.info("release %s: query %s started on %s", args.release_id, query.id, args.checkpoint)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     run_until_stopped(query, stop)

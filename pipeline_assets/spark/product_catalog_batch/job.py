@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark idiom)
 
-from pipeline_assets.spark.common.io import batch_arguments, overwrite_partition, read_landing
+from pipeline_assets.spark.common.io import batch_arguments, default_quarantine, overwrite, read_landing
 from pipeline_assets.spark.common.session import job_session
 from pipeline_assets.spark.common.tabular import ColumnSpec, TableSpec, drift_report, split_quarantine, transform_table
 
@@ -34,8 +34,8 @@ PRODUCTS = TableSpec(
 )
 
 
-def extract(spark: SparkSession, source_uri: str, run_date: str) -> DataFrame:
-    return read_landing(spark, source_uri, run_date, "csv")
+def extract(spark: SparkSession, source_uri: str, ingest_date: str) -> DataFrame:
+    return read_landing(spark, source_uri, ingest_date, "csv")
 
 
 def transform(raw: DataFrame) -> DataFrame:
@@ -43,19 +43,21 @@ def transform(raw: DataFrame) -> DataFrame:
     return transform_table(raw, PRODUCTS)
 
 
-def load(result: DataFrame, *, target_uri: str, quarantine_uri: str, run_date: str) -> None:
+def load(result: DataFrame, *, output_uri: str, quarantine_uri: str) -> None:
     valid, quarantined = split_quarantine(result)
-    overwrite_partition(valid, target_uri, "snapshot_date", run_date)
-    overwrite_partition(quarantined, quarantine_uri, "run_date", run_date)
+    overwrite(valid, output_uri)
+    overwrite(quarantined, quarantine_uri)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = batch_arguments(__doc__ or JOB_ID).parse_args(argv)
+    ingest_date = args.interval_start.date().isoformat()  # the export of the interval's (UTC) day
     spark = job_session(JOB_ID)
-    raw = extract(spark, args.source_uri, args.run_date)
+    raw = extract(spark, args.source, ingest_date)
     drift = drift_report(raw.columns, PRODUCTS)
     if drift.renamed or drift.unexpected or drift.missing:
-        log.warning("schema drift in %s: %s", args.source_uri, drift)
+        log.warning("schema drift in %s: %s", args.source, drift)
     result = transform(raw).cache()
-    load(result, target_uri=args.target_uri, quarantine_uri=args.quarantine_uri, run_date=args.run_date)
+    quarantine = args.quarantine or default_quarantine(args.output, args.pipeline_id)
+    load(result, output_uri=args.output, quarantine_uri=quarantine)
     return 0

@@ -117,33 +117,57 @@ def test_malformed_json_line_is_quarantined_not_dropped(spark, tmp_path):
     assert next(r for r in rows if r.quarantine_reason).raw_record == "{not json"
 
 
-def test_main_is_idempotent_per_run_date_and_leaves_other_dates(spark, tmp_path):
+def test_main_replaces_only_its_interval_and_reruns_are_idempotent(spark, tmp_path):
     def land(date, rows):
-        folder = tmp_path / "landing" / f"ingest_date={date}"
+        folder = tmp_path / "inbound" / f"ingest_date={date}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "part-0.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     land("2024-05-01", [GOOD, {**GOOD, "account_id": "A-2", "country_code": "xx"}])
     land("2024-05-02", [{**GOOD, "account_id": "A-3"}])
-    args = lambda date: [  # noqa: E731
-        "--run-date", date,
-        "--source-uri", str(tmp_path / "landing"),
-        "--target-uri", str(tmp_path / "curated"),
-        "--quarantine-uri", str(tmp_path / "quarantine"),
-    ]  # fmt: skip
-    assert job.main(args("2024-05-01")) == 0
-    assert job.main(args("2024-05-02")) == 0
-    assert job.main(args("2024-05-01")) == 0  # rerun of the same day
-    curated = spark.read.parquet(str(tmp_path / "curated"))
-    counts = {r.snapshot_date.isoformat(): r["count"] for r in curated.groupBy("snapshot_date").count().collect()}
-    assert counts == {"2024-05-01": 1, "2024-05-02": 1}
-    quarantine = spark.read.parquet(str(tmp_path / "quarantine")).collect()
-    assert [(r.run_date.isoformat(), r.quarantine_reason) for r in quarantine] == [
-        ("2024-05-01", "invalid_country_code")
+
+    def run(day):
+        # The arguments the DAG factory renders for a daily interval.
+        return job.main(
+            [
+                "--pipeline-id", "crm_accounts",
+                "--source", str(tmp_path / "inbound"),
+                "--output", str(tmp_path / "landing" / "crm_accounts" / f"interval_start=202405{day}T020000"),
+                "--interval-start", f"2024-05-{day}T02:00:00+00:00",
+                "--interval-end", f"2024-05-{int(day) + 1:02d}T02:00:00+00:00",
+                "--quarantine", str(tmp_path / "quarantine" / "crm_accounts" / f"interval_start=202405{day}T020000"),
+            ]
+        )  # fmt: skip
+
+    assert run("01") == 0
+    assert run("02") == 0
+    assert run("01") == 0  # a rerun of the same interval
+    landing = spark.read.parquet(str(tmp_path / "landing" / "crm_accounts"))
+    counts = {r.interval_start: r["count"] for r in landing.groupBy("interval_start").count().collect()}
+    assert counts == {"20240501T020000": 1, "20240502T020000": 1}
+    quarantine = spark.read.parquet(str(tmp_path / "quarantine" / "crm_accounts")).collect()
+    assert [(r.interval_start, r.quarantine_reason) for r in quarantine] == [
+        ("20240501T020000", "invalid_country_code")
     ]
 
 
-def test_main_rejects_a_bad_run_date(capsys):
+def test_default_quarantine_sits_beside_the_landing_folder():
+    from pipeline_assets.spark.common.io import default_quarantine
+
+    output = "s3://raw-bucket/landing/crm_accounts/interval_start=20240501T020000/"
+    assert (
+        default_quarantine(output, "crm_accounts")
+        == "s3://raw-bucket/quarantine/crm_accounts/interval_start=20240501T020000/"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("01/05/2024", "not an ISO 8601 timestamp"), ("2024-05-01T02:00:00", "without a time zone")],
+)
+def test_main_rejects_bad_interval_bounds(capsys, value, message):
     with pytest.raises(SystemExit):
-        job.main(["--run-date", "01/05/2024", "--source-uri", "s", "--target-uri", "t", "--quarantine-uri", "q"])
-    assert "not an ISO date" in capsys.readouterr().err
+        job.main(
+            ["--pipeline-id", "p", "--source", "s", "--output", "o", "--interval-start", value, "--interval-end", value]
+        )
+    assert message in capsys.readouterr().err

@@ -179,19 +179,26 @@ def test_bootstrap_servers_from_secrets_manager(secret):
     assert job.resolve_bootstrap_servers("data-platform/msk/bootstrap-servers", client) == "b-1:9098,b-2:9098"
 
 
-def test_arguments_require_a_source_of_bootstrap_servers(capsys):
-    base = [
-        "--checkpoint-uri",
-        "s3://c/x",
-        "--raw-uri",
-        "s3://r/x",
-        "--quarantine-uri",
-        "s3://r/q",
-        "--release-id",
-        "r-1",
-    ]
+def test_arguments_from_the_dag_factory_driver():
+    # What dags/platform_dags/factory.py renders for a kafka source.
+    args = job.arguments().parse_args(
+        [
+            "--pipeline-id", "operations_events",
+            "--topic", "operations.events.v1",
+            "--output", "s3://raw/landing/operations_events/",
+            "--checkpoint", "s3://checkpoints/operations_events_stream/",
+        ]
+    )  # fmt: skip
+    assert (args.bootstrap_servers_secret, args.trigger_seconds, args.no_msk_iam) == (
+        job.DEFAULT_BOOTSTRAP_SECRET,
+        30,
+        False,
+    )
+
+
+def test_a_topic_outside_the_query_contract_is_refused(capsys):
     with pytest.raises(SystemExit):
-        job.arguments().parse_args(base)
-    assert "bootstrap" in capsys.readouterr().err
-    args = job.arguments().parse_args([*base, "--bootstrap-servers", "k:9092"])
-    assert (args.trigger_seconds, args.no_msk_iam) == (30, False)
+        job.arguments().parse_args(
+            ["--pipeline-id", "p", "--topic", "crm.accounts.v1", "--output", "s3://r/x", "--checkpoint", "s3://c/x"]
+        )
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,23 +1,51 @@
 """Publish a pipeline's Globant Enterprise AI data service after its dbt mart is published.
 
-The publisher (`python -m cicd dataservice publish`, run-time half in pipeline_assets/dataservices)
-has no entry point an Airflow worker can call yet. Until it does, the publish task fails on purpose:
-a pipeline that promises a data service must never report success without publishing it.
+The publisher is pipeline_assets/dataservices (its Airflow entry point is
+`pipeline_assets.dataservices.task.publish_data_service`); this module is the one place the DAGs
+call it from. It is imported when the task runs, so a worker without it fails that task with a
+clear message while every DAG still parses: a pipeline that promises a data service must never
+report success without publishing it.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
+from typing import Any
+
 from platform_dags.runtime import Release
+
+log = logging.getLogger(__name__)
+
+PUBLISHER_MODULE = "pipeline_assets.dataservices.task"
 
 
 class DataServicePublisherMissingError(NotImplementedError):
     pass
 
 
-def publish(*, data_service: str, pipeline_id: str, release: Release, environment: str) -> None:
-    raise DataServicePublisherMissingError(
-        f"pipeline {pipeline_id} cannot publish data service {data_service!r} ({environment}, release "
-        f"{release['release_id']}): the data-service publisher (`python -m cicd dataservice publish`) has no "
-        "worker entry point yet. Wire it in dags/platform_dags/dataservice.py:publish "
-        "(issue: Globant Enterprise AI data services)."
+def _publisher() -> Any:
+    try:
+        module = importlib.import_module(PUBLISHER_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not PUBLISHER_MODULE.startswith(exc.name):
+            raise  # the publisher is there but one of its own imports is not: show that
+        raise DataServicePublisherMissingError(
+            f"{PUBLISHER_MODULE} is not importable on this worker; the data-service publisher "
+            "(pipeline_assets/dataservices) must ship where the Airflow workers import it"
+        ) from exc
+    return module.publish_data_service
+
+
+def publish(*, data_service: str, pipeline_id: str, release: Release, environment: str) -> dict[str, Any]:
+    publish_data_service = _publisher()
+    # The publisher resolves the active release itself; log the one this run built so a mismatch is visible.
+    log.info(
+        "publishing %s for %s after building release %s in %s",
+        data_service,
+        pipeline_id,
+        release["release_id"],
+        environment,
     )
+    result: dict[str, Any] = publish_data_service(data_service)
+    return result

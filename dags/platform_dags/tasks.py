@@ -43,8 +43,8 @@ def transform(selector: str, pipeline_id: str, ti: Any) -> None:
         dbt.run_wap(root=Path(workdir), selector=selector, target=runtime.setting("environment"), release=release)
 
 
-def publish(data_service: str, pipeline_id: str, ti: Any) -> None:
-    dataservice.publish(
+def publish(data_service: str, pipeline_id: str, ti: Any) -> dict[str, Any]:
+    return dataservice.publish(
         data_service=data_service,
         pipeline_id=pipeline_id,
         release=_release(ti),

@@ -77,12 +77,25 @@ def test_a_task_without_the_release_fails_clearly():
         tasks.publish(data_service="customer_health", pipeline_id="customer_health", ti=FakeTaskInstance(None))
 
 
-def test_publish_fails_loudly_until_the_publisher_exists(monkeypatch):
+def test_publish_calls_the_data_service_publisher(monkeypatch):
+    calls = []
+    publisher = types.SimpleNamespace(publish_data_service=lambda service: calls.append(service) or {"rows": 3})
+    monkeypatch.setitem(sys.modules, dataservice.PUBLISHER_MODULE, publisher)
     monkeypatch.setenv("AIRFLOW__PLATFORM__ENVIRONMENT", "dev")
-    expected = r"cannot publish data service 'customer_health'.*dataservice publish"
-    with pytest.raises(NotImplementedError, match=expected):
+    result = tasks.publish(data_service="customer_health", pipeline_id="customer_health", ti=FakeTaskInstance(RELEASE))
+    assert (calls, result) == (["customer_health"], {"rows": 3})
+
+
+def test_publish_fails_loudly_where_the_publisher_is_not_shipped(monkeypatch):
+    monkeypatch.setattr(dataservice, "PUBLISHER_MODULE", "pipeline_assets_not_shipped.dataservices.task")
+    monkeypatch.setenv("AIRFLOW__PLATFORM__ENVIRONMENT", "dev")
+    with pytest.raises(NotImplementedError, match="must ship where the Airflow workers import it"):
         tasks.publish(data_service="customer_health", pipeline_id="customer_health", ti=FakeTaskInstance(RELEASE))
-    assert issubclass(dataservice.DataServicePublisherMissingError, NotImplementedError)
+
+
+def test_the_publisher_exists_with_the_entry_point_the_task_calls():
+    publish_data_service = dataservice._publisher()
+    assert "service" in publish_data_service.__code__.co_varnames
 
 
 SUPERVISOR_ARGS = {

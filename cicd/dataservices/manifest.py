@@ -20,6 +20,9 @@ from cicd.gate.model import ToolError
 from cicd.gate.tools import run_tool
 
 DBT_DIR = "dbt_project"
+# The manifest the release's dbt part compiles (prod target, offline, normalised): read it when it is
+# at least as new as the dbt project, so the data services describe exactly the release's models.
+SHARED_MANIFEST = Path("build") / "dbt" / "target" / "manifest.json"
 # Where our own `dbt parse` writes; kept so that dbt's partial parsing makes the next run fast.
 OWN_TARGET = Path("build") / "dataservices" / "dbt-target"
 # Always the same target, so a rebuild of an unchanged repository gives byte-identical bundles: the
@@ -149,7 +152,7 @@ def load(path: Path, *, dbt_dir: str = DBT_DIR) -> Manifest:
     )
 
 
-def _newest_source(dbt_root: Path) -> float:
+def newest_source(dbt_root: Path) -> float:
     skip = {"target", "logs", "dbt_packages"}
     newest = 0.0
     for path in dbt_root.rglob("*"):
@@ -157,6 +160,10 @@ def _newest_source(dbt_root: Path) -> float:
         if path.is_file() and not skip.intersection(rel.parts):
             newest = max(newest, path.stat().st_mtime)
     return newest
+
+
+def is_fresh(manifest: Path, newest_source: float) -> bool:
+    return manifest.exists() and manifest.stat().st_mtime >= newest_source
 
 
 @contextmanager
@@ -179,7 +186,10 @@ def locate_or_compile(root: Path, *, dbt_dir: str = DBT_DIR, target: str = PARSE
         raise ManifestError(f"{dbt_dir}/dbt_project.yml not found: there is no dbt project to read data services from")
     work = root / OWN_TARGET
     manifest = work / "manifest.json"
-    newest = _newest_source(dbt_root)
+    newest = newest_source(dbt_root)
+    shared = root / SHARED_MANIFEST
+    if target == PARSE_TARGET and dbt_dir == DBT_DIR and is_fresh(shared, newest):
+        return shared
     with _lock(work.parent / ".parse.lock"):
         # Checked under the lock: a parallel check may have parsed while we waited.
         stamp = work / ".target"

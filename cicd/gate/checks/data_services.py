@@ -68,4 +68,15 @@ class DataServices(Check):
         ctx.report_path("data-services.json").write_text(json.dumps(report, indent=2) + "\n")
         datasets = sum(len(b.service.datasets) for b in bundles.values())
         self.summary_note = f"{len(bundles)} service(s), {datasets} dataset(s)"
+        if not validation.result.manifest.declared():
+            return [
+                *validation.findings,
+                Finding(
+                    rule="dataservice:none-declared",
+                    message="no dbt model opts in to a data service, so there is nothing to publish",
+                    file=f"{DBT_DIR}/models",
+                    fix="add meta.data_service to a mart (see the example block in docs/data-services.md)",
+                    severity="warning",
+                ),
+            ]
         return validation.findings

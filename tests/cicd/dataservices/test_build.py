@@ -209,3 +209,31 @@ def test_every_finding_says_where_and_how_to_fix(manifest_doc, build_doc):
         assert finding.rule.startswith("dataservice:")
         assert finding.file == CRM_YML and finding.line
         assert finding.fix and finding.message.startswith("model customer_health")
+
+
+@pytest.mark.slow
+def test_the_documented_opt_in_block_builds_cleanly_on_the_real_customer_health_mart(tmp_path):
+    """docs/data-services.md's paste-ready block, applied to this repository's dbt project."""
+    import re
+
+    import yaml
+
+    from cicd.dataservices.build import build
+    from cicd.dataservices.manifest import load, locate_or_compile
+
+    docs = (REPO / "docs" / "data-services.md").read_text()
+    block = yaml.safe_load(re.search(r"```yaml\n(.*?)```", docs, re.DOTALL).group(1))
+    meta = block["config"]["meta"]["data_service"]
+    document = json.loads(locate_or_compile(REPO).read_text())
+    node = document["nodes"]["model.data_platform.customer_health"]
+    node["config"]["meta"]["data_service"] = meta
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(document))
+
+    result = build(load(path), REPO)
+
+    assert result.errors == []
+    [dataset] = result.bundles["customer_health"].service.datasets
+    assert [c.name for c in dataset.columns] == meta["columns"]
+    pii = {name for name, column in node["columns"].items() if (column.get("config") or {}).get("meta", {}).get("pii")}
+    assert pii and not pii & set(meta["columns"])

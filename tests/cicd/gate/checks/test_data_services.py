@@ -112,3 +112,14 @@ def test_end_to_end_with_a_real_dbt_parse(repo):
     yml.write_text(yml.read_text().replace("            - segment\n", "            - contact_email\n", 1))
     findings = data_services.run(context(repo))
     assert [f.rule for f in findings] == ["dataservice:column-pii"]
+
+
+def test_a_project_where_no_mart_opts_in_is_a_warning(repo):
+    document = fixture_document()
+    for node in document["nodes"].values():
+        node["config"]["meta"].pop("data_service", None)
+        node["meta"].pop("data_service", None)
+    seed_manifest(repo, document)
+    [finding] = check().run(context(repo))
+    assert finding.rule == "dataservice:none-declared" and finding.severity == "warning"
+    assert "docs/data-services.md" in finding.fix

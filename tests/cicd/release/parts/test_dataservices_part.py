@@ -16,10 +16,9 @@ HEALTH = "model.dataservices_fixture.customer_health"
 
 def seed(root: Path, document: dict) -> None:
     shutil.copytree(FIXTURES / "dbt_project", root / "dbt_project")
-    target = root / "build" / "dataservices" / "dbt-target"
+    target = root / "build" / "dbt" / "target"  # where the dbt part leaves the release's manifest
     target.mkdir(parents=True)
     (target / "manifest.json").write_text(json.dumps(document))
-    (target / ".target").write_text("dbt_project:prod")
     future = max(p.stat().st_mtime for p in (root / "dbt_project").rglob("*")) + 60
     os.utime(target / "manifest.json", (future, future))
 
@@ -50,3 +49,12 @@ def test_a_broken_contract_stops_the_release(tmp_path):
 
 def test_no_dbt_project_means_no_data_services(tmp_path):
     assert list(part()(tmp_path)) == []
+
+
+@pytest.mark.slow
+def test_compiles_the_release_manifest_when_the_last_one_is_stale(tmp_path):
+    """No manifest yet: the part has the dbt part compile it (dbt parse, prod target, offline)."""
+    shutil.copytree(FIXTURES / "dbt_project", tmp_path / "dbt_project")
+    files = dict(part()(tmp_path))
+    assert (tmp_path / "build" / "dbt" / "target" / "manifest.json").exists()
+    assert json.loads(files["customer_health/service.json"])["datasets"][0]["relation"]["schema"] == "main"

@@ -84,6 +84,10 @@ class ComputeStack(cdk.Stack):
 
         self.batch = application("BatchApplication", batch_capacity, streaming=False)
         self.streaming = application("StreamingApplication", streaming_capacity, streaming=True)
+        # A replaced application gets a new id: running jobs, job history and the DAGs' configuration
+        # would all point at the old one. The ids stay fixed whatever the construct tree becomes.
+        self.batch.application.override_logical_id("BatchApplication")
+        self.streaming.application.override_logical_id("StreamingApplication")
 
         job_role = SparkJobRole(self, "SparkJobRole", application_arns=[self.batch.arn, self.streaming.arn])
         self.job_role = job_role.role

@@ -15,9 +15,10 @@ from constructs import Construct
 from constructs.log_retention import retention_days
 
 from config import EnvironmentConfig
+from stacks import release_bundle
 from stacks.compute_stack import ComputeStack
 from stacks.orchestration_stack import DAG_PREFIX, OrchestrationStack
-from stacks.release_bundle import DEFAULT_RELEASE_DIR, ReleaseBundle
+from stacks.release_bundle import ReleaseBundle
 from stacks.release_lane_stack import ReleaseLaneStack
 from stacks.storage_stack import StorageStack
 
@@ -42,14 +43,15 @@ class DataPlatformStage(cdk.Stage):
         construct_id: str,
         *,
         env_config: EnvironmentConfig,
-        release_dir: Path = DEFAULT_RELEASE_DIR,
+        release_dir: Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             scope, construct_id, env=cdk.Environment(account=env_config.account, region=env_config.region), **kwargs
         )
         # Before anything else: a missing bundle should stop synth with the command that builds it.
-        bundle = ReleaseBundle.load(release_dir)
+        # The default is build/release/current, what the release build points at its latest bundle.
+        bundle = ReleaseBundle.load(release_dir or release_bundle.DEFAULT_RELEASE_DIR)
         self.environment_name = env_config.name
         log_retention = retention_days(env_config.retention.log_days)
         network = env_config.network

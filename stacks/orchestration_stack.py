@@ -97,6 +97,8 @@ class OrchestrationStack(cdk.Stack):
             kms_key=data_key,
             configuration=platform_options,
         )
+        # Replacing the environment would take 30+ minutes and drop its metadata database (run history).
+        self.airflow.environment.override_logical_id("AirflowEnvironment")
         role = self.airflow.role
         # What the DAGs do at run time, and nothing more: start and watch Spark jobs as the job role,
         # read the active release id and its artifacts, look at raw landing, read their secrets.

@@ -1,0 +1,128 @@
+"""Synthesize stages in-process with cdk.json's feature flags and a small release bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import assertions
+
+from config import EnvironmentConfig, load_all
+from stacks.data_platform_stage import DataPlatformStage
+
+ROOT = Path(__file__).resolve().parents[2]
+CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+BUNDLE_FILES = {
+    "dags/crm_accounts.py": b"# DAG wiring only\n",
+    "dags/pipelines/crm_accounts.yaml": b"id: crm_accounts\n",
+    "dbt/dbt_project.yml": b"name: data_platform\n",
+    "spark/crm_accounts_batch/main.py": b"def main():\n    pass\n",
+}
+
+
+def write_bundle(out_dir: Path, files: dict[str, bytes] = BUNDLE_FILES) -> Path:
+    """A bundle laid out like cicd/release/bundle.py's: files plus release.json, id = content hash."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.encode() + b"\0" + hashlib.sha256(files[path]).hexdigest().encode() + b"\n")
+    release_id = f"r-{digest.hexdigest()[:16]}"
+    target = out_dir / release_id
+    for path, data in files.items():
+        (target / path).parent.mkdir(parents=True, exist_ok=True)
+        (target / path).write_bytes(data)
+    manifest = {
+        "release_id": release_id,
+        "git_sha": "a" * 40,
+        "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+    }
+    (target / "release.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return target
+
+
+def new_app(outdir: Path | None = None) -> cdk.App:
+    # CDK's built-in template validation costs ~15 s per synth here; cfn-lint covers it in the gate.
+    return cdk.App(
+        context=CDK_CONTEXT, outdir=str(outdir) if outdir else None, builtin_cloud_formation_validation=False
+    )
+
+
+@pytest.fixture(scope="session")
+def config():
+    return load_all()
+
+
+@pytest.fixture(scope="session")
+def release_dir(tmp_path_factory) -> Path:
+    return write_bundle(tmp_path_factory.mktemp("release"))
+
+
+@pytest.fixture(scope="session")
+def release_id(release_dir) -> str:
+    return json.loads((release_dir / "release.json").read_text())["release_id"]
+
+
+def build_stage(env: EnvironmentConfig, release_dir: Path) -> DataPlatformStage:
+    return DataPlatformStage(new_app(), env.name.capitalize(), env_config=env, release_dir=release_dir)
+
+
+class Synthesized:
+    """Stages built on first use and kept for the session: each one costs seconds of jsii time."""
+
+    def __init__(self, config, release_dir: Path) -> None:
+        self._config, self._release_dir = config, release_dir
+        self._stages: dict[str, DataPlatformStage] = {}
+        self._templates: dict[tuple[str, str], assertions.Template] = {}
+
+    def stage(self, env: str) -> DataPlatformStage:
+        if env not in self._stages:
+            self._stages[env] = build_stage(self._config.environment(env), self._release_dir)
+        return self._stages[env]
+
+    def template(self, env: str, stack: str) -> assertions.Template:
+        if (env, stack) not in self._templates:
+            found = [s for s in self.stage(env).stacks if s.node.id == stack]
+            assert found, f"stage {env} has no stack {stack}"
+            self._templates[env, stack] = assertions.Template.from_stack(found[0])
+        return self._templates[env, stack]
+
+
+@pytest.fixture(scope="session")
+def synth(config, release_dir) -> Synthesized:
+    return Synthesized(config, release_dir)
+
+
+def logical_id(construct) -> str:
+    """The logical id of a construct's CloudFormation resource (e.g. a role), as in its template."""
+    stack = cdk.Stack.of(construct)
+    resource = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
+    return stack.resolve(resource.logical_id)
+
+
+def statements_of(template: assertions.Template, role_id: str) -> list[dict]:
+    """Every statement of every inline policy attached to one role."""
+    found = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements = policy["Properties"]["PolicyDocument"]["Statement"]
+            found += statements if isinstance(statements, list) else [statements]
+    assert found, f"no policy attached to {role_id}"
+    return found
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def rendered(value) -> str:
+    """A resource expression as text (so tests can ask which bucket or key it names)."""
+    return json.dumps(value, sort_keys=True)
+
+
+@pytest.fixture(scope="session")
+def cfn() -> SimpleNamespace:
+    """Template helpers for the test modules (importlib mode cannot import conftest by name)."""
+    return SimpleNamespace(logical_id=logical_id, statements_of=statements_of, as_list=as_list, rendered=rendered)

@@ -1,0 +1,100 @@
+"""The stage: what it exposes to later steps, its stack order, and a clear stop without a bundle."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import pytest
+
+from stacks.data_platform_stage import DataPlatformStage
+from stacks.release_bundle import BUILD_COMMAND, ReleaseBundleError
+from stacks.release_lane_stack import ReleaseLaneStack
+
+OUTPUTS = {
+    "ReleaseBucketName": "Storage",
+    "DagBucketName": "Storage",
+    "BatchApplicationId": "Compute",
+    "StreamingApplicationId": "Compute",
+    "AirflowEnvironmentName": "Orchestration",
+    "ActiveReleaseParameterName": "Release",
+    "ReleaseId": "Release",
+}
+
+
+def test_the_stage_holds_four_stacks_in_deployment_order(synth):
+    stage = synth.stage("staging")
+    assert [s.node.id for s in stage.stacks] == ["Storage", "Compute", "Orchestration", "Release"]
+    assert isinstance(stage.release_lane, ReleaseLaneStack)
+    # Cross-stack references become dependencies when the stage is synthesized.
+    artifacts = {a.hierarchical_id.split("/")[-1]: a for a in stage.synth().stacks}
+    depends = {
+        stack_id: {
+            d.hierarchical_id.split("/")[-1] for d in a.dependencies if d.id in {x.id for x in artifacts.values()}
+        }
+        for stack_id, a in artifacts.items()
+    }
+    assert depends["Compute"] == {"Storage"}
+    assert depends["Orchestration"] == {"Storage", "Compute"}
+    assert depends["Release"] == {"Storage", "Orchestration"}
+
+
+def test_every_stack_is_deployed_to_the_environments_account_and_region(synth, config):
+    for env in ("dev", "prod"):
+        settings = config.environment(env)
+        for stack in synth.stage(env).stacks:
+            assert (stack.account, stack.region) == (settings.account, settings.region)
+            assert stack.stack_name == f"{env.capitalize()}-{stack.node.id}"
+
+
+def test_later_steps_get_names_as_attributes_and_outputs(synth, release_id):
+    stage = synth.stage("dev")
+    resolve = stage.storage.resolve
+    assert resolve(stage.release_bucket_name) == {"Ref": "ReleaseBucket"}
+    assert resolve(stage.dag_bucket_name) == {"Ref": "DagBucket"}
+    assert stage.compute.resolve(stage.batch_application_id) == {"Fn::GetAtt": ["BatchApplication", "ApplicationId"]}
+    assert stage.compute.resolve(stage.streaming_application_id) == {
+        "Fn::GetAtt": ["StreamingApplication", "ApplicationId"]
+    }
+    assert stage.active_release_parameter_name == "/data-platform/dev/active-release"
+    assert stage.release_id == release_id
+    for name, stack_id in OUTPUTS.items():
+        output = stage.outputs[name]
+        assert isinstance(output, cdk.CfnOutput)
+        assert cdk.Stack.of(output).node.id == stack_id, name
+
+
+def test_a_missing_bundle_stops_synth_with_the_build_command(config, tmp_path):
+    missing = tmp_path / "build" / "release" / "current"
+    with pytest.raises(ReleaseBundleError) as raised:
+        DataPlatformStage(cdk.App(), "Dev", env_config=config.environment("dev"), release_dir=missing)
+    message = str(raised.value)
+    assert str(missing) in message
+    assert BUILD_COMMAND in message and "cicd.release.bundle import build" in message
+
+
+@pytest.mark.parametrize(
+    ("manifest", "files", "expected"),
+    [
+        ("{not json", {}, "is not valid JSON"),
+        (json.dumps({"release_id": "latest", "files": {}}), {}, "'latest' is not a release id"),
+        (
+            json.dumps({"release_id": "r-0123456789abcdef", "files": {"dags/a.py": "00"}}),
+            {},
+            r"1 file\(s\) of release\.json are missing",
+        ),
+        (
+            json.dumps({"release_id": "r-0123456789abcdef", "files": {"dbt/x.yml": "00"}}),
+            {"dbt/x.yml": b"x"},
+            "lists no dags/ files",
+        ),
+    ],
+)
+def test_a_malformed_bundle_is_refused_with_the_reason(config, tmp_path, manifest, files, expected):
+    (tmp_path / "release.json").write_text(manifest)
+    for path, data in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    with pytest.raises(ReleaseBundleError, match=expected) as raised:
+        DataPlatformStage(cdk.App(), "Dev", env_config=config.environment("dev"), release_dir=tmp_path)
+    assert str(tmp_path) in str(raised.value)

@@ -128,8 +128,13 @@ def publish_from_aws(
         )
 
 
-def publish_data_service(service: str, schema: str | None = None, **_context: Any) -> dict[str, Any]:
-    """Airflow callable: publish `service` from the active release; returns the result for XCom."""
+def publish_data_service(
+    service: str, schema: str | None = None, release_id: str | None = None, **_context: Any
+) -> dict[str, Any]:
+    """Airflow callable: publish `service` of `release_id` (default: the active release); result for XCom.
+
+    Pass the release the DAG run built from, so a release activated mid-run cannot mix in.
+    """
     import boto3
     from airflow.configuration import conf
     from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
@@ -160,6 +165,7 @@ def publish_data_service(service: str, schema: str | None = None, **_context: An
         secrets=boto3.client("secretsmanager"),
         connect=snowflake_cursor,
         schema=schema,
+        release_id=release_id,
     )
     return result.as_dict()
 

@@ -139,5 +139,7 @@ def test_the_airflow_callable_reads_the_platform_configuration_at_run_time(aws, 
     result = task.publish_data_service("customer_health")
 
     assert result["outcome"] == "published" and result["service"] == "customer_health"
+    with pytest.raises(ConfigurationError, match="release r-other has no data service 'customer_health'"):
+        task.publish_data_service("customer_health", release_id="r-other")  # the DAG run's release, not SSM's
     assert seen == {"conn_id": "snowflake_marts", "closed": True}
     assert stub.active.value("publish_key") == result["publish_key"]

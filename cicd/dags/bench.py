@@ -103,7 +103,7 @@ def generate_spec(index: int, rng: random.Random) -> dict[str, Any]:
 def prepare(root: Path, workdir: Path, pipelines: int, seed: int = 180) -> tuple[Path, int]:
     """A copy of root/dags with `pipelines` specs in total; returns the copy and how many were generated."""
     target = workdir / "dags"
-    shutil.copytree(root / "dags", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(root / "dags", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*_cache"))
     existing = len(list((target / "pipelines").glob("*.yaml")))
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
     generated = max(0, pipelines - existing)

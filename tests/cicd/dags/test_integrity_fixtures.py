@@ -147,7 +147,7 @@ def specs(tmp_path_factory):
     """The real DAG folder plus three broken pipelines."""
     root = tmp_path_factory.mktemp("specs")
     folder = root / "dags"
-    shutil.copytree(ROOT / "dags", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "dags", folder, ignore=shutil.ignore_patterns("__pycache__", ".*_cache"))
     crm = yaml.safe_load((folder / "pipelines" / "crm_accounts.yaml").read_text())
     bad = crm | {"id": "crm_bad_size", "spark": {"job": "crm_accounts_batch", "size": "huge"}}
     (folder / "pipelines" / "crm_bad_size.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))

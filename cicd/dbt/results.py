@@ -36,6 +36,26 @@ def _first_line(text: str | None, limit: int = 300) -> str:
     return joined[:limit] + ("…" if len(joined) > limit else "")
 
 
+_MISMATCH_ROW = re.compile(
+    r"^\|\s*(?P<column>[^|]+?)\s*\|\s*(?P<model>[^|]*?)\s*\|\s*(?P<contract>[^|]*?)\s*\|\s*(?P<why>[^|]+?)\s*\|"
+)
+
+
+def _contract_mismatches(message: str) -> str:
+    """dbt prints a table of mismatched columns; keep each as 'column: contract vs model (reason)'."""
+    rows = []
+    for line in message.splitlines():
+        match = _MISMATCH_ROW.match(line.strip())
+        if match and match.group("column") not in ("column_name",) and not set(match.group("column")) <= {"-"}:
+            model_type = match.group("model") or "missing"
+            contract_type = match.group("contract") or "not in contract"
+            rows.append(
+                f"{match.group('column')}: {contract_type.lower()} in the contract, {model_type.lower()} in the SQL "
+                f"({match.group('why')})"
+            )
+    return "; ".join(rows)
+
+
 def _node(manifest: dict[str, Any], unique_id: str) -> dict[str, Any]:
     for section in ("nodes", "unit_tests", "sources", "exposures"):
         node = manifest.get(section, {}).get(unique_id)
@@ -90,10 +110,11 @@ def findings_from_run(run_results: dict[str, Any], manifest: dict[str, Any], *, 
                 )
             )
         elif _CONTRACT in message.lower() and resource == "model":
+            mismatches = _contract_mismatches(result.get("message") or "") or message
             findings.append(
                 Finding(
                     rule="dbt:contract-violation",
-                    message=f"model {name} does not match its enforced contract on {where}: {message}",
+                    message=f"model {name} does not match its enforced contract on {where}: {mismatches}",
                     file=path,
                     fix="make the SQL return exactly the declared columns and data types (cast explicitly), or change "
                     "the contract in the model's YAML (a breaking change needs a new model version)",

@@ -24,7 +24,7 @@ from urllib.parse import unquote_plus
 from pipeline_assets.ledger import layout, records
 from pipeline_assets.ledger.enrich import enrich
 from pipeline_assets.ledger.records import EventError
-from pipeline_assets.ledger.store import EvidenceStore, WriteResult, utcnow
+from pipeline_assets.ledger.store import EvidenceStore, WriteResult
 
 LOG = logging.getLogger("ledger")
 LOG.setLevel(logging.INFO)
@@ -62,11 +62,11 @@ def record_event(
     *,
     store: EvidenceStore,
     codepipeline: Any | None = None,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime] | None = None,
 ) -> WriteResult:
     """Write the record for one event. Idempotent: a redelivered event returns written=False."""
     kind = records.classify(event)
-    now = clock()
+    now = (clock or store.clock)()
     if kind == "codepipeline":
         record = records.codepipeline_record(event, recorded_at=now)
         if store.exists(record.key):

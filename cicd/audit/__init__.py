@@ -1,0 +1,1 @@
+"""SOC 2 change-management evidence: read the release ledger and report every change with its controls."""

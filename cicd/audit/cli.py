@@ -1,0 +1,190 @@
+"""`python -m cicd audit ...`: the evidence report, retroactive reviews, and the synth step's upload.
+
+Wired into `python -m cicd` through `add_parser(subparsers)`. Command bodies parse, call the domain
+function and map the outcome to an exit code: 0 done, 1 a control failed (`report --strict`) or the
+action was refused, 2 bad input or unreadable ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+ENVIRONMENTS = ("dev", "staging", "prod")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be a whole number >= 1")
+    return int(value)
+
+
+def _s3_client() -> Any:
+    import boto3
+
+    return boto3.client("s3")
+
+
+def _environment(env: str) -> Any | None:
+    """The environment's typed config (account, evidence retention), when the config loads."""
+    try:
+        from config import load_environment
+
+        return load_environment(env)
+    except Exception:  # the report still works from stack names; say so instead of failing
+        return None
+
+
+def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
+    from cicd.audit.changes import Scope
+    from cicd.audit.report import RENDERERS, build_report
+    from cicd.audit.source import LedgerError, LedgerSource, LocalLedgerSource, S3LedgerSource
+
+    bucket = args.bucket or (None if args.ledger_dir else os.environ.get("EVIDENCE_BUCKET"))
+    if not bucket and not args.ledger_dir:
+        print("audit report: give --bucket (or EVIDENCE_BUCKET) or --ledger-dir", file=sys.stderr)
+        return EXIT_USAGE
+    source: LedgerSource = (
+        LocalLedgerSource(Path(args.ledger_dir)) if args.ledger_dir else S3LedgerSource(s3 or _s3_client(), str(bucket))
+    )
+    account = args.account
+    if account is None and not args.any_account:
+        config = _environment(args.env)
+        account = config.account if config is not None else None
+    scope = Scope(
+        env=args.env,
+        stage=args.stage_name or args.env.capitalize(),
+        since=args.since,
+        until=args.until or datetime.now(UTC).date(),
+        account=account,
+    )
+    try:
+        report = build_report(source, scope, sample=args.sample, seed=args.seed, lookback_days=args.lookback_days)
+    except (LedgerError, ValueError) as exc:
+        print(f"audit report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    text = RENDERERS[args.format](report)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}: {len(report.changes)} changes, {len(report.flagged)} with a failed control")
+    else:
+        sys.stdout.write(text)
+    return EXIT_FAILED if args.strict and report.flagged else EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace, *, s3: Any | None = None, sts: Any | None = None) -> int:
+    import boto3
+
+    from cicd.audit.review import ReviewError, complete_review
+    from pipeline_assets.ledger.store import EvidenceStore
+
+    retention_days = args.retention_days
+    if retention_days is None:
+        config = _environment(args.env)
+        if config is None:
+            print(f"audit review: config for {args.env} does not load; pass --retention-days", file=sys.stderr)
+            return EXIT_USAGE
+        retention_days = round(config.retention.evidence_years * 365.25)
+    reviewer = (sts or boto3.client("sts")).get_caller_identity()["Arn"]
+    store = EvidenceStore(s3 or _s3_client(), args.bucket, retention_days=retention_days)
+    try:
+        result = complete_review(
+            store,
+            pipeline=args.pipeline,
+            execution_id=args.execution_id,
+            reviewer_arn=reviewer,
+            decision=args.decision,
+            comment=args.comment,
+            now=datetime.now(UTC),
+        )
+    except ReviewError as exc:
+        print(f"audit review refused: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"review recorded by {reviewer}: s3://{args.bucket}/{result.key}")
+    return EXIT_OK
+
+
+def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> int:
+    from cicd.audit.evidence import EvidenceError, collect, upload, upload_id
+
+    root = Path(getattr(args, "root", None) or ROOT).resolve()  # `python -m cicd --root`
+    try:
+        evidence = collect(
+            root,
+            gate_report=root / args.gate_report,
+            release_dir=None if args.no_release else root / args.release_dir,
+            cloud_assembly=None if args.no_templates else root / args.cloud_assembly,
+        )
+    except EvidenceError as exc:
+        print(f"audit upload-evidence: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    keys = upload(
+        s3 or _s3_client(),
+        args.bucket,
+        pipeline=args.pipeline,
+        execution_id=args.execution_id,
+        evidence=evidence,
+        upload=upload_id(),
+    )
+    for key in keys:
+        print(f"uploaded s3://{args.bucket}/{key}")
+    return EXIT_OK
+
+
+def add_parser(subparsers: Any) -> None:
+    audit = subparsers.add_parser("audit", help="SOC 2 change evidence: report, reviews, build evidence upload")
+    commands = audit.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
+
+    report = commands.add_parser("report", help="every change in a period (or a random sample) with failed controls")
+    report.add_argument("--env", required=True, choices=ENVIRONMENTS, help="environment whose changes to report")
+    report.add_argument("--since", required=True, type=_date, help="first day, UTC (YYYY-MM-DD)")
+    report.add_argument("--until", type=_date, help="last day, UTC, inclusive (default: today)")
+    report.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
+    report.add_argument("--sample", type=_positive, metavar="N", help="draw a random sample of N changes")
+    report.add_argument(
+        "--seed", type=int, metavar="S", help="sample seed, to redraw the same sample (default: random)"
+    )
+    where = report.add_mutually_exclusive_group()
+    where.add_argument("--bucket", help="evidence bucket (default: $EVIDENCE_BUCKET)")
+    where.add_argument("--ledger-dir", metavar="DIR", help="a local copy of the bucket (holds ledger/v1/)")
+    report.add_argument("--stage-name", help="pipeline stage deploying the environment (default: Dev/Staging/Prod)")
+    report.add_argument("--account", help="environment account for stack changes (default: from config)")
+    report.add_argument("--any-account", action="store_true", help="match stack changes by stack name only")
+    report.add_argument("--lookback-days", type=_positive, default=30, help="days read before --since (default 30)")
+    report.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    report.add_argument("--strict", action="store_true", help="exit 1 when a shown change has a failed control")
+    report.set_defaults(handler=cmd_report)
+
+    review = commands.add_parser("review", help="record the retroactive review of a break-glass change")
+    review.add_argument("--bucket", required=True, help="evidence bucket")
+    review.add_argument("--pipeline", required=True, help="pipeline name")
+    review.add_argument("--execution-id", required=True, help="the break-glass pipeline execution")
+    review.add_argument("--decision", required=True, choices=("accepted", "remediation-required"), help="outcome")
+    review.add_argument("--comment", required=True, help="what was reviewed and what was found")
+    review.add_argument("--env", default="prod", choices=ENVIRONMENTS, help="for the evidence retention (default prod)")
+    review.add_argument("--retention-days", type=_positive, help="override the retention taken from config")
+    review.set_defaults(handler=cmd_review)
+
+    upload = commands.add_parser("upload-evidence", help="(synth step) upload gate report, release, templates, commit")
+    upload.add_argument("--bucket", required=True, help="evidence bucket")
+    upload.add_argument("--pipeline", required=True, help="pipeline name")
+    upload.add_argument("--execution-id", required=True, help="#{codepipeline.PipelineExecutionId}")
+    upload.add_argument("--gate-report", default="build/gate/report.json", help="gate report (default: %(default)s)")
+    upload.add_argument("--release-dir", default="build/release/current", help="release bundle (default: %(default)s)")
+    upload.add_argument("--cloud-assembly", default="build/cdk.out", help="cdk synth output (default: %(default)s)")
+    upload.add_argument("--no-release", action="store_true", help="no release bundle was built")
+    upload.add_argument("--no-templates", action="store_true", help="no cloud assembly was synthesized")
+    upload.set_defaults(handler=cmd_upload_evidence)

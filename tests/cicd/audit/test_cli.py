@@ -1,0 +1,68 @@
+"""`python -m cicd audit ...` wiring: options, output and exit codes."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from cicd.audit.cli import add_parser
+
+LEDGER = Path(__file__).resolve().parents[2] / "fixtures" / "ledger"
+REPORT = ["audit", "report", "--env", "prod", "--since", "2026-03-01", "--until", "2026-03-31"]
+
+
+def run(argv):
+    parser = argparse.ArgumentParser(prog="python -m cicd")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def test_report_from_a_local_ledger_as_json(capsys):
+    assert run([*REPORT, "--ledger-dir", str(LEDGER), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["report"]["account"] == "444444444444"  # taken from config/prod.yaml
+    assert data["report"]["population"] == 11
+
+
+def test_strict_exits_1_when_a_control_failed(capsys):
+    assert run([*REPORT, "--ledger-dir", str(LEDGER), "--strict", "--format", "csv"]) == 1
+    capsys.readouterr()
+    quiet = ["audit", "report", "--env", "prod", "--since", "2026-03-02", "--until", "2026-03-02"]
+    assert run([*quiet, "--ledger-dir", str(LEDGER), "--strict"]) == 0  # S1 only: no failed control
+
+
+def test_sample_and_output_file(tmp_path, capsys):
+    out = tmp_path / "sample.md"
+    argv = [*REPORT, "--ledger-dir", str(LEDGER), "--sample", "3", "--seed", "11", "--output", str(out)]
+    assert run(argv) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {out}: 3 changes")
+    assert "--sample 3 --seed 11" in out.read_text()
+
+
+def test_report_needs_a_ledger_location(capsys, monkeypatch):
+    monkeypatch.delenv("EVIDENCE_BUCKET", raising=False)
+    assert run(REPORT) == 2
+    assert "give --bucket (or EVIDENCE_BUCKET) or --ledger-dir" in capsys.readouterr().err
+
+
+def test_unreadable_ledger_exits_2(tmp_path, capsys):
+    assert run([*REPORT, "--ledger-dir", str(tmp_path)]) == 2
+    assert "holds no ledger" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["audit", "report", "--env", "prod", "--since", "March"], "'March' is not a date (YYYY-MM-DD)"),
+        (["audit", "report", "--env", "qa", "--since", "2026-03-01"], "invalid choice: 'qa'"),
+        ([*REPORT, "--sample", "0"], "'0' must be a whole number >= 1"),
+        ([*REPORT, "--bucket", "b", "--ledger-dir", "d"], "not allowed with argument"),
+    ],
+)
+def test_bad_options_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err

@@ -20,8 +20,9 @@ from cicd.gate.model import ToolError
 from cicd.gate.tools import run_tool
 
 DBT_DIR = "dbt_project"
-# The manifest the release's dbt part compiles (prod target, offline, normalised): read it when it is
-# at least as new as the dbt project, so the data services describe exactly the release's models.
+# The manifest the release's dbt part compiles (prod target, offline, normalised): the release part
+# reads it, so the bundles describe exactly the release's models. The gate check parses on its own
+# (same target) instead, because the release build may be rewriting this file while the check runs.
 SHARED_MANIFEST = Path("build") / "dbt" / "target" / "manifest.json"
 # Where our own `dbt parse` writes; kept so that dbt's partial parsing makes the next run fast.
 OWN_TARGET = Path("build") / "dataservices" / "dbt-target"
@@ -179,7 +180,7 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def locate_or_compile(root: Path, *, dbt_dir: str = DBT_DIR, target: str = PARSE_TARGET) -> Path:
-    """Our manifest, re-parsed with `dbt parse` when any file of the dbt project is newer than it."""
+    """Our own manifest, re-parsed with `dbt parse` when any file of the dbt project is newer than it."""
     root = root.resolve()
     dbt_root = root / dbt_dir
     if not (dbt_root / "dbt_project.yml").exists():
@@ -187,9 +188,6 @@ def locate_or_compile(root: Path, *, dbt_dir: str = DBT_DIR, target: str = PARSE
     work = root / OWN_TARGET
     manifest = work / "manifest.json"
     newest = newest_source(dbt_root)
-    shared = root / SHARED_MANIFEST
-    if target == PARSE_TARGET and dbt_dir == DBT_DIR and is_fresh(shared, newest):
-        return shared
     with _lock(work.parent / ".parse.lock"):
         # Checked under the lock: a parallel check may have parsed while we waited.
         stamp = work / ".target"

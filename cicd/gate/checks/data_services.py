@@ -14,7 +14,7 @@ from jsonschema.exceptions import SchemaError
 from cicd.dataservices import compat
 from cicd.dataservices.manifest import DBT_DIR, ManifestError
 from cicd.dataservices.validate import validate
-from cicd.gate.model import Check, Finding, GateContext
+from cicd.gate.model import Check, Finding, GateContext, ToolError
 from cicd.gate.registry import register
 from pipeline_assets.dataservices import metadata as md
 
@@ -37,20 +37,22 @@ class DataServices(Check):
                     fix="repair the schema file (check it with jsonschema's Draft202012Validator.check_schema)",
                 )
             ]
-        try:
-            validation = validate(ctx.root)
-        except ManifestError as exc:
+        if not (ctx.root / DBT_DIR / "dbt_project.yml").exists():
             published = compat.load_baselines(ctx.root / compat.COMMITTED_BASELINE, ctx.root)
             return [
                 Finding(
                     rule="dataservice:no-dbt-project",
-                    message=str(exc),
+                    message=f"{DBT_DIR}/dbt_project.yml not found: there is no dbt project to read data services from",
                     file=f"{DBT_DIR}/dbt_project.yml",
                     fix="data services are declared on dbt marts; restore the dbt project",
                     # Nothing was ever published: there is nothing to break yet.
                     severity="error" if published else "warning",
                 )
             ]
+        try:
+            validation = validate(ctx.root)
+        except ManifestError as exc:
+            raise ToolError(str(exc)) from exc
         bundles = validation.result.bundles
         report = {
             "manifest": str(validation.result.manifest.path),

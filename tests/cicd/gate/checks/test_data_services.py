@@ -123,3 +123,14 @@ def test_a_project_where_no_mart_opts_in_is_a_warning(repo):
     [finding] = check().run(context(repo))
     assert finding.rule == "dataservice:none-declared" and finding.severity == "warning"
     assert "docs/data-services.md" in finding.fix
+
+
+def test_an_unreadable_manifest_is_an_error_not_a_pass(repo):
+    from cicd.gate.model import ToolError
+
+    seed_manifest(repo, {})
+    (repo / "build" / "dataservices" / "dbt-target" / "manifest.json").write_text('{"nodes": {')
+    future = max(p.stat().st_mtime for p in (repo / "dbt_project").rglob("*")) + 60
+    os.utime(repo / "build" / "dataservices" / "dbt-target" / "manifest.json", (future, future))
+    with pytest.raises(ToolError, match="cannot read the dbt manifest"):
+        check().run(context(repo))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -91,10 +92,29 @@ def dbt_selectors(root: Path) -> frozenset[str] | None:
     return frozenset(item["name"] for item in data.get("selectors", []) if isinstance(item, dict) and "name" in item)
 
 
+def spark_jobs(root: Path) -> dict[str, str] | None:
+    """The Spark jobs the release bundle ships (pipeline_assets/spark/jobs.py is pure data)."""
+    path = root / "pipeline_assets" / "spark" / "jobs.py"
+    if not path.exists():
+        return None
+    # Loaded from the file under root (not imported by name), so another root is read from its own copy.
+    name = "_dag_integrity_spark_jobs"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ToolError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return {job.job_id: job.kind for job in module.JOBS}
+
+
 def gather_inputs(root: Path, policy: DagPolicy, base_ref: str | None) -> tuple[Inputs, list[Finding]]:
     """Baselines, acknowledgements and selectors; a broken baseline file is a finding, not a crash."""
     problems: list[Finding] = []
-    inputs = Inputs(root=root, policy=policy, dbt_selectors=dbt_selectors(root))
+    inputs = Inputs(root=root, policy=policy, dbt_selectors=dbt_selectors(root), spark_jobs=spark_jobs(root))
     try:
         current = baseline_mod.read(root / baseline_mod.BASELINE_PATH) or {}
         inputs.current_baseline = current

@@ -311,6 +311,7 @@ def spec_facts(dags_folder: Path) -> list[dict[str, Any]]:
                 dag_file=str(dags_folder / f"{spec.id}.py"),
                 dbt_selector=spec.dbt.selector if spec.dbt else None,
                 spark_job=spec.spark.job if spec.spark else None,
+                spark_kind=("streaming" if spec.is_streaming else "batch") if spec.spark else None,
                 data_service=spec.publish.data_service if spec.publish else None,
             )
         facts.append(entry)

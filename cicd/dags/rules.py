@@ -51,6 +51,7 @@ FIXES: dict[str, str] = {
     "no-dag-in-file": "define a DAG at module level (or move the module to dags/platform_dags/)",
     "spec-without-dag-file": "run `python -m cicd dags new <pipeline id>` to add the pipeline's DAG file",
     "unknown-dbt-selector": "add the selector to dbt_project/selectors.yml or correct dbt.selector in the spec",
+    "unknown-spark-job": "correct spark.job in the spec, or add the job to pipeline_assets/spark/jobs.py (JOBS)",
     "task-removed": "keep the task, give the DAG a new dag_id, or acknowledge the removal in " + ACKNOWLEDGEMENTS_PATH,
     "baseline-outdated": f"run `python -m cicd dags baseline` and commit {BASELINE_PATH}",
     "invalid-baseline": f"regenerate it with `python -m cicd dags baseline`, or fix {ACKNOWLEDGEMENTS_PATH}",
@@ -72,6 +73,7 @@ class Inputs:
     current_baseline: Baseline | None = None  # the working baseline file; None: not checked for staleness
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
     dbt_selectors: frozenset[str] | None = None  # None: dbt_project/selectors.yml not found
+    spark_jobs: dict[str, str] | None = None  # job id -> batch|streaming; None: pipeline_assets/spark not found
 
 
 class _Report:
@@ -239,6 +241,14 @@ def _spec_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
                 spec["path"],
                 fix=f"run `python -m cicd dags new {spec['pipeline_id']}` to add the pipeline's DAG file",
             )
+        job, kind = spec.get("spark_job"), spec.get("spark_kind")
+        if job and inputs.spark_jobs is not None:
+            if job not in inputs.spark_jobs:
+                message = f"spark.job {job!r} is not a Spark job the release ships (pipeline_assets/spark/jobs.py)"
+                report.add("unknown-spark-job", message, spec["path"])
+            elif inputs.spark_jobs[job] != kind:
+                message = f"spark.job {job!r} is a {inputs.spark_jobs[job]} job but this source needs a {kind} job"
+                report.add("unknown-spark-job", message, spec["path"])
         selector = spec.get("dbt_selector")
         if selector and inputs.dbt_selectors is not None and selector not in inputs.dbt_selectors:
             report.add(

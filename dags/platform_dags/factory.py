@@ -128,6 +128,9 @@ def entry_point_arguments(spec: PipelineSpec) -> list[str]:
             landing_uri(spec),
             "--checkpoint",
             "s3://" + platform("checkpoint_bucket") + f"/{spec.spark.job}/",
+            # Batch runs are tied to a release by their DAG run; a streaming run outlives it, so it says.
+            "--release-id",
+            RELEASE_ID,
         ]
     for key, value in sorted(spec.spark.args.items()):
         args += [f"--{key}", value]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cicd.dags.baseline import Acknowledgement
-from cicd.dags.integrity import dbt_selectors, probe_folder
+from cicd.dags.integrity import dbt_selectors, probe_folder, spark_jobs
 from cicd.dags.policy import load_policy
 from cicd.dags.rules import FIXES, Inputs, evaluate
 from cicd.dags.scaffold import write_dag_file
@@ -157,8 +157,12 @@ def specs(tmp_path_factory):
     unknown = crm | {"id": "crm_unknown_selector", "dbt": {"selector": "crm_unknown_selector"}}
     (folder / "pipelines" / "crm_unknown_selector.yaml").write_text(yaml.safe_dump(unknown, sort_keys=False))
     write_dag_file(folder, "crm_unknown_selector")
+    no_job = crm | {"id": "crm_unknown_job", "spark": {"job": "crm_contacts_batch", "size": "small"}}
+    (folder / "pipelines" / "crm_unknown_job.yaml").write_text(yaml.safe_dump(no_job, sort_keys=False))
+    write_dag_file(folder, "crm_unknown_job")
     facts, _ = probe_folder(folder, root=ROOT, policy=POLICY)
-    return root, evaluate(facts, Inputs(root=root, policy=POLICY, dbt_selectors=dbt_selectors(ROOT)))
+    inputs = Inputs(root=root, policy=POLICY, dbt_selectors=dbt_selectors(ROOT), spark_jobs=spark_jobs(ROOT))
+    return root, evaluate(facts, inputs)
 
 
 def test_bad_spec_is_reported_on_its_field_and_line(specs):
@@ -171,10 +175,11 @@ def test_bad_spec_is_reported_on_its_field_and_line(specs):
     assert not [f for f in findings if f.file == "dags/crm_bad_size.py"]  # not reported twice
 
 
-def test_spec_without_dag_file_and_unknown_selector(specs):
+def test_spec_without_dag_file_unknown_selector_and_unknown_spark_job(specs):
     _, findings = specs
     assert {(f.file, f.rule) for f in findings} == {
         ("dags/pipelines/crm_bad_size.yaml", "dag:invalid-spec"),
         ("dags/pipelines/crm_orphan.yaml", "dag:spec-without-dag-file"),
         ("dags/pipelines/crm_unknown_selector.yaml", "dag:unknown-dbt-selector"),
+        ("dags/pipelines/crm_unknown_job.yaml", "dag:unknown-spark-job"),
     }

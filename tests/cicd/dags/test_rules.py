@@ -181,6 +181,18 @@ def test_spec_without_dag_file_and_unknown_selector(root):
     assert "python -m cicd dags new orphan" in found[0].fix
 
 
+@pytest.mark.parametrize(
+    ("job", "kind", "phrase"),
+    [("crm_contacts_batch", "batch", "not a Spark job the release ships"), ("events_stream", "batch", "streaming job")],
+)
+def test_spark_job_must_exist_and_fit_the_source(root, job, kind, phrase):
+    spec = {"path": str(root / "dags/pipelines/crm.yaml"), "pipeline_id": "crm", "problems": [], "dag_ids": []}
+    spec |= {"dag_file": str(root / "dags/hand_written.py"), "spark_job": job, "spark_kind": kind}
+    (finding,) = run(root, facts(root, specs=[spec]), spark_jobs={"events_stream": "streaming"})
+    assert (finding.rule, finding.file) == ("dag:unknown-spark-job", "dags/pipelines/crm.yaml")
+    assert phrase in finding.message
+
+
 def test_removed_task_is_flagged_unless_acknowledged(root):
     base = {"hand_written": ("extract", "publish", "validate")}
     (finding,) = run(root, facts(root), base_baseline=base)

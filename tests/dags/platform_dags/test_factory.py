@@ -251,3 +251,25 @@ def test_dag_files_name_every_airflow_module_the_factory_imports():
     assert factory_modules <= set(PRE_IMPORTED_MODULES)
     for spec in (DAGS / "pipelines").glob("*.yaml"):
         assert _airflow_imports(DAGS / f"{spec.stem}.py") == set(PRE_IMPORTED_MODULES), spec.stem
+
+
+@pytest.mark.parametrize("pipeline_id", ["crm_accounts", "product_catalog", "operations_events"])
+def test_spark_jobs_accept_the_arguments_the_factory_renders(platform_settings, pipeline_id):
+    """The contract with pipeline_assets/spark: the job's own argument parser takes what the DAG passes."""
+    pytest.importorskip("pyspark")
+    spec = load_spec(DAGS / "pipelines" / f"{pipeline_id}.yaml")
+    dags = dags_of(pipeline_id)
+    if spec.is_streaming:
+        from pipeline_assets.spark.operations_events_stream.job import arguments
+
+        task = dags[spec.supervisor_dag_id].get_task("ensure_streaming_job")
+        driver = rendered(task, "op_kwargs")["job_driver"]
+        parsed = arguments().parse_args(driver["sparkSubmit"]["entryPointArguments"])
+        assert (parsed.topic, parsed.release_id) == ("operations.events.v1", RELEASE["release_id"])
+    else:
+        from pipeline_assets.spark.common.io import batch_arguments
+
+        driver = rendered(dags[pipeline_id].get_task("ingest"), "job_driver")
+        parsed = batch_arguments(pipeline_id).parse_args(driver["sparkSubmit"]["entryPointArguments"])
+        assert parsed.interval_start == INTERVAL_START
+        assert parsed.pipeline_id == pipeline_id

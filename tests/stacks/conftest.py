@@ -125,4 +125,6 @@ def rendered(value) -> str:
 @pytest.fixture(scope="session")
 def cfn() -> SimpleNamespace:
     """Template helpers for the test modules (importlib mode cannot import conftest by name)."""
-    return SimpleNamespace(logical_id=logical_id, statements_of=statements_of, as_list=as_list, rendered=rendered)
+    return SimpleNamespace(
+        logical_id=logical_id, statements_of=statements_of, as_list=as_list, rendered=rendered, new_app=new_app
+    )

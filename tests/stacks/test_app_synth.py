@@ -1,0 +1,91 @@
+"""The whole app as app.py builds it: all stages, cdk-nag on every stack, byte-identical twice."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cicd.gate.checks.cdk_nag_coverage import PACKS, assembly_stacks, coverage_findings
+from config import load_all
+from stacks import release_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE_STACKS = {"Storage", "Compute", "Orchestration", "Release"}
+
+
+def load_app_module():
+    spec = importlib.util.spec_from_file_location("cdk_app_entry", ROOT / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The second synth runs in a fresh interpreter with another hash seed, so that set or dict order
+# leaking into a template would show up as a difference.
+SECOND_SYNTH = """
+import json, sys
+from pathlib import Path
+import aws_cdk as cdk
+from stacks import release_bundle
+release_bundle.DEFAULT_RELEASE_DIR = Path(sys.argv[2])
+sys.path.insert(0, ".")
+from app import build_app
+from config import load_all
+context = json.loads(Path("cdk.json").read_text())["context"]
+app = cdk.App(context=context, outdir=sys.argv[1], builtin_cloud_formation_validation=False)
+build_app(load_all(), app).synth()
+"""
+
+
+@pytest.fixture(scope="module")
+def assemblies(tmp_path_factory, release_dir, cfn):
+    """app.py's build_app synthesized twice, into two directories, from the same bundle."""
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(release_bundle, "DEFAULT_RELEASE_DIR", release_dir)
+    try:
+        load_app_module().build_app(load_all(), cfn.new_app(first)).synth()
+    finally:
+        patch.undo()
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    subprocess.run(
+        [sys.executable, "-c", SECOND_SYNTH, str(second), str(release_dir)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return first, second
+
+
+def files(out: Path, pattern: str) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob(pattern))}
+
+
+@pytest.mark.slow
+def test_every_stack_of_every_stage_was_checked_by_every_pack_with_no_open_finding(assemblies):
+    out = assemblies[0]
+    stacks = assembly_stacks(out)
+    stage_stacks = {s.path for s in stacks if s.path.split("/")[0] in {"Dev", "Staging", "Prod"}}
+    assert stage_stacks == {f"{stage}/{stack}" for stage in ("Dev", "Staging", "Prod") for stack in STAGE_STACKS}
+    findings, count = coverage_findings(out, ROOT)
+    assert count == len(stacks)
+    assert findings == [], "\n".join(f.render() for f in findings)
+    for pack in PACKS:
+        assert len(list(out.glob(f"{pack}-*-NagReport.csv"))) >= len(stage_stacks)
+
+
+@pytest.mark.slow
+def test_two_synths_give_identical_templates_and_assets(assemblies):
+    first, second = assemblies
+    templates = files(first, "*.template.json")
+    assert len(templates) >= 12
+    assert templates == files(second, "*.template.json")
+    assert files(first, "*.assets.json") == files(second, "*.assets.json")
+    assert files(first, "*-NagReport.csv") == files(second, "*-NagReport.csv")

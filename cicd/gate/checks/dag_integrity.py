@@ -45,6 +45,7 @@ class DagIntegrity(Check):
         "cicd/dags/*",
         "config/*",
         "dbt_project/selectors.yml",
+        "pipeline_assets/spark/jobs.py",
         "requirements*",
         "pipeline_assets/mwaa/*",
     )

@@ -52,8 +52,11 @@ SPARK_SIZES: dict[str, dict[str, str]] = {
 
 # EMR waits poll every 30 s; the number of polls follows the task timeout so neither gives up first.
 EMR_POLL_SECONDS = 30
-SUPERVISOR_TIMEOUT = dt.timedelta(minutes=9)
-SUPERVISOR_TASK_TIMEOUT = dt.timedelta(minutes=5)
+# A redeploy that fails its bake and rolls back takes streaming_control up to ~74 min with its default
+# timings (two cancels, two starts, one bake); killing it half-way would leave the job stopped until
+# its lock expires, so the supervisor's timeouts cover that worst case.
+SUPERVISOR_TASK_TIMEOUT = dt.timedelta(minutes=90)
+SUPERVISOR_TIMEOUT = dt.timedelta(minutes=100)
 
 _RELEASE = "ti.xcom_pull(task_ids='" + RELEASE_TASK + "')"
 RELEASE_PREFIX = "{{ " + _RELEASE + "['release_prefix'] }}"

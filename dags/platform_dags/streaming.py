@@ -5,7 +5,7 @@ streaming control module built with the streaming job (pipeline_assets/streaming
 the supervisor DAG stays thin and calls it through this function. Its contract:
 
     ensure_streaming_job(
-        *, emr_client, pipeline_id: str, job_name: str, application_id: str,
+        *, emr_client, s3_client, pipeline_id: str, job_name: str, application_id: str,
         execution_role_arn: str, release: {"release_id", "release_bucket", "release_prefix"},
         job_driver: dict (StartJobRun jobDriver, rendered), tags: dict[str, str],
     ) -> {"action": "running" | "started" | "restarted", "job_run_id": str, "release_id": str}
@@ -48,6 +48,7 @@ def _control() -> Any:
 def ensure_streaming_job(
     *,
     emr_client: Any,
+    s3_client: Any,
     pipeline_id: str,
     job_name: str,
     application_id: str,
@@ -58,6 +59,7 @@ def ensure_streaming_job(
 ) -> dict[str, str]:
     result: dict[str, str] = _control().ensure_streaming_job(
         emr_client=emr_client,
+        s3_client=s3_client,
         pipeline_id=pipeline_id,
         job_name=job_name,
         application_id=application_id,

@@ -62,9 +62,11 @@ def supervise_streaming_job(
     ti: Any,
 ) -> dict[str, str]:
     from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     return streaming.ensure_streaming_job(
         emr_client=EmrServerlessHook(aws_conn_id=AWS_CONN_ID).conn,
+        s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).conn,
         pipeline_id=pipeline_id,
         job_name=job_name,
         application_id=application_id,

@@ -111,7 +111,7 @@ SUPERVISOR_ARGS = {
 def test_supervisor_fails_loudly_without_the_streaming_control_module(monkeypatch):
     monkeypatch.setattr(streaming, "CONTROL_MODULES", ("streaming_control_not_installed",))
     with pytest.raises(streaming.StreamingControlMissingError, match="ensure_streaming_job"):
-        streaming.ensure_streaming_job(emr_client=object(), release=RELEASE, **SUPERVISOR_ARGS)
+        streaming.ensure_streaming_job(emr_client=object(), s3_client=object(), release=RELEASE, **SUPERVISOR_ARGS)
 
 
 def test_supervisor_delegates_to_streaming_control(monkeypatch):
@@ -124,7 +124,7 @@ def test_supervisor_delegates_to_streaming_control(monkeypatch):
     control = types.SimpleNamespace(ensure_streaming_job=ensure_streaming_job)
     monkeypatch.setitem(sys.modules, "streaming_control", control)
     client = object()
-    result = streaming.ensure_streaming_job(emr_client=client, release=RELEASE, **SUPERVISOR_ARGS)
+    result = streaming.ensure_streaming_job(emr_client=client, s3_client=object(), release=RELEASE, **SUPERVISOR_ARGS)
     assert result["action"] == "restarted"
     assert calls[0]["emr_client"] is client
     assert calls[0]["job_driver"] == SUPERVISOR_ARGS["job_driver"]
@@ -135,4 +135,22 @@ def test_supervisor_rejects_an_answer_without_a_job_run(monkeypatch):
         sys.modules, "streaming_control", types.SimpleNamespace(ensure_streaming_job=lambda **_: {"action": "started"})
     )
     with pytest.raises(RuntimeError, match="expected an action and a job_run_id"):
-        streaming.ensure_streaming_job(emr_client=object(), release=RELEASE, **SUPERVISOR_ARGS)
+        streaming.ensure_streaming_job(emr_client=object(), s3_client=object(), release=RELEASE, **SUPERVISOR_ARGS)
+
+
+def test_streaming_control_has_the_interface_the_supervisor_calls():
+    import inspect
+
+    control = pytest.importorskip("pipeline_assets.streaming_control")
+    parameters = inspect.signature(control.ensure_streaming_job).parameters
+    assert {"emr_client", "s3_client", "release", "job_driver", "tags", "job_name", "application_id"} <= set(parameters)
+
+
+def test_supervisor_outlasts_streaming_controls_worst_redeploy():
+    """A redeploy that fails its bake and rolls back: two cancels, two starts, one bake."""
+    from platform_dags.factory import SUPERVISOR_TASK_TIMEOUT
+
+    control = pytest.importorskip("pipeline_assets.streaming_control")
+    timing = control.Timing()
+    worst = 2 * (timing.shutdown_grace_s + timing.cancel_timeout_s) + 2 * timing.start_timeout_s + timing.bake_s
+    assert worst < SUPERVISOR_TASK_TIMEOUT.total_seconds()

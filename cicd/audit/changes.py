@@ -227,7 +227,9 @@ class ChangeBuilder:
         stage = execution.of("stage", stage=self.scope.stage)
         if not stage:
             return None
-        start = min(_at(r) for r in stage if r["transition"]["state"] in ("STARTED", "RESUMED"))
+        # A lost STARTED event must not hide the change: fall back to its earliest stage record.
+        starts = [_at(r) for r in stage if r["transition"]["state"] in ("STARTED", "RESUMED")]
+        start = min(starts or [_at(r) for r in stage])
         ends = [_at(r) for r in stage if r["transition"]["state"] in TERMINAL_STAGE_STATES]
         return start, (max(ends) if ends else None)
 

@@ -191,6 +191,16 @@ def test_a_transition_recorded_twice_across_midnight_counts_once(records):
     assert len(with_duplicate.evidence) == len(by_id(build_changes(records, MARCH))[S1].evidence)
 
 
+def test_a_lost_stage_started_event_does_not_hide_the_change(records):
+    kept = [
+        r
+        for r in records
+        if not (r["kind"] == "stage-execution" and r["execution_id"] == S3 and r["transition"]["state"] == "STARTED")
+    ]
+    change = by_id(build_changes(kept, MARCH))[S3]
+    assert change.outcome == "succeeded" and {f.rule for f in change.flags} == {"skipped-check"}
+
+
 def test_the_period_selects_changes_by_when_they_reached_the_environment():
     report = build_report(
         LocalLedgerSource(LEDGER), Scope("prod", "Prod", date(2026, 3, 5), date(2026, 3, 6), "444444444444"), now=NOW

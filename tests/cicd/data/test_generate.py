@@ -49,7 +49,8 @@ def test_referential_integrity_across_crm_product_and_operations(scale1):
         "where account_id not in (select id from crm_accounts)",
         "prices->products": "select count(*) from product_product_prices "
         "where product_id not in (select id from product_products)",
-        "events->accounts": "select count(*) from operations_events where account_id not in (select id from crm_accounts)",
+        "events->accounts": "select count(*) from operations_events "
+        "where account_id not in (select id from crm_accounts)",
         "events->products": "select count(*) from operations_events "
         "where product_id is not null and product_id not in (select id from product_products)",
     }

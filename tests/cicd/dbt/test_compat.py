@@ -142,9 +142,12 @@ def test_slim_baseline_keeps_what_the_check_reads(tmp_path):
     out = compat.write_baseline(FIXTURES / "baseline.json", tmp_path / "baseline.json")
     again = compat.write_baseline(FIXTURES / "baseline.json", tmp_path / "again.json")
     assert out.read_bytes() == again.read_bytes()
-    assert run("baseline", "column_removed").changes == compat.check(
-        compat.load_manifest(out), compat.load_manifest(FIXTURES / "column_removed.json"), FIXTURES / "none.yml"
-    ).changes
+    assert (
+        run("baseline", "column_removed").changes
+        == compat.check(
+            compat.load_manifest(out), compat.load_manifest(FIXTURES / "column_removed.json"), FIXTURES / "none.yml"
+        ).changes
+    )
 
 
 def test_committed_baseline_matches_the_project():

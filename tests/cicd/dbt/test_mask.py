@@ -1,0 +1,189 @@
+"""Masking: PII tags from the manifest, fail-closed checks, and the SQL run on the Snowflake emulator."""
+
+from pathlib import Path
+
+import pytest
+
+from cicd.dbt import mask
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def source(name, columns, schema="raw_crm"):
+    return {
+        "unique_id": f"source.data_platform.crm.{name}",
+        "source_name": "crm",
+        "name": name,
+        "schema": schema,
+        "identifier": name,
+        "columns": columns,
+    }
+
+
+MANIFEST = {
+    "sources": {
+        "source.data_platform.crm.contacts": source(
+            "contacts",
+            {
+                "id": {"name": "id"},
+                "account_id": {"name": "account_id"},
+                "email": {"name": "email", "config": {"meta": {"pii": True, "masking": "email"}}},
+                "first_name": {"name": "first_name", "meta": {"pii": True}},
+                "phone": {"name": "phone", "config": {"meta": {"pii": True, "masking": "redact"}}},
+                "notes": {"name": "notes", "config": {"meta": {"pii": True, "masking": "null"}}},
+            },
+        )
+    }
+}
+
+
+def test_pii_columns_and_strategies_come_from_meta():
+    [table] = mask.tables_from_manifest(MANIFEST)
+    assert [(c.name, c.strategy) for c in table.columns] == [
+        ("id", None),
+        ("account_id", None),
+        ("email", "email"),
+        ("first_name", "token"),
+        ("phone", "redact"),
+        ("notes", "null"),
+    ]
+
+
+def test_unknown_strategy_is_refused():
+    bad = {
+        "sources": {"s": source("contacts", {"email": {"name": "email", "meta": {"pii": True, "masking": "rot13"}}})}
+    }
+    with pytest.raises(mask.MaskError, match="rot13"):
+        mask.tables_from_manifest(bad)
+
+
+def test_job_identifiers_are_validated():
+    with pytest.raises(mask.MaskError):
+        mask.MaskJob("raw", "raw_masked", "security.keys", "staging")
+    with pytest.raises(mask.MaskError):
+        mask.MaskJob("raw;drop", "raw_masked", "security.masking.keys", "staging")
+    with pytest.raises(mask.MaskError):
+        mask.MaskJob("raw", "raw_masked", "security.masking.keys", "stag'ing")
+
+
+def test_the_project_tags_contact_and_owner_pii_on_the_sources(repo_root):
+    import yaml
+
+    sources = yaml.safe_load((repo_root / "dbt_project/models/staging/crm/_crm__sources.yml").read_text())
+    tagged = {
+        (table["name"], column["name"])
+        for table in sources["sources"][0]["tables"]
+        for column in table["columns"]
+        if (column.get("config") or {}).get("meta", {}).get("pii")
+    }
+    assert tagged == {
+        ("accounts", "owner_email"),
+        ("contacts", "first_name"),
+        ("contacts", "last_name"),
+        ("contacts", "email"),
+        ("contacts", "phone"),
+    }
+
+
+@pytest.fixture(scope="module")
+def emulated(tmp_path_factory):
+    """Raw contacts (with an undeclared-free schema) and a key table on fakesnow, masked once."""
+    import pyarrow.parquet as pq
+
+    from cicd.data.generate import contacts
+    from cicd.dbt.emulator import connect, patched
+    from cicd.dbt.wap import snowflake_executor
+
+    raw = contacts(1, 42)
+    path = tmp_path_factory.mktemp("raw") / "contacts.parquet"
+    pq.write_table(raw, path)
+    with patched():
+        # Imported under the patch: fakesnow replaces write_pandas where it is looked up.
+        from snowflake.connector.pandas_tools import write_pandas
+
+        conn = connect("RAW")
+        execute = snowflake_executor(conn)
+        execute("create schema if not exists raw.raw_crm")
+        execute(
+            "create or replace table raw.raw_crm.contacts (id varchar, account_id varchar, first_name varchar, "
+            "last_name varchar, email varchar, phone varchar, job_title varchar, created_at timestamp_ntz, "
+            "updated_at timestamp_ntz, loaded_at timestamp_ntz)"
+        )
+        frame = pq.read_table(path).to_pandas()
+        frame.columns = [c.upper() for c in frame.columns]
+        write_pandas(conn, frame, "CONTACTS", database="RAW", schema="RAW_CRM")
+        execute("create database if not exists security")
+        execute("create schema if not exists security.masking")
+        execute("create table security.masking.keys (key_name varchar, key_value varchar)")
+        execute("insert into security.masking.keys values ('staging', 'prod-only-secret')")
+        execute("create database if not exists raw_masked")
+        tables = [t for t in mask.tables_from_manifest(project_sources()) if t.table == "contacts"]
+        job = mask.MaskJob("raw", "raw_masked", "security.masking.keys", "staging")
+        result = mask.run(job, tables, executor=execute)
+        again = mask.run(job, tables, executor=execute)  # idempotent, deterministic re-run
+        masked = execute("select * from raw_masked.raw_crm.contacts order by id, updated_at")
+        original = execute("select * from raw.raw_crm.contacts order by id, updated_at")
+        execute("alter table raw.raw_crm.contacts add column nickname varchar")
+        with pytest.raises(mask.MaskError) as undeclared:
+            mask.run(job, tables, executor=execute)
+        execute("delete from security.masking.keys")
+        with pytest.raises(mask.MaskError) as no_key:
+            mask.run(job, tables, executor=execute)
+        yield {"result": result, "again": again, "masked": masked, "original": original,
+               "undeclared": str(undeclared.value), "no_key": str(no_key.value)}  # fmt: skip
+
+
+def project_sources() -> dict:
+    """The contacts source as the project declares it (columns and PII tags), without running dbt."""
+    import yaml
+
+    declared = yaml.safe_load((ROOT / "dbt_project/models/staging/crm/_crm__sources.yml").read_text())
+    table = next(t for t in declared["sources"][0]["tables"] if t["name"] == "contacts")
+    return {"sources": {"s": source("contacts", {c["name"]: c for c in table["columns"]})}}
+
+
+COLUMNS = ["id", "account_id", "first_name", "last_name", "email", "phone", "job_title", "created_at", "updated_at",
+           "loaded_at"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_masked_copy_keeps_rows_and_non_pii_columns(emulated):
+    assert emulated["result"].tables == {"raw_crm.contacts": len(emulated["original"])}
+    for masked, original in zip(emulated["masked"], emulated["original"], strict=True):
+        for name in ("id", "account_id", "job_title", "created_at", "updated_at", "loaded_at"):
+            assert masked[COLUMNS.index(name)] == original[COLUMNS.index(name)]
+
+
+@pytest.mark.slow
+def test_no_raw_pii_value_reaches_the_masked_copy(emulated):
+    raw_values = {row[COLUMNS.index(c)] for row in emulated["original"] for c in ("first_name", "last_name", "email",
+                  "phone")} - {None}  # fmt: skip
+    masked_values = {value for row in emulated["masked"] for value in row if isinstance(value, str)}
+    assert raw_values.isdisjoint(masked_values)
+    emails = {row[COLUMNS.index("email")] for row in emulated["masked"]}
+    assert all(e.endswith("@masked.invalid") for e in emails)
+    assert {row[COLUMNS.index("phone")] for row in emulated["masked"]} == {"redacted", None}
+
+
+@pytest.mark.slow
+def test_tokens_are_deterministic_and_keep_joins_and_nulls(emulated):
+    index = COLUMNS.index
+    pairs = {(o[index("last_name")], m[index("last_name")]) for o, m in zip(emulated["original"], emulated["masked"],
+                                                                              strict=True)}  # fmt: skip
+    # one token per distinct value, and distinct values stay distinct: joins and counts are preserved
+    assert len(pairs) == len({o for o, _ in pairs}) == len({m for _, m in pairs})
+    # e-mails tokenise case-insensitively, like the lower-casing staging model joins on
+    by_lower: dict[str, set[str]] = {}
+    for o, m in zip(emulated["original"], emulated["masked"], strict=True):
+        by_lower.setdefault(o[index("email")].lower(), set()).add(m[index("email")])
+    assert all(len(tokens) == 1 for tokens in by_lower.values())
+    nulls = [(o[index("phone")] is None) == (m[index("phone")] is None) for o, m in
+             zip(emulated["original"], emulated["masked"], strict=True)]  # fmt: skip
+    assert all(nulls)
+    assert emulated["again"].tables == emulated["result"].tables
+
+
+@pytest.mark.slow
+def test_fails_closed_on_undeclared_columns_and_missing_keys(emulated):
+    assert "nickname" in emulated["undeclared"] and "does not declare" in emulated["undeclared"]
+    assert "exactly one key named 'staging', found 0" in emulated["no_key"]

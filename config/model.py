@@ -121,6 +121,9 @@ class Approval(_Frozen):
 
     required: bool
     approvers_role_arn: IamArn | None = None
+    # Emergency path: approvals by this role bypass the author check, are recorded as break-glass
+    # and need a retroactive review by someone else (docs/audit.md).
+    break_glass_role_arn: IamArn | None = None
     # After deploy, the stage watches the release-health alarm this long before it counts as good.
     bake_minutes: int = Field(ge=0, le=240)
     # CodePipeline rolls the stage back by itself on a failed deploy or a failed bake.

@@ -69,6 +69,8 @@ def build(root: Path, out_dir: Path) -> Release:
         "release_id": release_id,
         "content_sha256": digest,
         "git_sha": _git(root, "rev-parse", "HEAD"),
+        # The approval guard compares the approver with this author (separation of duties).
+        "git_author_email": _git(root, "log", "-1", "--format=%ae"),
         "git_dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
         "build_time": _git(root, "log", "-1", "--format=%cI"),
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},

@@ -156,6 +156,20 @@ class DataPlatformStage(cdk.Stage):
             **self.orchestration.outputs,
             **self.release_lane.outputs,
         }
+        # Environment variables for steps that run against the deployed environment (integration
+        # tests, canaries): CDK Pipelines' env_from_cfn_outputs takes exactly this shape.
+        self.integration_outputs: dict[str, cdk.CfnOutput] = {
+            "RELEASE_BUCKET": self.outputs["ReleaseBucketName"],
+            "DAG_BUCKET": self.outputs["DagBucketName"],
+            "RAW_BUCKET": self.outputs["RawBucketName"],
+            "CHECKPOINT_BUCKET": self.outputs["CheckpointBucketName"],
+            "EMR_BATCH_APPLICATION_ID": self.outputs["BatchApplicationId"],
+            "EMR_STREAMING_APPLICATION_ID": self.outputs["StreamingApplicationId"],
+            "EMR_JOB_ROLE_ARN": self.outputs["SparkJobRoleArn"],
+            "AIRFLOW_ENVIRONMENT_NAME": self.outputs["AirflowEnvironmentName"],
+            "ACTIVE_RELEASE_PARAMETER": self.outputs["ActiveReleaseParameterName"],
+            "RELEASE_ID": self.outputs["ReleaseId"],
+        }
         self._add_operations_stacks(env_config)
 
     def _add_operations_stacks(self, env_config: EnvironmentConfig) -> None:
@@ -168,3 +182,8 @@ class DataPlatformStage(cdk.Stage):
     @property
     def stacks(self) -> list[cdk.Stack]:
         return [child for child in self.node.children if isinstance(child, cdk.Stack)]
+
+    @property
+    def platform_stacks(self) -> list[cdk.Stack]:
+        """The slow, stateful lane: the stacks whose change sets deserve a human look before prod."""
+        return [self.storage, self.compute, self.orchestration]

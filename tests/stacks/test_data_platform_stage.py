@@ -98,3 +98,11 @@ def test_a_malformed_bundle_is_refused_with_the_reason(config, tmp_path, manifes
     with pytest.raises(ReleaseBundleError, match=expected) as raised:
         DataPlatformStage(cdk.App(), "Dev", env_config=config.environment("dev"), release_dir=tmp_path)
     assert str(tmp_path) in str(raised.value)
+
+
+def test_integration_outputs_are_environment_variables_backed_by_stack_outputs(synth):
+    stage = synth.stage("dev")
+    assert all(name.isupper() and isinstance(o, cdk.CfnOutput) for name, o in stage.integration_outputs.items())
+    assert stage.integration_outputs["RELEASE_BUCKET"] is stage.outputs["ReleaseBucketName"]
+    assert stage.integration_outputs["ACTIVE_RELEASE_PARAMETER"] is stage.outputs["ActiveReleaseParameterName"]
+    assert [s.node.id for s in stage.platform_stacks] == ["Storage", "Compute", "Orchestration"]

@@ -1,0 +1,561 @@
+"""Start, redeploy and roll back a Spark streaming job on EMR Serverless without losing or duplicating events.
+
+Redeploy, in this order:
+ 1. refuse unless the new release's query may resume from the checkpoint (query.json, contract.py)
+    and its artifacts match the release's spark/manifest.json;
+ 2. cancel the running job with a shutdown grace period: it stops between micro-batches, so the
+    checkpoint ends on a committed batch;
+ 3. snapshot the checkpoint prefix (after the stop, so the copy is consistent; before anything
+    new writes to it);
+ 4. start the new release on the same checkpoint;
+ 5. bake: the run must stay active and commit new micro-batches for the bake period;
+ 6. on failure: cancel the new run, put the snapshot back, delete sink output of batches after
+    the snapshot (they will be planned again), restart the previous release's exact job driver,
+    and mark the release failed so the supervisor does not retry it every few minutes.
+
+Used by `python -m cicd streaming …` and by the streaming supervisor DAG (ensure_streaming_job).
+Standard library and injected boto3 clients only: it ships in the DAG bundle and must not import
+cicd or Spark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
+
+from . import runs, store
+from .contract import incompatibilities
+
+logger = logging.getLogger(__name__)
+
+CONTROL_PREFIX = "_control"
+SNAPSHOT_PREFIX = "_snapshots"
+SNAPSHOT_MANIFEST = "_snapshot.json"
+
+
+@dataclass(frozen=True)
+class Timing:
+    shutdown_grace_s: int = 120
+    cancel_timeout_s: float = 900
+    start_timeout_s: float = 900
+    bake_s: float = 600
+    poll_s: float = 15
+    min_new_batches: int = 2  # micro-batches the new run must commit during the bake
+    lock_ttl_s: float = 3 * 3600  # a lock older than this belongs to a process that died
+
+
+@dataclass
+class Outcome:
+    action: str  # running | started | restarted | rolled_back
+    job_name: str
+    job_run_id: str | None
+    release_id: str | None
+    previous_release_id: str | None = None
+    snapshot_id: str | None = None
+    reason: str | None = None
+    steps: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StreamingControlError(RuntimeError):
+    pass
+
+
+class CheckpointIncompatibleError(StreamingControlError):
+    pass
+
+
+class ReleaseArtifactError(StreamingControlError):
+    pass
+
+
+class ReleaseMarkedFailedError(StreamingControlError):
+    pass
+
+
+class RedeployFailedError(StreamingControlError):
+    """The new release failed its bake; the previous one runs again from the snapshot."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        super().__init__(
+            f"{outcome.job_name}: release {outcome.previous_release_id} failed ({outcome.reason}); rolled back to "
+            f"{outcome.release_id} from snapshot {outcome.snapshot_id} (run {outcome.job_run_id})"
+        )
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def retarget(job_driver: dict[str, Any], old_release: str, new_release: str) -> dict[str, Any]:
+    """The same job driver pointing at another release's artifacts (configuration unchanged)."""
+    old, new = f"/releases/{old_release}/", f"/releases/{new_release}/"
+    submit = dict(job_driver["sparkSubmit"])
+    submit["entryPoint"] = submit["entryPoint"].replace(old, new)
+    if "sparkSubmitParameters" in submit:
+        submit["sparkSubmitParameters"] = submit["sparkSubmitParameters"].replace(old, new)
+    submit["entryPointArguments"] = [a.replace(old, new) for a in submit.get("entryPointArguments", [])]
+    if new not in submit["entryPoint"]:
+        raise StreamingControlError(f"entry point {submit['entryPoint']} is not under releases/{old_release}/")
+    return {**job_driver, "sparkSubmit": submit}
+
+
+def sink_uris(job_driver: dict[str, Any]) -> list[str]:
+    """Where the job writes micro-batches: --output and --quarantine (or its default beside the output).
+
+    The default mirrors pipeline_assets/spark/common/io.py default_quarantine (a test keeps them equal).
+    """
+    output = runs.argument(job_driver, "--output")
+    if output is None:
+        return []
+    quarantine = runs.argument(job_driver, "--quarantine")
+    if quarantine is None:
+        pipeline_id = runs.argument(job_driver, "--pipeline-id") or "unknown"
+        quarantine = f"s3://{urlparse(output).netloc}/quarantine/{pipeline_id}/"
+    return [output, quarantine]
+
+
+@dataclass
+class Controller:
+    emr: Any
+    s3: Any
+    application_id: str
+    job_name: str
+    timing: Timing = field(default_factory=Timing)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], dt.datetime] = _utcnow
+    log: Callable[[str], None] = logger.info
+
+    # --- where things live ------------------------------------------------------------
+
+    def _control_key(self, name: str) -> str:
+        return f"{CONTROL_PREFIX}/{self.job_name}/{name}"
+
+    def _snapshots_prefix(self) -> str:
+        return f"{SNAPSHOT_PREFIX}/{self.job_name}/"
+
+    @staticmethod
+    def checkpoint_of(job_driver: dict[str, Any]) -> str:
+        checkpoint = runs.argument(job_driver, "--checkpoint")
+        if checkpoint is None:
+            raise StreamingControlError("the job driver has no --checkpoint argument: a streaming job needs one")
+        return checkpoint
+
+    def _step(self, outcome: Outcome, message: str) -> None:
+        outcome.steps.append(message)
+        self.log(f"{self.job_name}: {message}")
+
+    # --- guards -------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, bucket: str) -> Iterator[None]:
+        """One controller at a time per job (the supervisor and a person at the CLI may overlap)."""
+        key = self._control_key("lock.json")
+        body = {"owner": f"{socket.gethostname()}:{os.getpid()}", "acquired_at": self.now().isoformat()}
+        for attempt in (1, 2):
+            try:
+                store.put_json(self.s3, bucket, key, body, IfNoneMatch="*")
+                break
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                    raise
+                held = store.read_json_or_none(self.s3, bucket, key) or {}
+                acquired = dt.datetime.fromisoformat(held.get("acquired_at", self.now().isoformat()))
+                if attempt == 1 and (self.now() - acquired).total_seconds() > self.timing.lock_ttl_s:
+                    self.log(f"{self.job_name}: breaking a stale lock held by {held.get('owner')} since {acquired}")
+                    self.s3.delete_object(Bucket=bucket, Key=key)
+                    continue
+                raise StreamingControlError(
+                    f"{held.get('owner', 'someone')} has been changing {self.job_name} since {acquired}; "
+                    f"wait, or delete s3://{bucket}/{key} if that process died"
+                ) from exc
+        try:
+            yield
+        finally:
+            self.s3.delete_object(Bucket=bucket, Key=key)
+
+    def query_contract(self, release_bucket: str, release_id: str) -> dict[str, Any]:
+        try:
+            return dict(
+                store.read_json(self.s3, release_bucket, f"releases/{release_id}/spark/{self.job_name}/query.json")
+            )
+        except store.StoreError as exc:
+            raise ReleaseArtifactError(
+                f"release {release_id} has no query contract for {self.job_name}: {exc}"
+            ) from exc
+
+    def check_resumable(self, old: dict[str, Any], new: dict[str, Any], what: str) -> None:
+        problems = incompatibilities(old, new)
+        if problems:
+            raise CheckpointIncompatibleError(
+                f"{self.job_name}: {what} cannot resume from the checkpoint: {'; '.join(problems)}. "
+                "A changed query needs a new checkpoint location (and a replay plan), not a redeploy"
+            )
+
+    def verify_artifacts(self, release_bucket: str, release_id: str) -> None:
+        manifest_key = f"releases/{release_id}/spark/manifest.json"
+        try:
+            manifest = store.read_json(self.s3, release_bucket, manifest_key)
+        except store.StoreError as exc:
+            raise ReleaseArtifactError(f"release {release_id} is not in s3://{release_bucket}: {exc}") from exc
+        expected = manifest.get("jobs", {}).get(self.job_name, {}).get("sha256")
+        if not expected:
+            raise ReleaseArtifactError(f"release {release_id}'s spark manifest does not list {self.job_name}")
+        for name, digest in sorted(expected.items()):
+            key = f"releases/{release_id}/spark/{self.job_name}/{name}"
+            try:
+                actual = store.sha256_of(self.s3, release_bucket, key)
+            except store.StoreError as exc:
+                raise ReleaseArtifactError(str(exc)) from exc
+            if actual != digest:
+                raise ReleaseArtifactError(
+                    f"s3://{release_bucket}/{key} has sha256 {actual}, the manifest says {digest}"
+                )
+
+    def failed_mark(self, bucket: str, release_id: str) -> dict[str, Any] | None:
+        mark = store.read_json_or_none(self.s3, bucket, self._control_key(f"failed-releases/{release_id}.json"))
+        return dict(mark) if mark else None
+
+    def clear_failed_mark(self, bucket: str, release_id: str) -> None:
+        self.s3.delete_object(Bucket=bucket, Key=self._control_key(f"failed-releases/{release_id}.json"))
+
+    def _record_running(self, bucket: str, release_id: str, contract: dict[str, Any]) -> None:
+        """The contract of what runs on the checkpoint now: a later fresh start is checked against it."""
+        store.put_json(
+            self.s3, bucket, self._control_key("contract.json"), {"release_id": release_id, "contract": contract}
+        )
+
+    # --- the steps ----------------------------------------------------------------------
+
+    def _start_and_wait(self, outcome: Outcome, *, job_driver: dict[str, Any], tags: dict[str, str], role: str) -> str:
+        run_id = runs.start(
+            self.emr,
+            application_id=self.application_id,
+            job_name=self.job_name,
+            execution_role_arn=role,
+            job_driver=job_driver,
+            tags=tags,
+        )
+        outcome.job_run_id = run_id
+        self._step(outcome, f"started run {run_id}")
+        runs.wait_for(
+            self.emr,
+            self.application_id,
+            run_id,
+            states=("RUNNING",),
+            fail_on=runs.ENDED_STATES,
+            timeout_s=self.timing.start_timeout_s,
+            poll_s=self.timing.poll_s,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        self._step(outcome, f"run {run_id} is RUNNING")
+        return run_id
+
+    def _cancel(self, outcome: Outcome, run_id: str) -> None:
+        ended = runs.cancel(
+            self.emr,
+            self.application_id,
+            run_id,
+            grace_s=self.timing.shutdown_grace_s,
+            timeout_s=self.timing.cancel_timeout_s,
+            poll_s=self.timing.poll_s,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        self._step(outcome, f"cancelled run {run_id} (grace {self.timing.shutdown_grace_s} s): {ended['state']}")
+
+    def snapshot(self, outcome: Outcome, run: dict[str, Any], release_id: str | None) -> dict[str, Any]:
+        checkpoint = self.checkpoint_of(run["jobDriver"])
+        bucket, prefix = store.split_uri(checkpoint)
+        snapshot_id = f"{self.now():%Y%m%dT%H%M%SZ}-{release_id}"
+        target = f"{self._snapshots_prefix()}{snapshot_id}/"
+        copied = store.copy_prefix(self.s3, bucket, prefix, target)
+        manifest = {
+            "snapshot_id": snapshot_id,
+            "job_name": self.job_name,
+            "release_id": release_id,
+            "job_run_id": run.get("jobRunId"),
+            "job_driver": run["jobDriver"],
+            "tags": run.get("tags") or {},
+            "execution_role_arn": run.get("executionRole"),
+            "checkpoint": checkpoint,
+            "last_committed_batch": store.last_committed_batch(self.s3, checkpoint),
+            "objects": copied,
+            "created_at": self.now().isoformat(),
+        }
+        store.put_json(self.s3, bucket, target + SNAPSHOT_MANIFEST, manifest)
+        outcome.snapshot_id = snapshot_id
+        self._step(
+            outcome,
+            f"snapshot {snapshot_id}: {copied} objects, last committed batch {manifest['last_committed_batch']}",
+        )
+        return manifest
+
+    def load_snapshot(self, bucket: str, snapshot_id: str | None = None) -> dict[str, Any]:
+        prefix = self._snapshots_prefix()
+        manifests = sorted(k for k in store.keys(self.s3, bucket, prefix) if k.endswith("/" + SNAPSHOT_MANIFEST))
+        if snapshot_id is not None:
+            manifests = [k for k in manifests if k == f"{prefix}{snapshot_id}/{SNAPSHOT_MANIFEST}"]
+        if not manifests:
+            wanted = f"snapshot {snapshot_id}" if snapshot_id else "any snapshot"
+            raise StreamingControlError(f"no {wanted} of {self.job_name} under s3://{bucket}/{prefix}")
+        return dict(store.read_json(self.s3, bucket, manifests[-1]))
+
+    def restore(self, outcome: Outcome, snapshot: dict[str, Any]) -> None:
+        bucket, prefix = store.split_uri(snapshot["checkpoint"])
+        source = f"{self._snapshots_prefix()}{snapshot['snapshot_id']}/"
+        restored = store.replace_prefix(self.s3, bucket, prefix, source, skip=(SNAPSHOT_MANIFEST,))
+        self._step(outcome, f"checkpoint restored from snapshot {snapshot['snapshot_id']} ({restored} objects)")
+        for sink in sink_uris(snapshot["job_driver"]):
+            pruned = store.prune_batches_after(self.s3, sink, snapshot["last_committed_batch"])
+            self._step(
+                outcome, f"removed {pruned} sink object(s) after batch {snapshot['last_committed_batch']} in {sink}"
+            )
+
+    def bake(self, outcome: Outcome, run_id: str, checkpoint: str, since_batch: int) -> str | None:
+        """None when the run stayed active and made progress for the whole bake period, else why not."""
+        self._step(outcome, f"baking run {run_id} for {self.timing.bake_s:.0f} s")
+        deadline = self.clock() + self.timing.bake_s
+        while True:
+            run = runs.describe(self.emr, self.application_id, run_id)
+            if run["state"] not in runs.ACTIVE_STATES:
+                return f"run {run_id} ended {run['state']} during the bake: {run.get('stateDetails') or 'no details'}"
+            if self.clock() >= deadline:
+                break
+            self.sleep(self.timing.poll_s)
+        committed = store.last_committed_batch(self.s3, checkpoint)
+        progress = committed - since_batch
+        if run["state"] != "RUNNING" or progress < self.timing.min_new_batches:
+            return (
+                f"run {run_id} is {run['state']} and committed {max(progress, 0)} micro-batch(es) in "
+                f"{self.timing.bake_s:.0f} s (needs {self.timing.min_new_batches})"
+            )
+        self._step(outcome, f"bake passed: {progress} micro-batches committed")
+        return None
+
+    # --- the operations -----------------------------------------------------------------
+
+    def start_fresh(
+        self, *, job_driver: dict[str, Any], tags: dict[str, str], role: str, release_bucket: str, release_id: str
+    ) -> Outcome:
+        outcome = Outcome("started", self.job_name, None, release_id)
+        bucket, _ = store.split_uri(self.checkpoint_of(job_driver))
+        contract = self.query_contract(release_bucket, release_id)
+        recorded = store.read_json_or_none(self.s3, bucket, self._control_key("contract.json"))
+        if recorded:
+            self.check_resumable(recorded["contract"], contract, f"release {release_id}")
+        self.verify_artifacts(release_bucket, release_id)
+        outcome.job_run_id = self._start_and_wait(outcome, job_driver=job_driver, tags=tags, role=role)
+        self._record_running(bucket, release_id, contract)
+        return outcome
+
+    def redeploy(
+        self,
+        current: dict[str, Any],
+        *,
+        job_driver: dict[str, Any],
+        tags: dict[str, str],
+        role: str,
+        release_bucket: str,
+        release_id: str,
+    ) -> Outcome:
+        old_release = runs.release_of(current)
+        outcome = Outcome("restarted", self.job_name, None, release_id, previous_release_id=old_release)
+        checkpoint = self.checkpoint_of(current["jobDriver"])
+        if self.checkpoint_of(job_driver) != checkpoint:
+            raise CheckpointIncompatibleError(
+                f"the new job driver's checkpoint {self.checkpoint_of(job_driver)} is not the running {checkpoint}"
+            )
+        bucket, _ = store.split_uri(checkpoint)
+        old_bucket = urlparse(current["jobDriver"]["sparkSubmit"]["entryPoint"]).netloc or release_bucket
+        new_contract = self.query_contract(release_bucket, release_id)
+        old_contract = self._running_contract(bucket, old_bucket, old_release)
+        self.check_resumable(old_contract, new_contract, f"release {release_id}")
+        self.verify_artifacts(release_bucket, release_id)
+        self._step(outcome, f"release {release_id} may resume {old_release}'s checkpoint; artifacts verified")
+
+        self._cancel(outcome, current["jobRunId"])
+        snapshot = self.snapshot(outcome, current, old_release)
+        failure: str | None
+        outcome.job_run_id = None
+        try:
+            run_id = self._start_and_wait(outcome, job_driver=job_driver, tags=tags, role=role)
+            failure = self.bake(outcome, run_id, checkpoint, snapshot["last_committed_batch"])
+        except runs.RunError as exc:  # it never reached RUNNING
+            run_id, failure = outcome.job_run_id or "", str(exc)
+        if failure is None:
+            self._record_running(bucket, release_id, new_contract)
+            return outcome
+
+        self._step(outcome, f"release {release_id} failed: {failure}; rolling back")
+        if run_id and runs.describe(self.emr, self.application_id, run_id)["state"] in runs.ACTIVE_STATES:
+            self._cancel(outcome, run_id)
+        rolled = self._restart_from(outcome, snapshot)
+        store.put_json(
+            self.s3,
+            bucket,
+            self._control_key(f"failed-releases/{release_id}.json"),
+            {
+                "release_id": release_id,
+                "reason": failure,
+                "at": self.now().isoformat(),
+                "snapshot": snapshot["snapshot_id"],
+            },
+        )
+        if old_release:
+            self._record_running(bucket, old_release, old_contract)
+        raise RedeployFailedError(
+            Outcome(
+                "rolled_back",
+                self.job_name,
+                rolled,
+                old_release,
+                previous_release_id=release_id,
+                snapshot_id=snapshot["snapshot_id"],
+                reason=failure,
+                steps=outcome.steps,
+            )
+        )
+
+    def _running_contract(self, bucket: str, release_bucket: str, release_id: str | None) -> dict[str, Any]:
+        """The contract of the running release: its query.json, else what the last start recorded."""
+        if release_id:
+            try:
+                return self.query_contract(release_bucket, release_id)
+            except ReleaseArtifactError:
+                pass
+        recorded = store.read_json_or_none(self.s3, bucket, self._control_key("contract.json"))
+        if recorded and recorded.get("release_id") == release_id:
+            return dict(recorded["contract"])
+        raise ReleaseArtifactError(
+            f"cannot tell what query runs on {self.job_name}'s checkpoint (release {release_id}: no query.json, "
+            "nothing recorded); refusing to guess whether a new version may resume it"
+        )
+
+    def _restart_from(self, outcome: Outcome, snapshot: dict[str, Any]) -> str:
+        self.restore(outcome, snapshot)
+        role = snapshot.get("execution_role_arn")
+        if not role:
+            raise StreamingControlError(f"snapshot {snapshot['snapshot_id']} does not record the execution role")
+        return self._start_and_wait(outcome, job_driver=snapshot["job_driver"], tags=snapshot["tags"], role=role)
+
+    def rollback(self, checkpoint_bucket: str, snapshot_id: str | None = None) -> Outcome:
+        """Back to a snapshot (default: the latest): stop what runs, restore, restart that release, bake."""
+        snapshot = self.load_snapshot(checkpoint_bucket, snapshot_id)
+        current = runs.active_run(self.emr, self.application_id, self.job_name)
+        outcome = Outcome(
+            "rolled_back",
+            self.job_name,
+            None,
+            snapshot["release_id"],
+            previous_release_id=runs.release_of(current) if current else None,
+            snapshot_id=snapshot["snapshot_id"],
+        )
+        if current is not None:
+            self._cancel(outcome, current["jobRunId"])
+        outcome.job_run_id = self._restart_from(outcome, snapshot)
+        failure = self.bake(outcome, outcome.job_run_id, snapshot["checkpoint"], snapshot["last_committed_batch"])
+        if failure is not None:
+            raise StreamingControlError(f"rolled back to {snapshot['release_id']} but it does not run well: {failure}")
+        release_bucket = urlparse(snapshot["job_driver"]["sparkSubmit"]["entryPoint"]).netloc
+        if snapshot["release_id"]:
+            self._record_running(
+                checkpoint_bucket, snapshot["release_id"], self.query_contract(release_bucket, snapshot["release_id"])
+            )
+        return outcome
+
+    def status(self, checkpoint_bucket: str | None = None) -> dict[str, Any]:
+        current = runs.active_run(self.emr, self.application_id, self.job_name)
+        report: dict[str, Any] = {"job_name": self.job_name, "running": None, "snapshots": []}
+        if current is not None:
+            checkpoint = self.checkpoint_of(current["jobDriver"])
+            checkpoint_bucket = checkpoint_bucket or store.split_uri(checkpoint)[0]
+            report["running"] = {
+                "job_run_id": current["jobRunId"],
+                "state": current["state"],
+                "release_id": runs.release_of(current),
+                "checkpoint": checkpoint,
+                "last_committed_batch": store.last_committed_batch(self.s3, checkpoint),
+            }
+        if checkpoint_bucket:
+            report["snapshots"] = sorted(
+                k.split("/")[-2]
+                for k in store.keys(self.s3, checkpoint_bucket, self._snapshots_prefix())
+                if k.endswith("/" + SNAPSHOT_MANIFEST)
+            )
+        return report
+
+
+def ensure_streaming_job(
+    *,
+    emr_client: Any,
+    pipeline_id: str,
+    job_name: str,
+    application_id: str,
+    execution_role_arn: str,
+    release: dict[str, str],
+    job_driver: dict[str, Any],
+    tags: dict[str, str],
+    s3_client: Any = None,
+    timing: Timing | None = None,
+    **controller_options: Any,
+) -> dict[str, str]:
+    """The supervisor DAG's call: the job runs the active release, started or safely redeployed.
+
+    Returns {"action": "running" | "started" | "restarted", "job_run_id", "release_id"}; raises when
+    the job cannot be brought to run the active release (RedeployFailedError after a rollback,
+    ReleaseMarkedFailedError while the active release is one that already failed its bake).
+    """
+    if s3_client is None:
+        import boto3
+
+        s3_client = boto3.client("s3")
+    controller = Controller(
+        emr_client, s3_client, application_id, job_name, timing=timing or Timing(), **controller_options
+    )
+    release_id = release["release_id"]
+    bucket, _ = store.split_uri(controller.checkpoint_of(job_driver))
+    with controller.lock(bucket):
+        current = runs.active_run(emr_client, application_id, job_name)
+        if current is not None and runs.release_of(current) == release_id:
+            return {"action": "running", "job_run_id": current["jobRunId"], "release_id": release_id}
+        mark = controller.failed_mark(bucket, release_id)
+        if mark is not None:
+            raise ReleaseMarkedFailedError(
+                f"{pipeline_id}: release {release_id} failed its bake at {mark['at']} ({mark['reason']}); "
+                f"{job_name} keeps running {runs.release_of(current) if current else 'nothing'}. Roll the release "
+                f"back, or retry it with `python -m cicd streaming redeploy --release {release_id} --retry-failed`"
+            )
+        if current is None:
+            outcome = controller.start_fresh(
+                job_driver=job_driver,
+                tags=tags,
+                role=execution_role_arn,
+                release_bucket=release["release_bucket"],
+                release_id=release_id,
+            )
+        else:
+            outcome = controller.redeploy(
+                current,
+                job_driver=job_driver,
+                tags=tags,
+                role=execution_role_arn,
+                release_bucket=release["release_bucket"],
+                release_id=release_id,
+            )
+    return {"action": outcome.action, "job_run_id": outcome.job_run_id or "", "release_id": release_id}

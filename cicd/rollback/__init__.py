@@ -1,0 +1,1 @@
+"""Operations on released environments: release history and status, rollback, and the rollback drill."""

@@ -1,0 +1,194 @@
+"""`python -m cicd rollback --env prod [--to RELEASE]` and `python -m cicd release status --env prod`.
+
+Two AWS accounts are involved: the environment's (release bucket, active-release parameter,
+release lane stack) and the delivery account's (the pipeline and its artifact bucket). Each gets
+its own boto3 session (`--profile`, `--pipeline-profile`); regions come from config/*.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cicd.rollback.rollback import (
+    Clients,
+    Environment,
+    RollbackFailedError,
+    RollbackRefusedError,
+    Steps,
+    rollback,
+    status,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+ENVIRONMENTS = ("dev", "staging", "prod")
+DEFAULT_PIPELINE = "data-platform-delivery"
+
+
+def active_release_parameter(environment: str) -> str:
+    # The same rule as stacks/data_platform_stage.py (a test keeps them equal); importing the stack
+    # module would load aws-cdk-lib into an operations command for one string.
+    return f"/data-platform/{environment}/active-release"
+
+
+def _sessions(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    import boto3
+
+    from config import load_all
+
+    config = load_all(Path(args.root) / "config") if getattr(args, "root", None) else load_all()
+    env_config = config.environment(args.env)
+    delivery = config.delivery
+    env_session = boto3.Session(profile_name=args.profile, region_name=env_config.region)
+    pipeline_session = boto3.Session(profile_name=args.pipeline_profile or args.profile, region_name=delivery.region)
+    return env_session, pipeline_session, env_config, delivery
+
+
+def _stack_output(cloudformation: Any, stack: str, key: str) -> str:
+    try:
+        outputs = cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    except Exception as exc:
+        raise RollbackRefusedError(f"cannot read stack {stack} to find {key}: {exc} (or pass it explicitly)") from exc
+    for output in outputs:
+        if output["OutputKey"] == key:
+            return str(output["OutputValue"])
+    raise RollbackRefusedError(f"stack {stack} has no output {key} (pass it explicitly)")
+
+
+def resolve(args: argparse.Namespace) -> tuple[Environment, Clients]:
+    """Environment and clients from config and options. Tests replace this function."""
+    env_session, pipeline_session, env_config, delivery = _sessions(args)
+    clients = Clients(
+        codepipeline=pipeline_session.client("codepipeline"),
+        cloudformation=env_session.client("cloudformation"),
+        s3=env_session.client("s3"),
+        ssm=env_session.client("ssm"),
+        artifacts_s3=pipeline_session.client("s3"),
+    )
+    stage = env_config.name.capitalize()
+    bucket = args.release_bucket or _stack_output(clients.cloudformation, f"{stage}-Storage", "ReleaseBucketName")
+    environment = Environment(
+        name=env_config.name,
+        stage=stage,
+        pipeline=args.pipeline or getattr(delivery, "pipeline_name", DEFAULT_PIPELINE),
+        parameter=args.parameter or active_release_parameter(env_config.name),
+        release_bucket=bucket,
+        release_stack=args.release_stack,
+    )
+    return environment, clients
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    echo = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    try:
+        env, clients = resolve(args)
+        result = rollback(
+            env,
+            clients,
+            to=args.to,
+            method=args.method,
+            artifact=args.artifact,
+            dry_run=args.dry_run,
+            timeout_s=args.timeout,
+            template_bucket=args.template_bucket,
+            cfn_role_arn=args.cfn_role_arn,
+            steps=Steps(echo=echo),
+        )
+    except RollbackRefusedError as exc:
+        print(f"rollback refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except RollbackFailedError as exc:
+        print(f"rollback FAILED: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        via = f" via {result.method}" + (f" ({result.reference})" if result.reference else "")
+        print(f"\n{env.name}: {result.from_release} -> {result.to_release}{via} in {result.seconds:.1f}s")
+        if result.fallback_reason:
+            print(f"pipeline path not used: {result.fallback_reason}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        env, clients = resolve(args)
+        report = status(env, clients, limit=args.limit)
+    except Exception as exc:  # any failure to read is reported, never a half-printed status
+        print(f"release status failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    print(f"{report['environment']}: active {report['active_release']} since {report['activated_at']}")
+    print(f"  commit {report['git_sha'] or '?'} ({report['build_time'] or 'build time unknown'})")
+    deployed_by = report["deployed_by_execution"] or f"? ({report['pipeline_note']})"
+    print(f"  deployed by pipeline execution {deployed_by}")
+    previous = report["previous_release"] or "-"
+    print(f"  previous release {previous} (`python -m cicd rollback --env {env.name}` goes there)")
+    print(f"\n  {'version':>7}  {'release':<20} {'activated (UTC)':<26} kind")
+    for item in report["history"]:
+        print(f"  {item['version']:>7}  {item['release_id']:<20} {item['activated_at']:<26} {item['kind']}")
+    return EXIT_OK
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", required=True, choices=ENVIRONMENTS, help="the environment (config/<env>.yaml)")
+    parser.add_argument("--profile", help="AWS profile of the environment's account (default: the default chain)")
+    parser.add_argument("--pipeline-profile", help="AWS profile of the delivery account (default: --profile)")
+    parser.add_argument("--pipeline", help=f"pipeline name (default: delivery config, else {DEFAULT_PIPELINE})")
+    parser.add_argument("--release-bucket", help="release bucket (default: output ReleaseBucketName of <Env>-Storage)")
+    parser.add_argument(
+        "--parameter", help="active-release SSM parameter (default: /data-platform/<env>/active-release)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (steps go to stderr)")
+
+
+def _release_group(subparsers: Any) -> Any:
+    """The `release` command's sub-commands, whether or not `python -m cicd` already defines `release`."""
+    existing = subparsers.choices.get("release")
+    if existing is None:
+        existing = subparsers.add_parser("release", help="release bundles and released environments")
+        return existing.add_subparsers(dest="release_command", required=True, metavar="SUBCOMMAND")
+    for action in existing._actions:  # argparse exposes no public accessor for a parser's sub-commands
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return existing.add_subparsers(dest="release_command", required=True, metavar="SUBCOMMAND")
+
+
+def add_parser(subparsers: Any) -> None:
+    command = subparsers.add_parser(
+        "rollback",
+        help="roll an environment back to an earlier release (pipeline RollbackStage, else the stored template)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(command)
+    command.add_argument(
+        "--to", metavar="RELEASE", help="target release id (default: the release active before this one)"
+    )
+    command.add_argument(
+        "--method",
+        choices=("auto", "pipeline", "template"),
+        default="auto",
+        help="auto: pipeline, stored template if the pipeline cannot (default); or force one",
+    )
+    command.add_argument("--artifact", metavar="S3URI", help="synth artifact zip to take the template from (fallback)")
+    command.add_argument("--release-stack", help="release lane stack name (default: found in the artifact)")
+    command.add_argument("--template-bucket", help="bucket to stage a template larger than 51,200 bytes")
+    command.add_argument(
+        "--cfn-role-arn", help="CloudFormation execution role for the change set (CDK's cfn-exec role)"
+    )
+    command.add_argument("--timeout", type=float, default=900, help="seconds to wait for each deployment (default 900)")
+    command.add_argument("--dry-run", action="store_true", help="resolve the target and the execution, change nothing")
+    command.set_defaults(handler=cmd_rollback)
+
+    release_status = _release_group(subparsers).add_parser(
+        "status", help="active release, who deployed it, and the activation history of an environment"
+    )
+    _common(release_status)
+    release_status.add_argument("--limit", type=int, default=10, help="history entries to show (default 10)")
+    release_status.set_defaults(handler=cmd_status, release_stack=None)

@@ -1,0 +1,355 @@
+"""Rollback: CodePipeline through a Stubber (moto has no RollbackStage/ListActionExecutions), SSM/S3 in moto.
+
+Where CloudFormation would run the release activator, the tests' `sleep` plays that part: the first
+wait of a deployment writes the active-release parameter, as the activator does last.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import boto3
+import pytest
+from botocore.stub import ANY
+
+from cicd.rollback.rollback import RollbackFailedError, RollbackRefusedError, Steps, rollback, status
+from cicd.rollback.template import TemplateError, release_stack_template
+
+from .conftest import ARTIFACT_BUCKET, EXEC, PARAMETER, PIPELINE, A, B, C, cloud_assembly, pipeline_history
+
+
+class Activator:
+    """What the deployment does to the environment, once, on the first wait of the rollback."""
+
+    def __init__(self, ssm, release_id: str | None) -> None:
+        self.ssm, self.release_id, self.waits = ssm, release_id, 0
+
+    def __call__(self, seconds: float) -> None:
+        self.waits += 1
+        if self.waits == 1 and self.release_id:
+            self.ssm.put_parameter(Name=PARAMETER, Value=self.release_id, Type="String", Overwrite=True)
+
+
+def active(ssm) -> str:
+    return ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"]
+
+
+def list_actions(stub, now, items=None):
+    stub.add_response(
+        "list_action_executions",
+        {"actionExecutionDetails": items if items is not None else pipeline_history(now)},
+        {"pipelineName": PIPELINE, "maxResults": 100},
+    )
+
+
+def execution(status: str) -> dict:
+    return {"pipelineExecution": {"pipelineName": PIPELINE, "pipelineExecutionId": "exec-rollback", "status": status}}
+
+
+def expect_change_set(cfn_stub, release_id: str) -> None:
+    stack = {"StackName": "Prod-Release"}
+    any_change_set = {"ChangeSetName": ANY, **stack}
+    create = {**stack, "ChangeSetName": ANY, "ChangeSetType": "UPDATE", "Capabilities": ANY, "Description": ANY}
+    cfn_stub.add_response(
+        "create_change_set", {"Id": f"changeSet/rollback-{release_id}", "StackId": "s"}, {**create, "TemplateBody": ANY}
+    )
+    cfn_stub.add_response("describe_change_set", {**stack, "Status": "CREATE_IN_PROGRESS"}, any_change_set)
+    change = {"Type": "Resource", "ResourceChange": {"Action": "Modify", "LogicalResourceId": "ActivatorActivation"}}
+    cfn_stub.add_response(
+        "describe_change_set", {**stack, "Status": "CREATE_COMPLETE", "Changes": [change]}, any_change_set
+    )
+    cfn_stub.add_response("execute_change_set", {}, any_change_set)
+    created = {**stack, "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "UPDATE_COMPLETE"}
+    cfn_stub.add_response("describe_stacks", {"Stacks": [created]}, stack)
+
+
+def test_rolls_back_through_the_pipeline_to_the_execution_that_deployed_the_previous_release(world, now):
+    env, clients, pipeline, _ = world
+    list_actions(pipeline, now)
+    pipeline.add_response(
+        "rollback_stage",
+        {"pipelineExecutionId": "exec-rollback"},
+        {"pipelineName": PIPELINE, "stageName": "Prod", "targetPipelineExecutionId": EXEC[A]},
+    )
+    pipeline.add_response(
+        "get_pipeline_execution",
+        execution("InProgress"),
+        {"pipelineName": PIPELINE, "pipelineExecutionId": "exec-rollback"},
+    )
+    pipeline.add_response(
+        "get_pipeline_execution",
+        execution("Succeeded"),
+        {"pipelineName": PIPELINE, "pipelineExecutionId": "exec-rollback"},
+    )
+    lines = []
+
+    result = rollback(env, clients, steps=Steps(echo=lines.append), sleep=Activator(clients.ssm, A), poll_s=0)
+
+    assert (result.method, result.from_release, result.to_release, result.reference) == (
+        "pipeline",
+        B,
+        A,
+        "exec-rollback",
+    )
+    assert active(clients.ssm) == A
+    assert [s["step"] for s in result.steps] == [
+        "read the release history",
+        f"find the execution of {PIPELINE} that deployed {A} to Prod",
+        f"RollbackStage {PIPELINE}/Prod",
+        "wait for the rollback execution",
+        "verify the active release",
+    ]
+    assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in result.steps)
+    assert any("execution exec-rollback: InProgress" in line for line in lines)
+    assert lines[0].startswith("[") and "s] read the release history" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        ("add_client_error", "UnableToRollbackStageException", "the stage cannot be rolled back"),
+        ("add_client_error", "PipelineExecutionOutdatedException", "target execution is outdated"),
+        ("failed_execution", "Failed", "Prod-Release.Deploy failed"),
+    ],
+)
+def test_when_the_pipeline_cannot_the_stored_template_is_redeployed(world, now, refusal):
+    env, clients, pipeline, cfn = world
+    list_actions(pipeline, now)
+    if refusal[0] == "add_client_error":
+        pipeline.add_client_error("rollback_stage", refusal[1], refusal[2])
+    else:
+        pipeline.add_response(
+            "rollback_stage",
+            {"pipelineExecutionId": "exec-rollback"},
+            {"pipelineName": PIPELINE, "stageName": "Prod", "targetPipelineExecutionId": EXEC[A]},
+        )
+        pipeline.add_response(
+            "get_pipeline_execution",
+            execution("Failed"),
+            {"pipelineName": PIPELINE, "pipelineExecutionId": "exec-rollback"},
+        )
+    expect_change_set(cfn, A)
+    lines = []
+
+    result = rollback(env, clients, steps=Steps(echo=lines.append), sleep=Activator(clients.ssm, A), poll_s=0)
+
+    assert result.method == "template" and result.to_release == A
+    assert result.fallback_reason.startswith(
+        ("UnableToRollbackStageException", "PipelineExecutionOutdatedException", "RollbackExecutionFailed")
+    )
+    assert active(clients.ssm) == A
+    assert any("falling back to the stored template" in line for line in lines)
+    assert "deploy the stored template of Prod-Release (change set)" in [s["step"] for s in result.steps]
+
+
+def test_fallback_change_set_really_runs_in_moto_cloudformation(world, now):
+    """moto executes the change set: the stack's SSM parameter resource plays the activator's write."""
+    env, clients, pipeline, _ = world
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")  # unstubbed: moto
+
+    def template(release_id):
+        return {
+            "Description": f"release lane {release_id}",
+            "Resources": {
+                "Active": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": "/data-platform/prod/marker", "Type": "String", "Value": release_id},
+                }
+            },
+        }
+
+    cloudformation.create_stack(StackName="Prod-Release", TemplateBody=json.dumps(template(B)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(cloud_assembly(A))) as source, zipfile.ZipFile(buffer, "w") as target:
+        for name in source.namelist():
+            body = source.read(name)
+            if name == "assembly-Prod/ProdReleaseDEF.template.json":
+                body = json.dumps(template(A)).encode()
+            target.writestr(name, body)
+    clients.s3.put_object(Bucket=ARTIFACT_BUCKET, Key="manual/exec-aaaa.zip", Body=buffer.getvalue())
+    clients.cloudformation = cloudformation
+    env = type(env)(**{**env.__dict__, "release_stack": "Prod-Release"})
+    list_actions(pipeline, now)
+
+    result = rollback(
+        env,
+        clients,
+        method="template",
+        artifact=f"s3://{ARTIFACT_BUCKET}/manual/exec-aaaa.zip",
+        steps=Steps(echo=lambda _: None),
+        sleep=Activator(clients.ssm, A),
+        poll_s=0,
+    )
+
+    assert result.method == "template"
+    assert clients.ssm.get_parameter(Name="/data-platform/prod/marker")["Parameter"]["Value"] == A
+    assert cloudformation.describe_stacks(StackName="Prod-Release")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+
+
+@pytest.mark.parametrize(
+    ("to", "message"),
+    [
+        (B, "already the active release of prod"),
+        ("r-ffffffffffffffff", "unknown release r-ffffffffffffffff: not in prod's activation history"),
+        (C, "was uploaded but never active in prod"),
+    ],
+)
+def test_refuses_a_target_that_is_active_unknown_or_never_active(world, to, message):
+    env, clients, _, _ = world
+    with pytest.raises(RollbackRefusedError, match=message):
+        rollback(env, clients, to=to, steps=Steps(echo=lambda _: None))
+    assert active(clients.ssm) == B
+
+
+def test_refuses_when_there_is_no_earlier_release(world):
+    env, clients, _, _ = world
+    env = type(env)(**{**env.__dict__, "parameter": "/data-platform/dev/active-release"})
+    clients.ssm.put_parameter(Name=env.parameter, Value=A, Type="String")
+    with pytest.raises(RollbackRefusedError, match="has only ever run"):
+        rollback(env, clients, steps=Steps(echo=lambda _: None))
+
+
+def test_refuses_when_the_target_bundle_is_gone(world):
+    env, clients, _, _ = world
+    clients.s3.delete_object(Bucket=env.release_bucket, Key=f"releases/{A}/release.json")
+    with pytest.raises(RollbackRefusedError, match=r"release\.json is gone"):
+        rollback(env, clients, steps=Steps(echo=lambda _: None))
+
+
+def test_unknown_to_the_pipeline_needs_an_artifact_to_fall_back_on(world, now):
+    env, clients, pipeline, cfn = world
+    list_actions(pipeline, now, items=[])
+    with pytest.raises(RollbackFailedError, match="pass --artifact"):
+        rollback(env, clients, steps=Steps(echo=lambda _: None), sleep=Activator(clients.ssm, None))
+    assert active(clients.ssm) == B
+
+    list_actions(pipeline, now, items=[])
+    expect_change_set(cfn, A)
+    result = rollback(
+        env,
+        clients,
+        artifact=f"s3://{ARTIFACT_BUCKET}/data-platform/Synth_Outp/{EXEC[A]}.zip",
+        steps=Steps(echo=lambda _: None),
+        sleep=Activator(clients.ssm, A),
+        poll_s=0,
+    )
+    assert result.method == "template" and result.fallback_reason.startswith("NoSuchExecution")
+
+
+def test_a_pipeline_rollback_still_running_at_the_timeout_is_not_raced_by_a_change_set(world, now):
+    env, clients, pipeline, _ = world
+    list_actions(pipeline, now)
+    pipeline.add_response(
+        "rollback_stage",
+        {"pipelineExecutionId": "exec-rollback"},
+        {"pipelineName": PIPELINE, "stageName": "Prod", "targetPipelineExecutionId": EXEC[A]},
+    )
+    pipeline.add_response(
+        "get_pipeline_execution",
+        execution("InProgress"),
+        {"pipelineName": PIPELINE, "pipelineExecutionId": "exec-rollback"},
+    )
+    ticks = iter(range(0, 1000, 10))  # every look at the clock is 10 s later
+    steps = Steps(echo=lambda _: None, clock=lambda: float(next(ticks)))
+    with pytest.raises(RollbackFailedError, match="do not start a second rollback"):
+        rollback(env, clients, steps=steps, timeout_s=5, poll_s=0, sleep=lambda _: None)
+
+
+def test_forcing_the_pipeline_method_does_not_fall_back(world, now):
+    env, clients, pipeline, _ = world
+    list_actions(pipeline, now)
+    pipeline.add_client_error("rollback_stage", "ConflictException", "another execution is in progress")
+    with pytest.raises(RollbackFailedError, match="ConflictException"):
+        rollback(env, clients, method="pipeline", steps=Steps(echo=lambda _: None))
+
+
+def test_a_deployment_that_does_not_change_the_active_release_is_a_failure(world, now):
+    env, clients, pipeline, _ = world
+    list_actions(pipeline, now)
+    pipeline.add_response(
+        "rollback_stage",
+        {"pipelineExecutionId": "exec-rollback"},
+        {"pipelineName": PIPELINE, "stageName": "Prod", "targetPipelineExecutionId": EXEC[A]},
+    )
+    pipeline.add_response(
+        "get_pipeline_execution",
+        execution("Succeeded"),
+        {"pipelineName": PIPELINE, "pipelineExecutionId": "exec-rollback"},
+    )
+    ticks = iter(range(0, 10000, 30))
+    steps = Steps(echo=lambda _: None, clock=lambda: float(next(ticks)))
+    with pytest.raises(RollbackFailedError, match=f"still names {B}, not {A}"):
+        rollback(env, clients, steps=steps, poll_s=0, sleep=lambda _: None)
+
+
+def test_dry_run_resolves_everything_and_changes_nothing(world, now):
+    env, clients, pipeline, _ = world
+    list_actions(pipeline, now)
+    result = rollback(env, clients, dry_run=True, steps=Steps(echo=lambda _: None))
+    assert (result.method, result.reference, result.to_release) == ("dry-run (pipeline)", EXEC[A], A)
+    assert active(clients.ssm) == B
+
+
+def test_status_reports_the_active_release_its_execution_and_the_history(world, now):
+    env, clients, pipeline, _ = world
+    clients.ssm.put_parameter(Name=PARAMETER, Value=A, Type="String", Overwrite=True)  # a rollback to A
+    list_actions(pipeline, now)
+    report = status(env, clients)
+    assert report["active_release"] == A and report["previous_release"] == B
+    assert report["deployed_by_execution"] == EXEC[A]
+    assert [(h["release_id"], h["kind"]) for h in report["history"]] == [(A, "rollback"), (B, "deploy"), (A, "deploy")]
+
+
+def test_the_release_template_is_found_by_its_activation_resource_and_checked():
+    found = release_stack_template(cloud_assembly(A), stage="Prod", release_id=A)
+    assert found.stack_name == "Prod-Release" and found.source.endswith("assembly-Prod/ProdReleaseDEF.template.json")
+    with pytest.raises(TemplateError, match=f"activates {A}, not {B}: wrong artifact"):
+        release_stack_template(cloud_assembly(A), stage="Prod", release_id=B)
+    with pytest.raises(TemplateError, match="not a zip archive"):
+        release_stack_template(b"not a zip", stage="Prod", release_id=A)
+
+
+def test_a_template_over_the_body_limit_is_staged_in_s3(world):
+    from cicd.rollback.template import StackTemplate, redeploy
+
+    _, clients, _, cfn = world
+    big = StackTemplate(
+        "Prod-Release",
+        {"Resources": {"Pad": {"Type": "AWS::CloudFormation::WaitConditionHandle", "Metadata": {"x": "y" * 60_000}}}},
+        "artifact",
+    )
+    with pytest.raises(TemplateError, match="--template-bucket"):
+        redeploy(clients.cloudformation, big, release_id=A)
+    cfn.add_response(
+        "create_change_set",
+        {"Id": "cs-1"},
+        {
+            "StackName": "Prod-Release",
+            "ChangeSetName": ANY,
+            "ChangeSetType": "UPDATE",
+            "Capabilities": ANY,
+            "Description": ANY,
+            "TemplateURL": ANY,
+        },
+    )
+    cfn.add_response(
+        "describe_change_set",
+        {"Status": "FAILED", "StatusReason": "The submitted information didn't contain changes."},
+        {"ChangeSetName": "cs-1", "StackName": "Prod-Release"},
+    )
+    with pytest.raises(TemplateError, match="didn't contain changes"):
+        redeploy(clients.cloudformation, big, release_id=A, s3=clients.s3, template_bucket=ARTIFACT_BUCKET, poll_s=0)
+    staged = clients.s3.list_objects_v2(Bucket=ARTIFACT_BUCKET, Prefix="rollback/Prod-Release/")["Contents"]
+    assert len(staged) == 1 and staged[0]["Size"] > 51_200
+
+
+def test_history_timestamps_order_versions(world):
+    env, clients, _, _ = world
+    from cicd.rollback.history import activations
+
+    history = activations(clients.ssm, env.parameter)
+    assert [(a.release_id, a.version) for a in history] == [(A, 1), (B, 2)]
+    assert history[1].activated_at - history[0].activated_at >= timedelta(0)

@@ -1,0 +1,87 @@
+"""The rollback commands as `python -m cicd` will run them (the lead adds cicd.rollback.cli to COMMAND_MODULES)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from cicd import cli as main_cli
+from cicd.rollback import cli
+
+from .conftest import EXEC, PIPELINE, A, B, pipeline_history
+
+
+@pytest.fixture
+def parser(monkeypatch):
+    monkeypatch.setattr(main_cli, "COMMAND_MODULES", ("cicd.rollback.cli",))
+    return main_cli.build_parser()
+
+
+def test_commands_join_the_existing_release_group(parser):
+    assert parser.parse_args(["release", "build"]).handler is main_cli.cmd_release_build
+    status = parser.parse_args(["release", "status", "--env", "prod"])
+    assert status.handler is cli.cmd_status and status.env == "prod"
+    rollback = parser.parse_args(["rollback", "--env", "prod", "--to", A, "--dry-run"])
+    assert (rollback.handler, rollback.to, rollback.method, rollback.dry_run) == (cli.cmd_rollback, A, "auto", True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["rollback", "--env", "qa"])
+
+
+def test_without_a_release_group_the_module_creates_one():
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["release", "status", "--env", "dev"]).handler is cli.cmd_status
+
+
+def test_the_parameter_name_rule_is_the_stage_s(monkeypatch):
+    from stacks.data_platform_stage import active_release_parameter
+
+    assert all(cli.active_release_parameter(e) == active_release_parameter(e) for e in cli.ENVIRONMENTS)
+
+
+@pytest.fixture
+def wired(world, monkeypatch):
+    env, clients, pipeline, cfn = world
+    monkeypatch.setattr(cli, "resolve", lambda args: (env, clients))
+    return env, clients, pipeline, cfn
+
+
+def test_rollback_command_refuses_with_exit_2_and_the_reason(parser, wired, capsys):
+    args = parser.parse_args(["rollback", "--env", "prod", "--to", B])
+    assert args.handler(args) == cli.EXIT_REFUSED
+    assert f"rollback refused: {B} is already the active release of prod" in capsys.readouterr().err
+
+
+def test_rollback_command_dry_run_prints_steps_and_json(parser, wired, capsys):
+    _, _, pipeline, _ = wired
+    from datetime import UTC, datetime
+
+    pipeline.add_response(
+        "list_action_executions",
+        {"actionExecutionDetails": pipeline_history(datetime.now(UTC))},
+        {"pipelineName": PIPELINE, "maxResults": 100},
+    )
+    args = parser.parse_args(["rollback", "--env", "prod", "--dry-run", "--json"])
+    assert args.handler(args) == cli.EXIT_OK
+    out = capsys.readouterr()
+    result = json.loads(out.out)
+    assert (result["from_release"], result["to_release"], result["reference"]) == (B, A, EXEC[A])
+    assert "read the release history" in out.err  # steps go to stderr under --json
+
+
+def test_release_status_command_prints_the_history(parser, wired, capsys):
+    _, _, pipeline, _ = wired
+    from datetime import UTC, datetime
+
+    pipeline.add_response(
+        "list_action_executions",
+        {"actionExecutionDetails": pipeline_history(datetime.now(UTC))},
+        {"pipelineName": PIPELINE, "maxResults": 100},
+    )
+    args = parser.parse_args(["release", "status", "--env", "prod"])
+    assert args.handler(args) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert f"prod: active {B}" in out and f"deployed by pipeline execution {EXEC[B]}" in out
+    assert f"previous release {A}" in out

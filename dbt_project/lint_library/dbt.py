@@ -35,7 +35,7 @@ def dateadd(datepart, interval, from_date_or_timestamp):
     return f"dateadd({datepart}, {interval}, {from_date_or_timestamp})"
 
 
-def hash(field):  # noqa: A001 - mirrors dbt.hash
+def hash(field):  # shadows the builtin on purpose: mirrors dbt.hash
     return f"md5(cast({field} as varchar))"
 
 

@@ -312,8 +312,10 @@ class Controller:
         if snapshot_id is not None:
             manifests = [k for k in manifests if k == f"{prefix}{snapshot_id}/{SNAPSHOT_MANIFEST}"]
         if not manifests:
-            wanted = f"snapshot {snapshot_id}" if snapshot_id else "any snapshot"
-            raise StreamingControlError(f"no {wanted} of {self.job_name} under s3://{bucket}/{prefix}")
+            wanted = f"snapshot {snapshot_id}" if snapshot_id else "snapshot"
+            raise StreamingControlError(
+                f"no {wanted} of {self.job_name} under s3://{bucket}/{prefix} (redeploys take one before they switch)"
+            )
         return dict(store.read_json(self.s3, bucket, manifests[-1]))
 
     def restore(self, outcome: Outcome, snapshot: dict[str, Any]) -> None:
@@ -456,6 +458,10 @@ class Controller:
 
     def rollback(self, checkpoint_bucket: str, snapshot_id: str | None = None) -> Outcome:
         """Back to a snapshot (default: the latest): stop what runs, restore, restart that release, bake."""
+        with self.lock(checkpoint_bucket):
+            return self._rollback(checkpoint_bucket, snapshot_id)
+
+    def _rollback(self, checkpoint_bucket: str, snapshot_id: str | None) -> Outcome:
         snapshot = self.load_snapshot(checkpoint_bucket, snapshot_id)
         current = runs.active_run(self.emr, self.application_id, self.job_name)
         outcome = Outcome(
@@ -478,6 +484,36 @@ class Controller:
                 checkpoint_bucket, snapshot["release_id"], self.query_contract(release_bucket, snapshot["release_id"])
             )
         return outcome
+
+    def redeploy_running(self, release_bucket: str, release_id: str, *, retry_failed: bool = False) -> Outcome:
+        """Move the running job to another release, keeping its configuration (the CLI's redeploy)."""
+        current = runs.active_run(self.emr, self.application_id, self.job_name)
+        if current is None:
+            raise StreamingControlError(
+                f"{self.job_name} is not running on {self.application_id}: the supervisor DAG starts it "
+                "(its job driver carries the environment's configuration)"
+            )
+        old_release = runs.release_of(current)
+        if old_release == release_id:
+            return Outcome("running", self.job_name, current["jobRunId"], release_id)
+        if old_release is None:
+            raise StreamingControlError(f"cannot tell which release run {current['jobRunId']} executes")
+        bucket, _ = store.split_uri(self.checkpoint_of(current["jobDriver"]))
+        with self.lock(bucket):
+            if self.failed_mark(bucket, release_id) is not None:
+                if not retry_failed:
+                    raise ReleaseMarkedFailedError(
+                        f"release {release_id} already failed its bake for {self.job_name}; retry_failed tries it again"
+                    )
+                self.clear_failed_mark(bucket, release_id)
+            return self.redeploy(
+                current,
+                job_driver=retarget(current["jobDriver"], old_release, release_id),
+                tags={**(current.get("tags") or {}), "release_id": release_id},
+                role=current["executionRole"],
+                release_bucket=release_bucket,
+                release_id=release_id,
+            )
 
     def status(self, checkpoint_bucket: str | None = None) -> dict[str, Any]:
         current = runs.active_run(self.emr, self.application_id, self.job_name)

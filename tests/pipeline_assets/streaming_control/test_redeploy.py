@@ -395,3 +395,17 @@ def test_manual_rollback_to_the_latest_snapshot(aws):
 def test_rollback_without_a_snapshot_says_so(aws):
     with pytest.raises(StreamingControlError, match=r"no snapshot 20250101T000000Z-r-0 of"):
         controller(aws).rollback(CHECKPOINT_BUCKET, "20250101T000000Z-r-0")
+
+
+def test_cli_redeploy_keeps_the_configuration_and_retries_a_failed_release_only_when_asked(aws):
+    running_old_with_batches(aws)
+    aws.runtime.behaviour[NEW] = "crash"
+    with pytest.raises(RedeployFailedError):
+        controller(aws).redeploy_running(RELEASE_BUCKET, NEW)
+    with pytest.raises(ReleaseMarkedFailedError, match="retry_failed"):
+        controller(aws).redeploy_running(RELEASE_BUCKET, NEW)
+    aws.runtime.behaviour[NEW] = "healthy"  # fixed forward (e.g. a data problem was cleaned up)
+    outcome = controller(aws).redeploy_running(RELEASE_BUCKET, NEW, retry_failed=True)
+    assert outcome.action == "restarted"
+    [run] = active(aws)
+    assert run.job_driver == job_driver(NEW) and run.tags == tags(NEW)  # same config, new artifacts

@@ -79,11 +79,13 @@ def test_a_task_without_the_release_fails_clearly():
 
 def test_publish_calls_the_data_service_publisher(monkeypatch):
     calls = []
-    publisher = types.SimpleNamespace(publish_data_service=lambda service: calls.append(service) or {"rows": 3})
+    publisher = types.SimpleNamespace(
+        publish_data_service=lambda service, release_id: calls.append((service, release_id)) or {"rows": 3}
+    )
     monkeypatch.setitem(sys.modules, dataservice.PUBLISHER_MODULE, publisher)
     monkeypatch.setenv("AIRFLOW__PLATFORM__ENVIRONMENT", "dev")
     result = tasks.publish(data_service="customer_health", pipeline_id="customer_health", ti=FakeTaskInstance(RELEASE))
-    assert (calls, result) == (["customer_health"], {"rows": 3})
+    assert (calls, result) == ([("customer_health", RELEASE["release_id"])], {"rows": 3})
 
 
 def test_publish_fails_loudly_where_the_publisher_is_not_shipped(monkeypatch):
@@ -94,8 +96,10 @@ def test_publish_fails_loudly_where_the_publisher_is_not_shipped(monkeypatch):
 
 
 def test_the_publisher_exists_with_the_entry_point_the_task_calls():
-    publish_data_service = dataservice._publisher()
-    assert "service" in publish_data_service.__code__.co_varnames
+    import inspect
+
+    parameters = inspect.signature(dataservice._publisher()).parameters
+    assert {"service", "release_id"} <= set(parameters)
 
 
 SUPERVISOR_ARGS = {

@@ -39,13 +39,7 @@ def _publisher() -> Any:
 
 def publish(*, data_service: str, pipeline_id: str, release: Release, environment: str) -> dict[str, Any]:
     publish_data_service = _publisher()
-    # The publisher resolves the active release itself; log the one this run built so a mismatch is visible.
-    log.info(
-        "publishing %s for %s after building release %s in %s",
-        data_service,
-        pipeline_id,
-        release["release_id"],
-        environment,
-    )
-    result: dict[str, Any] = publish_data_service(data_service)
+    log.info("publishing %s for %s from release %s (%s)", data_service, pipeline_id, release["release_id"], environment)
+    # The release this DAG run built from, so a release activated mid-run cannot mix in.
+    result: dict[str, Any] = publish_data_service(data_service, release_id=release["release_id"])
     return result

@@ -23,7 +23,7 @@ from cicd.gate.runner import GateSetupError, changed_files, gate_passed, run_che
 ROOT = Path(__file__).resolve().parent.parent
 
 # Command groups that live beside their domain code; each module exposes add_parser(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ("cicd.audit.cli", "cicd.changeset.cli", "cicd.dataservices.cli")
+COMMAND_MODULES: tuple[str, ...] = ("cicd.audit.cli", "cicd.changeset.cli", "cicd.dags.cli", "cicd.dataservices.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

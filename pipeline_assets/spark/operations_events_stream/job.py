@@ -132,13 +132,15 @@ def _reason(decoded: str) -> Any:
     )
 
 
-def transform(records: DataFrame) -> DataFrame:
+def transform(records: DataFrame, *, schema_topic: str = TOPICS[0]) -> DataFrame:
     """Kafka records -> events (quarantine_reason null) and quarantined records, deduplicated on event_id.
 
-    Works on a streaming or a static DataFrame with KAFKA_RECORD's columns.
+    Works on a streaming or a static DataFrame with KAFKA_RECORD's columns. Messages are decoded
+    with the subject of `schema_topic` (the contract's topic) whatever topic they came from, so an
+    ephemeral test topic carries the same contract.
     """
     decode = F.udf(decode_value, DECODED)
-    decoded = records.withColumn("_decoded", decode(F.col("value"), F.col("topic")))
+    decoded = records.withColumn("_decoded", decode(F.col("value"), F.lit(schema_topic)))
     reason = _reason("_decoded")
     d = F.col("_decoded")
     occurred = F.timestamp_millis(d["occurred_at_ms"])

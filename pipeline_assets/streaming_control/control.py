@@ -407,7 +407,13 @@ class Controller:
         self._step(outcome, f"release {release_id} failed: {failure}; rolling back")
         if run_id and runs.describe(self.emr, self.application_id, run_id)["state"] in runs.ACTIVE_STATES:
             self._cancel(outcome, run_id)
-        rolled = self._restart_from(outcome, snapshot)
+        try:
+            rolled = self._restart_from(outcome, snapshot)
+        except Exception as exc:  # the operator needs the snapshot id whatever went wrong
+            raise StreamingControlError(
+                f"{self.job_name}: release {release_id} failed ({failure}) and the automatic rollback failed too "
+                f"({exc}); run `python -m cicd streaming rollback --snapshot {snapshot['snapshot_id']}`"
+            ) from exc
         store.put_json(
             self.s3,
             bucket,

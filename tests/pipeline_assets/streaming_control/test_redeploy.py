@@ -409,3 +409,11 @@ def test_cli_redeploy_keeps_the_configuration_and_retries_a_failed_release_only_
     assert outcome.action == "restarted"
     [run] = active(aws)
     assert run.job_driver == job_driver(NEW) and run.tags == tags(NEW)  # same config, new artifacts
+
+
+def test_when_the_rollback_fails_too_the_error_names_the_snapshot_to_restore(aws):
+    running_old_with_batches(aws)
+    aws.runtime.behaviour[NEW] = "crash"
+    aws.runtime.behaviour[OLD] = "never_starts"  # e.g. capacity exhausted on the application
+    with pytest.raises(StreamingControlError, match=r"rollback failed too .*streaming rollback --snapshot 2025"):
+        ensure(aws, NEW)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cicd.data.generate import ensure
+from cicd.dbt.dialect import check_compiled
 from cicd.dbt.emulator import OFFLINE_COMPILE_FAILED
 from cicd.dbt.results import findings_from_output, findings_from_run
 from cicd.dbt.runner import CI_AS_OF, OFFLINE_SNOWFLAKE_ENV, DbtWorkspace, load_duckdb, read_json, run_dbt
@@ -149,6 +150,9 @@ def build_snowflake_emulated(
     else:
         where, workspace = "the Snowflake emulator (fakesnow)", emulator
     outcome = _interpret(proc, workspace, where=where, started_at=started_at)
+    if workspace is emulator:
+        # The emulator runs SQL on DuckDB and accepts DuckDB-only functions: read the prod-compiled SQL as Snowflake.
+        outcome.findings += check_compiled(offline.target_path / "compiled")
     outcome.timings = {"snowflake_compile_and_emulated_build": elapsed}
     return outcome
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -155,10 +154,6 @@ def build_snowflake_emulated(
         outcome.findings += check_compiled(offline.target_path / "compiled")
     outcome.timings = {"snowflake_compile_and_emulated_build": elapsed}
     return outcome
-
-
-def clean(root: Path, workspace_name: str) -> None:
-    shutil.rmtree(DbtWorkspace(root, workspace_name).work_dir, ignore_errors=True)
 
 
 def parse_project(root: Path, *, target: str = "ci") -> Path:

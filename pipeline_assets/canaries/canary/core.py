@@ -142,11 +142,14 @@ def run_canary(
         log_event(logging.ERROR, "canary_failed", canary=name, reason=reason, error=describe(exc))
         metrics.discard()  # half-measured values would read as health
         _error_metrics(metrics, name, {reason: 1})
+        metrics.add(RELEASE_NAMESPACE, "CanaryFailed", 1, Canary=name)
         metrics.add(RELEASE_NAMESPACE, "CanaryRun", 1, Canary=name)
         metrics.flush()
         raise
     problems: dict[str, int] = summary.get("problems", {})
     _error_metrics(metrics, name, problems)
+    # CanaryFailed: the run as a whole could not observe; CanaryError also counts partial problems.
+    metrics.add(RELEASE_NAMESPACE, "CanaryFailed", 0, Canary=name)
     metrics.add(RELEASE_NAMESPACE, "CanaryRun", 1, Canary=name)
     metrics.flush()
     summary["metrics_published"] = metrics.published

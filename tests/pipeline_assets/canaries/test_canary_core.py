@@ -56,6 +56,7 @@ def test_a_failing_canary_publishes_its_failure_discards_partial_values_and_rais
         run_canary("unit", body, cloudwatch=aws["cloudwatch"], environment="test", deadline=Deadline(budget_s=60))
 
     assert read_metric("DataPlatform/Release", "CanaryError", Canary="unit", Reason="ApiError") == 1
+    assert read_metric("DataPlatform/Release", "CanaryFailed", Canary="unit") == 1
     assert read_metric("DataPlatform/Release", "CanaryRun", Canary="unit") == 1
     assert read_metric("DataPlatform/Test", "HalfMeasured") is None
 

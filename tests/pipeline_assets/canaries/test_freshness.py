@@ -79,6 +79,7 @@ def test_one_unmeasurable_pipeline_is_reported_and_the_others_still_measured(aws
     assert read_metric(NS, "FreshnessMinutes", Pipeline="product_catalog") == pytest.approx(5, abs=0.5)
     assert read_metric(NS, "UnmeasuredPipelines") == 1
     assert read_metric("DataPlatform/Release", "CanaryError", Canary="freshness", Reason="MissingData") == 1
+    assert read_metric("DataPlatform/Release", "CanaryFailed", Canary="freshness") == 0  # partial, not a failed run
 
 
 def run_results(statuses: dict[str, str], generated_at: str) -> bytes:

@@ -1,0 +1,174 @@
+"""Monitoring of one environment: canaries, the release-health alarm, SLO, dashboards, drift, failure events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import region_info
+from cdk_nag import NagSuppressions
+from constructs import Construct
+from constructs.monitoring_canaries import PipelineFreshness, ReleaseCanaries
+from constructs.monitoring_dashboards import OperationsDashboard
+from constructs.monitoring_events import DeploymentFailureRules
+from constructs.monitoring_release_health import ReleaseHealth
+from constructs.monitoring_slo import OrchestrationSlo
+from constructs.monitoring_topic import AlarmTopic
+
+
+def release_health_alarm_name(environment: str) -> str:
+    return f"data-platform-{environment}-release-health"
+
+
+def release_health_reader_role_name(environment: str) -> str:
+    return f"data-platform-{environment}-release-health-reader"
+
+
+def schedule_gap(schedule: str, *, samples: int = 200) -> dt.timedelta:
+    """The longest time between two runs of a cron schedule (or preset), over the next `samples` runs."""
+    from croniter import croniter  # type: ignore[import-untyped]
+
+    runs = croniter(schedule, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    times = [runs.get_next(dt.datetime) for _ in range(samples)]
+    return max(later - earlier for earlier, later in itertools.pairwise(times))
+
+
+def freshness_from_spec(spec: Any) -> PipelineFreshness:
+    """A registry spec (dags/platform_dags/spec.py PipelineSpec, duck-typed) as the canaries measure it.
+
+    A pipeline may be this old: its schedule's longest gap plus its freshness SLA (data for an
+    interval is usable SLA after the interval ends). A streaming pipeline lands continuously, so its
+    SLA alone. S3 and Kafka sources land in the raw bucket under landing/<id>/ (the DAG factory's
+    landing_uri); pipelines without a landing are measured by their dbt results, or by the loaded
+    table in Snowflake.
+    """
+    source_kind = spec.source.kind if spec.source is not None else None
+    streaming = source_kind == "kafka"
+    allowance = spec.freshness_sla + (dt.timedelta(0) if streaming else schedule_gap(spec.schedule))
+    minutes = int(allowance.total_seconds() // 60)
+    if source_kind in ("s3", "kafka"):
+        return PipelineFreshness(
+            spec.id, minutes, "s3", raw_prefix=f"landing/{spec.id}/", streaming=streaming, has_dbt=spec.dbt is not None
+        )
+    if spec.dbt is not None:
+        return PipelineFreshness(spec.id, minutes, "dbt", has_dbt=True)
+    return PipelineFreshness(spec.id, minutes, "snowflake", snowflake_table=spec.load.table)
+
+
+def freshness_from_specs(specs: Iterable[Any]) -> list[PipelineFreshness]:
+    return [freshness_from_spec(spec) for spec in sorted(specs, key=lambda s: s.id)]
+
+
+class MonitoringStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: str,
+        alarm_emails: Sequence[str],
+        mwaa_environment_name: str,
+        emr_application_ids: Mapping[str, str],
+        pipelines: Sequence[PipelineFreshness],
+        release_bucket: s3.IBucket,
+        raw_bucket: s3.IBucket,
+        active_release_parameter_name: str,
+        watched_stack_names: Sequence[str],
+        log_retention: logs.RetentionDays,
+        streaming_application: str | None = "streaming",
+        delivery_account: str | None = None,
+        delivery_pipeline_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        topic = AlarmTopic(self, "Alarms", emails=alarm_emails)
+        self.alarm_topic = topic.topic
+        stacks = [*watched_stack_names, self.stack_name]
+        self.canaries = ReleaseCanaries(
+            self,
+            "Canaries",
+            environment=environment,
+            mwaa_environment_name=mwaa_environment_name,
+            release_bucket=release_bucket,
+            raw_bucket=raw_bucket,
+            active_release_parameter_name=active_release_parameter_name,
+            pipelines=pipelines,
+            stack_names=stacks,
+            key=topic.key,
+            log_retention=log_retention,
+        )
+        self.slo = OrchestrationSlo(self, "OrchestrationSlo", environment=environment, topic=self.alarm_topic)
+        # The one physical name here: the delivery pipeline runs in another account and its bake
+        # condition names this alarm in a CloudFormation property; a generated name would be a token
+        # of this stack, which a stack in another account cannot reference.
+        self.release_health_alarm_name = release_health_alarm_name(environment)
+        health = ReleaseHealth(
+            self,
+            "ReleaseHealth",
+            environment=environment,
+            mwaa_environment_name=mwaa_environment_name,
+            alarm_name=self.release_health_alarm_name,
+            topic=self.alarm_topic,
+            extra_members=[self.slo.fast_burn],
+        )
+        self.release_health_alarm = health.alarm
+        self.dashboard = OperationsDashboard(
+            self,
+            "Dashboard",
+            environment=environment,
+            topic=self.alarm_topic,
+            mwaa_environment_name=mwaa_environment_name,
+            emr_application_ids=emr_application_ids,
+            streaming_application=streaming_application,
+            pipelines=pipelines,
+            stack_names=stacks,
+            functions=self.canaries.functions,
+            release_health=health.alarm,
+            release_health_members=list(health.members.values()),
+            slo=self.slo,
+        )
+        self.failure_rules = DeploymentFailureRules(
+            self,
+            "DeploymentFailures",
+            topic=self.alarm_topic,
+            stack_names=stacks,
+            pipeline_name=delivery_pipeline_name,
+        )
+        self.release_health_reader_role_arn: str | None = None
+        if delivery_account:
+            self._reader_role(environment, delivery_account, health.alarm.alarm_arn)
+        cdk.CfnOutput(self, "ReleaseHealthAlarmName", value=self.release_health_alarm_name)
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
+
+    def _reader_role(self, environment: str, delivery_account: str, alarm_arn: str) -> None:
+        # Also a fixed name, for the same reason as the alarm: the pipeline's condition rule in the
+        # delivery account assumes it by ARN to read the alarm's state.
+        name = release_health_reader_role_name(environment)
+        role = iam.Role(
+            self,
+            "ReleaseHealthReader",
+            role_name=name,
+            assumed_by=iam.AccountPrincipal(delivery_account),
+            description=f"Lets the delivery pipeline ({delivery_account}) read release health of {environment}",
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[alarm_arn]))
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                {
+                    "id": "NIST.800.53.R5-IAMNoInlinePolicy",
+                    "reason": "One statement, DescribeAlarms on the one composite alarm; a managed policy for it "
+                    "would be a second resource with the same content.",
+                }
+            ],
+            apply_to_children=True,
+        )
+        # A plain string (not a token): the pipeline stack in the delivery account puts it in its template.
+        partition = region_info.RegionInfo.get(self.region).partition or "aws"
+        self.release_health_reader_role_arn = f"arn:{partition}:iam::{self.account}:role/{name}"

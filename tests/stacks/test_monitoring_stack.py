@@ -1,0 +1,350 @@
+"""MonitoringStack in a test app (explicit env, a storage-like stack beside it), asserted on its template."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Annotations, Match, Template
+from constructs.monitoring_canaries import MAX_INPUT_CHARS, PipelineFreshness, chunk_entries
+
+from stacks.monitoring_stack import MonitoringStack, freshness_from_specs, schedule_gap
+from stacks.nag import apply_nag_checks
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = cdk.Environment(account="444444444444", region="eu-west-1")
+WATCHED = ["Test-Storage", "Test-Release"]
+
+
+def registry_specs() -> list:
+    """The real pipeline registry (dags/pipelines/*.yaml) through the DAG engineer's spec model.
+
+    spec.py needs only pydantic, PyYAML and croniter; it is loaded on its own because the package's
+    __init__ imports the DAG factory (and with it Airflow), which a CDK test does not need.
+    """
+    module_spec = importlib.util.spec_from_file_location("registry_spec", ROOT / "dags" / "platform_dags" / "spec.py")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules["registry_spec"] = module
+    module_spec.loader.exec_module(module)
+    return [module.load_spec(path) for path in sorted((ROOT / "dags" / "pipelines").glob("*.yaml"))]
+
+
+def build(**overrides):
+    app = cdk.App()
+    storage = cdk.Stack(app, "Test-Storage", env=ENV)
+    key = kms.Key(storage, "DataKey", enable_key_rotation=True)
+    release_bucket = s3.Bucket(storage, "ReleaseBucket", encryption_key=key)
+    raw_bucket = s3.Bucket(storage, "RawBucket", encryption_key=key)
+    settings = {
+        "environment": "test",
+        "alarm_emails": ["oncall@example.com"],
+        "mwaa_environment_name": "test-airflow",
+        "emr_application_ids": {"batch": "00fbatch0000001", "streaming": "00fstream000001"},
+        "pipelines": freshness_from_specs(registry_specs()),
+        "release_bucket": release_bucket,
+        "raw_bucket": raw_bucket,
+        "active_release_parameter_name": "/data-platform/test/active-release",
+        "watched_stack_names": WATCHED,
+        "log_retention": logs.RetentionDays.ONE_YEAR,
+        "delivery_account": "111111111111",
+        "delivery_pipeline_name": "data-platform-delivery",
+        **overrides,
+    }
+    stack = MonitoringStack(app, "Test-Monitoring", env=ENV, **settings)
+    apply_nag_checks(stack)
+    return app, stack
+
+
+@pytest.fixture(scope="module")
+def synthesized():
+    app, stack = build()
+    return app, stack, Template.from_stack(stack)
+
+
+def resources(template: Template, kind: str) -> dict:
+    return template.find_resources(kind)
+
+
+def test_freshness_allowance_comes_from_the_registry_schedule_and_sla():
+    by_id = {p.pipeline_id: p for p in freshness_from_specs(registry_specs())}
+    assert by_id["crm_accounts"] == PipelineFreshness(
+        "crm_accounts", (24 + 6) * 60, "s3", raw_prefix="landing/crm_accounts/", has_dbt=True
+    )
+    assert by_id["product_catalog"].max_age_minutes == (4 + 3) * 60
+    assert by_id["operations_events"] == PipelineFreshness(
+        "operations_events", 120, "s3", raw_prefix="landing/operations_events/", streaming=True, has_dbt=True
+    )
+    assert by_id["customer_health"] == PipelineFreshness("customer_health", (24 + 3) * 60, "dbt", has_dbt=True)
+
+
+def test_schedule_gap_of_presets_and_irregular_crons():
+    assert schedule_gap("@hourly") == dt.timedelta(hours=1)
+    assert schedule_gap("0 6 * * 1-5") == dt.timedelta(days=3)  # Friday to Monday
+
+
+def test_180_pipelines_are_split_into_inputs_eventbridge_accepts():
+    entries = [
+        PipelineFreshness(f"pipeline_{i:03d}", 1440, "s3", raw_prefix=f"landing/pipeline_{i:03d}/").freshness_entry()
+        for i in range(180)
+    ]
+    chunks = chunk_entries(entries)
+    assert sum(len(c) for c in chunks) == 180 and len(chunks) > 1
+    assert all(len(json.dumps({"time": "2026-01-01T00:00:00Z", "pipelines": c})) < 8192 for c in chunks)
+    assert max(len(json.dumps({"pipelines": c})) for c in chunks) <= MAX_INPUT_CHARS
+
+
+def test_release_health_composite_has_the_deterministic_name_and_every_member(synthesized):
+    _, stack, template = synthesized
+    assert stack.release_health_alarm_name == "data-platform-test-release-health"
+    composites = resources(template, "AWS::CloudWatch::CompositeAlarm")
+    health = [c for c in composites.values() if c["Properties"].get("AlarmName") == "data-platform-test-release-health"]
+    assert len(health) == 1
+    rule = json.dumps(health[0]["Properties"]["AlarmRule"])
+    for member in (
+        "DagHealth",
+        "DagHealthCanaryFailed",
+        "FreshnessCanaryMissing",
+        "StalePipelines",
+        "DataQualityRegressions",
+        "MwaaImportErrors",
+        "MwaaSchedulerHeartbeat",
+        "MwaaTaskFailures",
+        "OrchestrationSloFastBurn",
+    ):
+        assert member in rule, member
+    assert health[0]["Properties"]["AlarmActions"] and health[0]["Properties"]["OKActions"]
+    # The other composites keep the names CDK derives from their construct path.
+    others = [c["Properties"].get("AlarmName", "") for c in composites.values() if c is not health[0]]
+    assert len(others) == 2 and not any(name.startswith("data-platform-") for name in others)
+
+
+def test_mwaa_metrics_use_the_environment_dimension(synthesized):
+    _, _, template = synthesized
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AmazonMWAA",
+            "MetricName": "SchedulerHeartbeat",
+            "Dimensions": Match.array_with([{"Name": "Environment", "Value": "test-airflow"}]),
+            "TreatMissingData": "breaching",
+            "ComparisonOperator": "LessThanThreshold",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AmazonMWAA",
+            "MetricName": "ImportErrors",
+            "Dimensions": Match.array_with([{"Name": "Function", "Value": "DAG Processing"}]),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Metrics": [
+                Match.object_like(
+                    {
+                        "Expression": Match.string_like_regexp(
+                            'SELECT SUM\\(TaskInstanceFailures\\) FROM "AmazonMWAA" '
+                            "WHERE Environment = 'test-airflow'"
+                        )
+                    }
+                )
+            ]
+        },
+    )
+
+
+def test_canaries_are_python_312_from_the_canary_package_with_limits_and_a_dead_letter_queue(synthesized):
+    _, _, template = synthesized
+    functions = {k: v["Properties"] for k, v in resources(template, "AWS::Lambda::Function").items() if "Canaries" in k}
+    assert {p["Handler"] for p in functions.values()} == {
+        "canary.dag_health.handler",
+        "canary.freshness.handler",
+        "canary.data_quality.handler",
+        "canary.deployments.handler",
+        "canary.drift.handler",
+    }
+    for props in functions.values():
+        assert props["Runtime"] == "python3.12"
+        assert props["ReservedConcurrentExecutions"] >= 1
+        assert "TargetArn" in props["DeadLetterConfig"]
+        assert "KmsKeyArn" in props
+    template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 0})
+
+
+def test_dag_health_reads_airflow_as_viewer_and_metrics_only_in_platform_namespaces(synthesized):
+    _, _, template = synthesized
+    policies = json.dumps(resources(template, "AWS::IAM::Policy"))
+    assert "airflow:InvokeRestApi" in policies
+    assert ":role/test-airflow/Viewer" in policies
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "cloudwatch:PutMetricData",
+                                "Condition": {
+                                    "StringEquals": {"cloudwatch:namespace": Match.array_with(["DataPlatform/Release"])}
+                                },
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_schedules_carry_the_event_time_and_the_registry(synthesized):
+    _, _, template = synthesized
+    rules = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    assert sorted(r["ScheduleExpression"] for r in rules) == sorted(
+        ["rate(5 minutes)", "rate(15 minutes)", "rate(15 minutes)", "rate(15 minutes)", "rate(1 hour)"]
+    )
+    inputs = [t["InputTransformer"] for r in rules for t in r["Targets"]]
+    assert all(i["InputPathsMap"] == {"time": "$.time"} for i in inputs)
+    freshness = [i["InputTemplate"] for i in inputs if "landing/crm_accounts/" in i["InputTemplate"]]
+    assert len(freshness) == 1 and "customer_health" in freshness[0]
+
+
+def test_an_alarm_per_pipeline_per_stack_and_per_emr_application(synthesized):
+    _, _, template = synthesized
+    alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
+    named = {a.get("AlarmName", "") for a in alarms}
+    for pipeline in ("crm_accounts", "product_catalog", "operations_events", "customer_health"):
+        assert any(f"Stale-{pipeline}" in n for n in named), pipeline
+    for stack in (*WATCHED, "Test-Monitoring"):
+        assert any(f"Drift-{stack}" in n for n in named), stack
+    failed_jobs = [
+        a for a in alarms if a.get("MetricName") == "FailedJobs" and a.get("Namespace") == "AWS/EMRServerless"
+    ]
+    assert {a["Dimensions"][0]["Value"] for a in failed_jobs} == {"00fbatch0000001", "00fstream000001"}
+    assert any(a.get("MetricName") == "RunningJobs" and a["ComparisonOperator"] == "LessThanThreshold" for a in alarms)
+
+
+def test_failures_of_stacks_and_the_pipeline_reach_the_topic(synthesized):
+    _, _, template = synthesized
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.cloudformation"],
+                "detail": {
+                    "status-details": {"status": Match.array_with(["UPDATE_ROLLBACK_COMPLETE"])},
+                    "stack-id": Match.any_value(),
+                },
+            },
+            "Targets": [Match.object_like({"Arn": {"Ref": Match.string_like_regexp("AlarmsTopic")}})],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.codepipeline"],
+                "detail": {"pipeline": ["data-platform-delivery"], "state": ["FAILED"]},
+            }
+        },
+    )
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.resource_count_is("AWS::SNS::Subscription", 1)
+
+
+def test_the_delivery_account_reads_the_alarm_through_a_role_with_a_fixed_name(synthesized):
+    _, stack, template = synthesized
+    assert (
+        stack.release_health_reader_role_arn
+        == "arn:aws:iam::444444444444:role/data-platform-test-release-health-reader"
+    )
+    roles = template.find_resources(
+        "AWS::IAM::Role", {"Properties": {"RoleName": "data-platform-test-release-health-reader"}}
+    )
+    assert len(roles) == 1
+    trust = json.dumps(next(iter(roles.values()))["Properties"]["AssumeRolePolicyDocument"])
+    assert ":iam::111111111111:root" in trust
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": next(iter(roles))}],
+            "PolicyDocument": {
+                "Statement": [Match.object_like({"Action": "cloudwatch:DescribeAlarms", "Resource": Match.any_value()})]
+            },
+        },
+    )
+
+
+def test_one_dashboard_with_every_section(synthesized):
+    _, _, template = synthesized
+    dashboards = resources(template, "AWS::CloudWatch::Dashboard")
+    assert len(dashboards) == 1
+    body = json.dumps(dashboards)
+    for section in (
+        "Release health",
+        "Deployments",
+        "Orchestration SLO",
+        "Error budget remaining",
+        "Freshness per pipeline",
+        "Data quality",
+        "EMR Serverless jobs",
+        "Streaming lag",
+        "Drift",
+    ):
+        assert section in body, section
+
+
+def test_cdk_nag_finds_no_unsuppressed_error(synthesized):
+    _, stack, _ = synthesized
+    errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp(".*"))
+    assert [f"{e.id}: {str(e.entry.data)[:160]}" for e in errors] == []
+
+
+def test_an_alarm_topic_without_subscribers_is_refused():
+    with pytest.raises(ValueError, match="at least one e-mail"):
+        build(alarm_emails=[])
+
+
+@pytest.mark.slow
+def test_cfn_lint_and_checkov_pass_on_the_synthesized_template(synthesized, tmp_path):
+    app, stack, _ = synthesized
+    assembly = app.synth()
+    template = Path(assembly.directory) / f"{stack.artifact_id}.template.json"
+    lint = subprocess.run(
+        [str(ROOT / ".venv/bin/cfn-lint"), "--", str(template)], capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout
+    checkov = subprocess.run(
+        [
+            str(ROOT / ".venv-checkov/bin/checkov"),
+            "-f",
+            str(template),
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LOG_LEVEL": "ERROR"},
+    )
+    assert checkov.returncode == 0, checkov.stdout[-4000:]
+    assert "CKV_AWS_117" in template.read_text()  # the one skip, with its reason in the resource's metadata

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +22,8 @@ from cicd.dbt.results import findings_from_output, findings_from_run
 from cicd.dbt.runner import CI_AS_OF, OFFLINE_SNOWFLAKE_ENV, DbtWorkspace, load_duckdb, read_json, run_dbt
 from cicd.gate.model import Finding
 
+# Where the cicd package lives (the emulator runs as `python -m cicd.dbt.emulator` from the project folder).
+CODE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCALE = 1
 DEFAULT_SEED = 42
 
@@ -130,14 +133,17 @@ def build_snowflake_emulated(
     command = [sys.executable, "-m", "cicd.dbt.emulator", "--data", str(data)]
     if offline_target:
         command += ["--offline-compile", offline_target, "--offline-target-path", str(offline.target_path)]
-    dbt_args = ["build", "--target", "fakesnow", "--threads", "1", "--exclude", "resource_type:unit_test"]
+    # --exclude-resource-type, not --exclude: dbt ignores --exclude when a --selector is given.
+    dbt_args = ["build", "--target", "fakesnow", "--threads", "1", "--exclude-resource-type", "unit_test"]
     dbt_args += ["--vars", json.dumps({"as_of": CI_AS_OF}), *_selection(selector, None)]
     offline.env()  # creates its folder
+    # dbt never deletes compiled SQL of removed models; the dialect check must only read this run's.
+    shutil.rmtree(offline.target_path / "compiled", ignore_errors=True)
     started, started_at = time.perf_counter(), time.time() - 1
     proc = subprocess.run(
         [*command, "--", *dbt_args],
         cwd=emulator.project_dir,
-        env={**os.environ, **emulator.env(OFFLINE_SNOWFLAKE_ENV), "PYTHONPATH": str(root)},
+        env={**os.environ, **emulator.env(OFFLINE_SNOWFLAKE_ENV), "PYTHONPATH": str(CODE_ROOT)},
         capture_output=True,
         text=True,
         timeout=900,

@@ -70,3 +70,12 @@ def test_the_unbroken_project_builds_clean(tmp_path):
     outcome = build_duckdb(tmp_path, workspace_name="clean")
     assert outcome.passed, [f.render() for f in outcome.findings]
     assert outcome.nodes > 90  # seeds, models, data tests and unit tests
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("selector", ["crm_accounts", "product_catalog", "operations_events", "customer_health"])
+def test_each_pipeline_selector_builds_alone_on_an_empty_database(selector):
+    """What a pipeline's DAG runs: its selector only, with no other model built before (as in a WAP work schema)."""
+    outcome = build_duckdb(ROOT, selector=selector, workspace_name=f"selector-{selector}")
+    assert outcome.passed, [f.render() for f in outcome.findings]
+    assert outcome.nodes > 5

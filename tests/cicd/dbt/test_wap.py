@@ -125,8 +125,7 @@ def test_write_and_audit_build_into_the_release_schema_on_the_emulator(tmp_path)
 
     data = ensure(ROOT / "build" / "data" / "scale-1-seed-42", scale=1, seed=42)
     workspace = DbtWorkspace(ROOT, "wap-test")
-    # The whole project: on an empty emulator there is no published schema to clone untouched marts from.
-    args = ["build", "--target", "fakesnow", "--exclude-resource-type", "unit_test",
+    args = ["build", "--target", "fakesnow", "--exclude-resource-type", "unit_test", "--selector", "customer_health",
             "--vars", json.dumps({"wap_release": "r_test", "as_of": CI_AS_OF})]  # fmt: skip
     proc = subprocess.run(
         [sys.executable, "-m", "cicd.dbt.emulator", "--data", str(data), "--", *args],
@@ -140,8 +139,10 @@ def test_write_and_audit_build_into_the_release_schema_on_the_emulator(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
     manifest = json.loads(workspace.manifest_path.read_text())
     schemas = {n["name"]: n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
-    assert {schemas[m] for m in ("customer_health", "accounts", "orders", "products")} == {"ci_marts__r_test"}
+    assert {schemas[m] for m in ("customer_health", "accounts", "orders")} == {"ci_marts__r_test"}
     assert schemas["stg_crm__accounts"] == schemas["int_orders_pivoted"] == "ci_work__r_test"
     results = json.loads(workspace.run_results_path.read_text())["results"]
     assert {r["status"] for r in results} <= {"success", "pass", "no-op"}  # no-op: the exposure
+    built = {r["unique_id"].split(".")[2] for r in results if r["unique_id"].startswith("model.")}
+    assert "products" not in built  # the selector builds customer_health and its parents only
     assert sum(r["unique_id"].startswith("test.") for r in results) > 40  # the audit ran on the release schema

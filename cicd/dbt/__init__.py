@@ -1,0 +1,1 @@
+"""dbt helpers: running dbt, emulated Snowflake, schema compatibility, write-audit-publish, masking."""

@@ -241,7 +241,7 @@ def opportunities(scale: int, seed: int) -> pa.Table:
         "account_id": _ids("ACC-", rng.integers(0, n_accounts, n), 7),
         "name": _join(
             _pick(PRODUCT_WORDS, rng.integers(0, len(PRODUCT_WORDS), n)), "renewal", _ids("", idx, 6), sep=" "
-        ),  # fmt: skip
+        ),
         "stage_name": _pick(STAGES, stage),
         "amount": _money(rng.integers(1_000_00, 2_000_000_00, n), rng.random(n) < 0.03),
         "currency_code": _pick(CURRENCIES, rng.integers(0, len(CURRENCIES), n)),

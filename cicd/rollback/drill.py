@@ -1,6 +1,6 @@
 """Rollback drill: activate release A, then B, roll back to A, and prove the DAG folder is A's again.
 
-    python -m cicd.rollback.drill [--path pipeline|template|both] [--json]
+    python -m cicd.rollback.drill [--path pipeline|template|both] [--pad 180] [--json]
 
 What is real and what is played, so that the numbers mean what they say:
 
@@ -142,11 +142,19 @@ class DrillFailedError(AssertionError):
     pass
 
 
-def release_files(root: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """A: this repository's DAG folder as the release build bundles it. B: a realistic next release."""
+def release_files(root: Path, pad: int = 0) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """A: this repository's DAG folder as the release build bundles it. B: a realistic next release.
+
+    `pad` adds that many generated pipelines (a DAG file and a spec each, a few KB like the real
+    ones) to both releases, to drill at the platform's scale of 180 pipelines.
+    """
     dags = {f"dags/{rel}": data for rel, data in all_parts()["dags"](root)}
     if not dags:
         raise DrillFailedError(f"the dags part of {root} is empty: nothing to drill with")
+    for i in range(pad):
+        name = f"generated_{i:03d}"
+        dags[f"dags/{name}.py"] = f'"""Pipeline {name}."""\nfrom platform_dags import pipeline_dags\n'.encode() * 40
+        dags[f"dags/pipelines/{name}.yaml"] = f"id: {name}\nowner: drill\nschedule: '@daily'\n".encode() * 30
     a = {**dags, "dbt/dbt_project.yml": b"name: data_platform\n"}  # other parts never reach the DAG folder
     b = dict(a)
     changed = sorted(k for k in a if k.endswith(".py"))[0]
@@ -434,8 +442,8 @@ def moto_environment() -> Iterator[tuple[Any, Any]]:
         yield s3, ssm
 
 
-def run_scenario(path: str, root: Path = ROOT, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    files_a, files_b = release_files(root)
+def run_scenario(path: str, root: Path = ROOT, echo: Callable[[str], None] = print, pad: int = 0) -> dict[str, Any]:
+    files_a, files_b = release_files(root, pad)
     with moto_environment() as (s3, ssm):
         release_a, release_b = upload(s3, files_a), upload(s3, files_b)
         lane = ReleaseLane(s3, ssm)
@@ -487,7 +495,9 @@ def render(results: list[dict[str, Any]]) -> str:
         m = r["measured_local_seconds"]
         c = r["checks"]
         out.append(f"\n== rollback drill, {r['path']} path: {r['release_b']} -> {r['release_a']} ==")
-        out.append(f"bundles: A {r['files']['a']} files, B {r['files']['b']} files (this repository's dags part)")
+        out.append(
+            f"bundles: A {r['files']['a']} files, B {r['files']['b']} files (this repository's dags part + padding)"
+        )
         out.append(
             f"measured locally (moto): activate A {m['activate_a']:.3f}s, switch to B {m['switch_to_b']:.3f}s, "
             f"rollback command {m['rollback_command']:.3f}s (activator {m['activator_during_rollback']:.3f}s)"
@@ -521,11 +531,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", choices=("pipeline", "template", "both"), default="both", help="which rollback path")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--root", default=str(ROOT), help="repository whose dags part is drilled (default: this one)")
+    parser.add_argument("--pad", type=int, default=0, help="generated pipelines added to both releases (e.g. 180)")
     args = parser.parse_args(argv)
     paths = ("pipeline", "template") if args.path == "both" else (args.path,)
     echo = (lambda line: print(line, file=sys.stderr)) if args.json else (lambda line: None)
     try:
-        results = [run_scenario(path, Path(args.root), echo=echo) for path in paths]
+        results = [run_scenario(path, Path(args.root), echo=echo, pad=args.pad) for path in paths]
     except DrillFailedError as exc:
         print(f"rollback drill FAILED: {exc}", file=sys.stderr)
         return 1

@@ -154,40 +154,43 @@ def pipeline_history(now: datetime) -> list[dict]:
     return items
 
 
+@pytest.fixture(scope="module")
+def _aws():
+    # One mock and one set of clients per module, reset before each test (client creation dominates).
+    mock = mock_aws()
+    mock.start()
+    try:
+        names = ("s3", "ssm", "cloudformation", "codepipeline")
+        yield mock, {name: boto3.client(name, region_name=REGION) for name in names}
+    finally:
+        mock.stop()
+
+
 @pytest.fixture
-def world(monkeypatch):
+def world(_aws):
     """Moto SSM and S3 with A then B activated in prod, release bundles and synth artifacts uploaded."""
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        ssm = boto3.client("ssm", region_name=REGION)
-        cloudformation = boto3.client("cloudformation", region_name=REGION)
-        codepipeline = boto3.client("codepipeline", region_name=REGION)
-        for bucket in (RELEASE_BUCKET, ARTIFACT_BUCKET):
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        for release_id in (A, B, C):
-            manifest = {
-                "release_id": release_id,
-                "git_sha": release_id[-1] * 40,
-                "build_time": "2026-01-01T00:00:00+00:00",
-                "files": {},
-            }
-            s3.put_object(
-                Bucket=RELEASE_BUCKET, Key=f"releases/{release_id}/release.json", Body=json.dumps(manifest).encode()
-            )
-        for release_id, execution in EXEC.items():
-            s3.put_object(
-                Bucket=ARTIFACT_BUCKET, Key=f"data-platform/Synth_Outp/{execution}.zip", Body=cloud_assembly(release_id)
-            )
-        for release_id in (A, B):
-            ssm.put_parameter(Name=PARAMETER, Value=release_id, Type="String", Overwrite=True)
-        env = Environment(
-            name="prod", stage="Prod", pipeline=PIPELINE, parameter=PARAMETER, release_bucket=RELEASE_BUCKET
+    mock, aws = _aws
+    mock.reset()
+    s3, ssm = aws["s3"], aws["ssm"]
+    for bucket in (RELEASE_BUCKET, ARTIFACT_BUCKET):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    for release_id in (A, B, C):
+        manifest = {"release_id": release_id, "git_sha": release_id[-1] * 40, "build_time": "2026-01-01T00:00:00+00:00"}
+        s3.put_object(
+            Bucket=RELEASE_BUCKET, Key=f"releases/{release_id}/release.json", Body=json.dumps(manifest).encode()
         )
-        with Stubber(codepipeline) as pipeline_stub, Stubber(cloudformation) as cfn_stub:
-            clients = Clients(codepipeline=codepipeline, cloudformation=cloudformation, s3=s3, ssm=ssm)
-            yield env, clients, pipeline_stub, cfn_stub
-            pipeline_stub.assert_no_pending_responses()
-            cfn_stub.assert_no_pending_responses()
+    for release_id, execution in EXEC.items():
+        s3.put_object(
+            Bucket=ARTIFACT_BUCKET, Key=f"data-platform/Synth_Outp/{execution}.zip", Body=cloud_assembly(release_id)
+        )
+    for release_id in (A, B):
+        ssm.put_parameter(Name=PARAMETER, Value=release_id, Type="String", Overwrite=True)
+    env = Environment(name="prod", stage="Prod", pipeline=PIPELINE, parameter=PARAMETER, release_bucket=RELEASE_BUCKET)
+    with Stubber(aws["codepipeline"]) as pipeline_stub, Stubber(aws["cloudformation"]) as cfn_stub:
+        clients = Clients(codepipeline=aws["codepipeline"], cloudformation=aws["cloudformation"], s3=s3, ssm=ssm)
+        yield env, clients, pipeline_stub, cfn_stub
+        pipeline_stub.assert_no_pending_responses()
+        cfn_stub.assert_no_pending_responses()
 
 
 @pytest.fixture

@@ -53,12 +53,16 @@ class Result:
     worker_fastavro: str  # which fastavro the Python workers decoded with
 
 
+def _ceil(value: float) -> int:
+    return math.ceil(value) if math.isfinite(value) else 0  # 0: not measured in this run
+
+
 def capacity(events_per_core: float, mb_per_core: float) -> dict[str, float | int]:
     """The vCPU the measured per-core rates imply for the brief's volumes."""
-    stream_vcpu = math.ceil(PEAK_EVENTS_PER_S * STREAM_HEADROOM / events_per_core)
+    stream_vcpu = _ceil(PEAK_EVENTS_PER_S * STREAM_HEADROOM / events_per_core)
     average = BATCH_TB_PER_DAY * 1_000_000 / 86_400
     window = BATCH_TB_PER_DAY * 1_000_000 / (BATCH_WINDOW_HOURS * 3600)
-    batch_vcpu = math.ceil(window * BATCH_HEADROOM / mb_per_core)
+    batch_vcpu = _ceil(window * BATCH_HEADROOM / mb_per_core)
     return {
         "streaming_vcpu": stream_vcpu,
         "streaming_workers": math.ceil(stream_vcpu / VCPU_PER_WORKER),
@@ -164,7 +168,7 @@ def bench_batch(spark: Any, workdir: Path, megabytes: int, cores: int, repeat: i
     return size / 1e6 / seconds / cores, size / 1e6
 
 
-def measure(events: int, cores: int, batch_mb: int, repeat: int) -> Result:
+def measure(events: int, cores: int, batch_mb: int, repeat: int, only: str | None = None) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix="spark-bench-"))
     try:
         deps = _shipped_deps(workdir)
@@ -176,8 +180,10 @@ def measure(events: int, cores: int, batch_mb: int, repeat: int) -> Result:
         spark.sparkContext.setLogLevel("ERROR")
         try:
             worker_fastavro = _worker_fastavro(spark)
-            per_core_events = bench_streaming(spark, events, cores, repeat)
-            per_core_mb, size_mb = bench_batch(spark, workdir, batch_mb, cores, repeat)
+            per_core_events = bench_streaming(spark, events, cores, repeat) if only != "batch" else math.nan
+            per_core_mb, size_mb = (
+                bench_batch(spark, workdir, batch_mb, cores, repeat) if only != "streaming" else (math.nan, 0.0)
+            )
         finally:
             spark.stop()
     finally:
@@ -194,21 +200,28 @@ def measure(events: int, cores: int, batch_mb: int, repeat: int) -> Result:
 
 
 def render(result: Result) -> str:
-    return "\n".join(
-        [
-            f"local Spark, {result.cores} cores ({result.events:,} events; {result.batch_mb:,.0f} MB CRM export)",
-            f"  streaming transform   {result.streaming_events_per_s_per_core:>10,.0f} events/s per core",
-            f"  batch job (CRM)       {result.batch_mb_per_s_per_core:>10,.2f} MB/s per core",
-            f"  workers decoded with  {result.worker_fastavro}",
-            "",
-            f"EMR Serverless capacity implied ({VCPU_PER_WORKER}-vCPU workers):",
+    lines = [f"local Spark, {result.cores} cores"]
+    sized = [f"EMR Serverless capacity implied ({VCPU_PER_WORKER}-vCPU workers):"]
+    if math.isfinite(result.streaming_events_per_s_per_core):
+        lines.append(
+            f"  streaming transform   {result.streaming_events_per_s_per_core:>10,.0f} events/s per core "
+            f"({result.events:,} events; workers decoded with {result.worker_fastavro.split(' from ')[0]})"
+        )
+        sized.append(
             f"  streaming: {PEAK_EVENTS_PER_S:,} events/s peak x {STREAM_HEADROOM} headroom "
-            f"-> {result.streaming_vcpu} vCPU ({result.streaming_workers} workers)",
+            f"-> {result.streaming_vcpu} vCPU ({result.streaming_workers} workers)"
+        )
+    if math.isfinite(result.batch_mb_per_s_per_core):
+        lines.append(
+            f"  batch job (CRM)       {result.batch_mb_per_s_per_core:>10,.2f} MB/s per core "
+            f"({result.batch_mb:,.0f} MB JSON export, end to end)"
+        )
+        sized.append(
             f"  batch: {BATCH_TB_PER_DAY} TB/day = {result.batch_average_mb_per_s:,.0f} MB/s average; "
             f"in a {BATCH_WINDOW_HOURS} h window {result.batch_window_mb_per_s:,.0f} MB/s x {BATCH_HEADROOM} "
-            f"-> {result.batch_vcpu} vCPU ({result.batch_workers} workers)",
-        ]
-    )
+            f"-> {result.batch_vcpu} vCPU ({result.batch_workers} workers)"
+        )
+    return "\n".join([*lines, "", *sized])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,9 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2, help="local cores; results are divided by it")
     parser.add_argument("--batch-mb", type=int, default=200, help="MB of synthetic CRM export")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per measurement (best is kept)")
+    parser.add_argument("--only", choices=("streaming", "batch"), help="measure one of the two")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    result = measure(args.events, args.cores, args.batch_mb, args.repeat)
+    result = measure(args.events, args.cores, args.batch_mb, args.repeat, args.only)
     print(json.dumps(asdict(result), indent=2) if args.json else render(result))
     return 0
 

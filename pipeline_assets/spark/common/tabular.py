@@ -25,7 +25,8 @@ from pyspark.sql import functions as F  # noqa: N812 (the PySpark idiom)
 
 QUARANTINE_REASON = "quarantine_reason"
 RAW_RECORD = "raw_record"
-CORRUPT_RECORD = "_corrupt_record"  # Spark's PERMISSIVE-mode column for unparseable lines
+CORRUPT_RECORD = "_corrupt_record"
+ROW_HASH = "_row_hash"  # Spark's PERMISSIVE-mode column for unparseable lines
 
 # A job-specific rule: given the typed row's columns, a condition that marks the row bad, and the reason.
 Rule = tuple[str, Callable[[], Column]]
@@ -118,29 +119,40 @@ def conform_and_validate(raw: DataFrame, spec: TableSpec) -> DataFrame:
         reason_list = F.when(F.col(CORRUPT_RECORD).isNotNull(), F.array(F.lit("malformed_record"))).otherwise(
             reason_list
         )
-    staged = raw.select(*typed, reason_list.alias("_reasons"), raw_json.alias(RAW_RECORD))
+    # A hash of the row as it arrived breaks ties between versions deterministically (reruns pick the same row).
+    row_hash = F.xxhash64(*[F.col(f"`{c}`") for c in raw.columns]) if raw.columns else F.lit(0)
+    staged = raw.select(*typed, reason_list.alias("_reasons"), raw_json.alias("_raw"), row_hash.alias(ROW_HASH))
     # Job rules see typed values; they only apply where the value is present and typed.
     rule_reasons = [F.when(condition(), F.lit(reason)) for reason, condition in spec.rules]
     with_rules = staged.withColumn("_reasons", F.concat(F.col("_reasons"), F.array(*rule_reasons)))
     joined = F.concat_ws(";", F.filter(F.col("_reasons"), lambda r: r.isNotNull()))
-    return with_rules.select(
+    reason = F.when(joined == "", F.lit(None)).otherwise(joined)
+    return with_rules.select(*spec.names, ROW_HASH, reason.alias(QUARANTINE_REASON), "_raw").select(
         *spec.names,
-        F.when(joined == "", F.lit(None)).otherwise(joined).alias(QUARANTINE_REASON),
-        RAW_RECORD,
+        ROW_HASH,
+        QUARANTINE_REASON,
+        # Serialising the raw row costs more than the rest of the row's checks: only quarantined rows need it.
+        F.when(F.col(QUARANTINE_REASON).isNotNull(), F.col("_raw")).alias(RAW_RECORD),
     )
 
 
-def latest_per_key(valid: DataFrame, spec: TableSpec) -> DataFrame:
-    """One row per key: the greatest `latest_by`; ties broken on the raw record so reruns pick the same row."""
-    order = Window.partitionBy(*spec.key).orderBy(F.col(spec.latest_by).desc_nulls_last(), F.col(RAW_RECORD).desc())
-    return valid.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1).drop("_rank")
+def latest_per_key(checked: DataFrame, spec: TableSpec) -> DataFrame:
+    """Valid rows: one per key, the greatest `latest_by`. Quarantined rows: all kept.
+
+    One window over all rows (valid and quarantined ranked apart) rather than a union of two
+    filtered branches, which would read and parse the input twice.
+    """
+    is_valid = F.col(QUARANTINE_REASON).isNull()
+    order = Window.partitionBy(*spec.key, is_valid).orderBy(
+        F.col(spec.latest_by).desc_nulls_last(), F.col(ROW_HASH).desc()
+    )
+    ranked = checked.withColumn("_rank", F.row_number().over(order))
+    return ranked.where(~is_valid | (F.col("_rank") == 1)).drop("_rank", ROW_HASH)
 
 
 def transform_table(raw: DataFrame, spec: TableSpec) -> DataFrame:
     """Valid rows deduplicated to the latest version, plus every quarantined row (reason not null)."""
-    checked = conform_and_validate(raw, spec)
-    valid = latest_per_key(checked.where(F.col(QUARANTINE_REASON).isNull()), spec)
-    return valid.unionByName(checked.where(F.col(QUARANTINE_REASON).isNotNull()))
+    return latest_per_key(conform_and_validate(raw, spec), spec)
 
 
 def split_quarantine(result: DataFrame) -> tuple[DataFrame, DataFrame]:

@@ -58,6 +58,10 @@ validate-changed: venv ## The gate on what changed since BASE (default origin/ma
 test: venv ## Every test, slow ones included
 	$(PY) -m pytest -q
 
+.PHONY: audit-evidence
+audit-evidence: $(VENV_STAMP) ## Pipeline step: upload the gate report, release and templates to the evidence ledger
+	$(PY) -m cicd audit upload-evidence --bucket "$$EVIDENCE_BUCKET" --pipeline "$$PIPELINE_NAME" --execution-id "$$PIPELINE_EXECUTION_ID"
+
 .PHONY: changeset-review
 changeset-review: venv ## Pipeline step: reject a prepared change set that replaces stateful resources (STACK=, ROLE_ARN=, REGION=)
 	$(PY) -m cicd changeset review --stack $(STACK) --role-arn $(ROLE_ARN) --region $(REGION)

@@ -1,21 +1,84 @@
 #!/usr/bin/env python3
-"""CDK entry point: configuration enters here, once, and becomes one Stage per environment."""
+"""CDK entry point: configuration enters here, once.
+
+The delivery account gets the evidence ledger and the delivery pipeline; the pipeline deploys one
+DataPlatformStage per environment (dev → staging → prod) into that environment's account.
+"""
 
 from __future__ import annotations
 
-import aws_cdk as cdk
+import json
+from pathlib import Path
 
-from config import PlatformConfig, load_all
+import aws_cdk as cdk
+from constructs import Construct
+
+from config import EnvironmentConfig, PlatformConfig, load_all
 from stacks.data_platform_stage import DataPlatformStage
+from stacks.delivery_audit_stack import DeliveryAuditStack
+from stacks.delivery_pipeline_stack import DeliveryPipelineStack
 from stacks.nag import apply_nag_checks
+
+ROOT = Path(__file__).resolve().parent
+
+
+def cdk_cli_version() -> str:
+    """The CLI the pipeline's self-mutation installs is the one package-lock.json pins for everyone."""
+    return str(json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"])
+
+
+def evidence_retention_days(config: PlatformConfig) -> int:
+    return round(max(env.retention.evidence_years for env in config.environments) * 365.25)
 
 
 def build_app(config: PlatformConfig, app: cdk.App | None = None) -> cdk.App:
     app = app or cdk.App()
-    for env_config in config.environments:
-        stage = DataPlatformStage(app, env_config.name.capitalize(), env_config=env_config)
-        # cdk-nag's Aspects on the app do not reach stacks inside a Stage: add them per stage.
+    delivery = config.delivery
+    delivery_env = cdk.Environment(account=delivery.account, region=delivery.region)
+    gated = [env for env in config.environments if env.approval.required]
+    audit = DeliveryAuditStack(
+        app,
+        "DeliveryAudit",
+        description="SOC 2 change evidence: Object Lock ledger, its writers and the delivery account's trail",
+        env=delivery_env,
+        pipeline_name=delivery.pipeline_name,
+        environment_accounts=[env.account for env in config.environments],
+        retention_days=evidence_retention_days(config),
+        approvers=sorted({env.approval.approvers_role_arn for env in gated if env.approval.approvers_role_arn}),
+        break_glass=sorted({env.approval.break_glass_role_arn for env in gated if env.approval.break_glass_role_arn}),
+        trail_mode=delivery.audit_trail.mode,
+        organization_trail_arn=delivery.audit_trail.organization_trail_arn,
+        alarm_emails=delivery.notification_emails,
+    )
+    apply_nag_checks(audit)
+
+    def stage_for(scope: Construct, env_config: EnvironmentConfig) -> DataPlatformStage:
+        stage = DataPlatformStage(
+            scope,
+            env_config.name.capitalize(),
+            env_config=env_config,
+            delivery_account=delivery.account,
+            delivery_pipeline_name=delivery.pipeline_name,
+        )
+        # cdk-nag's Aspects on the app do not reach stacks inside a Stage: add them per stage, and
+        # before build_pipeline(), which synthesizes the stages.
         apply_nag_checks(stage)
+        return stage
+
+    pipeline = DeliveryPipelineStack(
+        app,
+        "DeliveryPipeline",
+        description="Delivery pipeline: gate and release build, dev → staging → approval → prod, auto-rollback",
+        env=delivery_env,
+        delivery=delivery,
+        environments=config.environments,
+        stage_factory=stage_for,
+        cdk_cli_version=cdk_cli_version(),
+        approval_guard=audit.approval_guard,
+        evidence_bucket=audit.evidence_bucket,
+        evidence_key=audit.key,
+    )
+    apply_nag_checks(pipeline)
     return app
 
 

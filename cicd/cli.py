@@ -23,7 +23,14 @@ from cicd.gate.runner import GateSetupError, changed_files, gate_passed, run_che
 ROOT = Path(__file__).resolve().parent.parent
 
 # Command groups that live beside their domain code; each module exposes add_parser(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ("cicd.audit.cli", "cicd.changeset.cli", "cicd.dags.cli", "cicd.dataservices.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "cicd.audit.cli",
+    "cicd.changeset.cli",
+    "cicd.dags.cli",
+    "cicd.data.cli",
+    "cicd.dataservices.cli",
+    "cicd.dbt.cli",
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -102,6 +102,14 @@ class Snowflake(_Frozen):
     role: SnowflakeIdentifier
     user: SnowflakeIdentifier
     private_key_secret_name: SecretName
+    # Airflow connection id; its secret is airflow/connections/<id> (Secrets Manager backend).
+    airflow_conn_id: str = Field(default="snowflake_default", pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class DataServices(_Frozen):
+    """Publishing to Globant Enterprise AI: the secret holding base_url, api_token and assistant ids."""
+
+    secret_name: SecretName = "data-platform/globant-enterprise-ai/api-token"  # noqa: S105 - a name
 
 
 class Streaming(_Frozen):
@@ -137,6 +145,23 @@ class Retention(_Frozen):
     evidence_years: int = Field(ge=1, le=10)
 
 
+class AuditTrail(_Frozen):
+    """CloudTrail for SOC 2 evidence: a trail of our own, or the organisation's existing one."""
+
+    mode: Literal["create", "organization"] = "create"
+    organization_trail_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws:cloudtrail:[a-z0-9-]+:\d{12}:trail/[\w.-]+$"
+    )
+
+    @model_validator(mode="after")
+    def _reference(self) -> AuditTrail:
+        if self.mode == "organization" and self.organization_trail_arn is None:
+            raise ValueError("organization_trail_arn: required when mode is 'organization'")
+        if self.mode == "create" and self.organization_trail_arn is not None:
+            raise ValueError("organization_trail_arn: only allowed with mode 'organization'")
+        return self
+
+
 class DataPolicy(_Frozen):
     """Which data an environment may hold. Nothing below prod may hold production data."""
 
@@ -156,6 +181,8 @@ class EnvironmentConfig(_Frozen):
     approval: Approval
     retention: Retention
     data: DataPolicy
+    audit_trail: AuditTrail = AuditTrail()
+    data_services: DataServices = DataServices()
     # Termination protection and RETAIN on stateful resources; off only where stated in config.
     protect_stateful_resources: bool = True
 
@@ -212,6 +239,7 @@ class DeliveryConfig(_Frozen):
     branch: str = Field(min_length=1)
     notification_emails: tuple[Email, ...] = Field(min_length=1)
     integration_network: IntegrationNetwork
+    audit_trail: AuditTrail = AuditTrail()
     # A fixed name, because operators and the rollback command address the pipeline by it.
     pipeline_name: str = Field(default="data-platform-delivery", pattern=r"^[A-Za-z0-9.@_-]{1,100}$")
     # CDK bootstrap qualifier of the target accounts (cdk bootstrap --qualifier); default "hnb659fds".

@@ -97,6 +97,7 @@ class SecureBucket(Construct):
         noncurrent_version_days: int,
         lifecycle_rules: Sequence[s3.LifecycleRule] = (),
         object_lock_enabled: bool = False,
+        object_lock_retention: s3.ObjectLockRetention | None = None,
         replication_reason: str = "Single-region platform: versioning and S3's durability cover loss; "
         "cross-region disaster recovery is out of scope for this bucket.",
     ) -> None:
@@ -116,7 +117,8 @@ class SecureBucket(Construct):
             server_access_logs_bucket=access_log_bucket,
             server_access_logs_prefix=f"{construct_id}/",
             removal_policy=removal_policy,
-            object_lock_enabled=object_lock_enabled or None,
+            object_lock_enabled=object_lock_enabled or object_lock_retention is not None or None,
+            object_lock_default_retention=object_lock_retention,
             lifecycle_rules=[*_base_rules(noncurrent_version_days), *lifecycle_rules],
         )
         resource = self.bucket.node.default_child

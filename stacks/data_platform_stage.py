@@ -11,21 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 from constructs.log_retention import retention_days
 
 from config import EnvironmentConfig
 from stacks import release_bundle
+from stacks.audit_stack import AuditStack
 from stacks.compute_stack import ComputeStack
+from stacks.delivery_access_stack import DeliveryAccessStack, integration_test_role_name, role_arn
+from stacks.monitoring_stack import MonitoringStack, freshness_from_specs, release_health_reader_role_name
 from stacks.orchestration_stack import DAG_PREFIX, OrchestrationStack
+from stacks.pipeline_registry import load_registry
 from stacks.release_bundle import ReleaseBundle
 from stacks.release_lane_stack import ReleaseLaneStack
 from stacks.storage_stack import StorageStack
 
-# Not (yet) in config/model.py: the Airflow connection id of Snowflake (a secret under
-# airflow/connections/ through the Secrets Manager backend) and the Globant Enterprise AI token.
-SNOWFLAKE_CONN_ID = "snowflake_default"
-DATA_SERVICES_SECRET_NAME = "data-platform/globant-enterprise-ai/api-token"  # noqa: S105 - a name, not a secret
 # The topics the streaming Spark job consumes (pipeline operations_events).
 STREAMING_TOPICS = ("operations.events.v1",)
 
@@ -43,6 +44,8 @@ class DataPlatformStage(cdk.Stage):
         construct_id: str,
         *,
         env_config: EnvironmentConfig,
+        delivery_account: str,
+        delivery_pipeline_name: str,
         release_dir: Path | None = None,
         **kwargs: Any,
     ) -> None:
@@ -110,7 +113,7 @@ class DataPlatformStage(cdk.Stage):
             secret_names=(
                 env_config.snowflake.private_key_secret_name,
                 env_config.streaming.bootstrap_servers_secret_name,
-                DATA_SERVICES_SECRET_NAME,
+                env_config.data_services.secret_name,
             ),
             # The run-time contract of DAG files: they read these, never literals (ARCHITECTURE.md).
             platform_options={
@@ -122,8 +125,8 @@ class DataPlatformStage(cdk.Stage):
                 "platform.emr_streaming_application_id": self.compute.streaming.application_id,
                 "platform.emr_job_role_arn": self.compute.job_role.role_arn,
                 "platform.active_release_parameter": self.active_release_parameter_name,
-                "platform.snowflake_conn_id": SNOWFLAKE_CONN_ID,
-                "platform.data_services_secret_name": DATA_SERVICES_SECRET_NAME,
+                "platform.snowflake_conn_id": env_config.snowflake.airflow_conn_id,
+                "platform.data_services_secret_name": env_config.data_services.secret_name,
             },
             log_retention=log_retention,
         )
@@ -170,14 +173,68 @@ class DataPlatformStage(cdk.Stage):
             "ACTIVE_RELEASE_PARAMETER": self.outputs["ActiveReleaseParameterName"],
             "RELEASE_ID": self.outputs["ReleaseId"],
         }
-        self._add_operations_stacks(env_config)
+        self._add_operations_stacks(
+            env_config,
+            delivery_account=delivery_account,
+            delivery_pipeline_name=delivery_pipeline_name,
+            log_retention=log_retention,
+        )
 
-    def _add_operations_stacks(self, env_config: EnvironmentConfig) -> None:
-        """Hook for the monitoring (release-health composite alarm) and audit/evidence stacks.
-
-        They are added here, after both lanes exist, so that they can take the attributes above as
-        narrow arguments; cdk-nag reaches them because app.py applies its checks to the whole stage.
-        """
+    def _add_operations_stacks(
+        self,
+        env_config: EnvironmentConfig,
+        *,
+        delivery_account: str,
+        delivery_pipeline_name: str,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        """Monitoring, audit trail and the roles the delivery pipeline assumes, after both lanes exist."""
+        self.audit = AuditStack(
+            self,
+            "Audit",
+            description="SOC 2 evidence: CloudTrail with log validation, stack events to the delivery ledger",
+            evidence_bucket=self.storage.evidence_bucket,
+            encryption_key=self.storage.data_key,
+            delivery_account=delivery_account,
+            trail_mode=env_config.audit_trail.mode,
+            organization_trail_arn=env_config.audit_trail.organization_trail_arn,
+            log_retention=log_retention,
+        )
+        self.monitoring = MonitoringStack(
+            self,
+            "Monitoring",
+            description="Release health (the pipeline's bake alarm), canaries, SLO, dashboards, drift detection",
+            environment=env_config.name,
+            alarm_emails=env_config.notifications.alarm_emails,
+            mwaa_environment_name=self.airflow_environment_name,
+            emr_application_ids={"batch": self.batch_application_id, "streaming": self.streaming_application_id},
+            pipelines=freshness_from_specs(load_registry()),
+            release_bucket=self.storage.release_bucket,
+            raw_bucket=self.storage.raw_bucket,
+            active_release_parameter_name=self.active_release_parameter_name,
+            watched_stack_names=[stack.stack_name for stack in self.stacks],
+            log_retention=log_retention,
+            delivery_account=delivery_account,
+            delivery_pipeline_name=delivery_pipeline_name,
+        )
+        self.release_health_alarm_name = self.monitoring.release_health_alarm_name
+        self.delivery_access = DeliveryAccessStack(
+            self,
+            "DeliveryAccess",
+            description="The role the delivery pipeline's staging integration tests and canary runs assume",
+            environment_name=env_config.name,
+            delivery_account=delivery_account,
+            raw_bucket=self.storage.raw_bucket,
+            release_bucket=self.storage.release_bucket,
+            data_key=self.storage.data_key,
+            active_release_parameter_name=self.active_release_parameter_name,
+            canary_function_arns=[fn.function_arn for _, fn in sorted(self.monitoring.canaries.functions.items())],
+        )
+        # Plain strings, not tokens: the pipeline in the delivery account cannot import them.
+        self.release_health_reader_role_arn = role_arn(
+            env_config.account, release_health_reader_role_name(env_config.name)
+        )
+        self.integration_test_role_arn = role_arn(env_config.account, integration_test_role_name(env_config.name))
 
     @property
     def stacks(self) -> list[cdk.Stack]:

@@ -22,7 +22,8 @@ def test_library_still_resolves_and_our_folder_joins_it():
 def test_no_module_name_collides_with_the_library():
     library = importlib.import_module("constructs")
     library_dir = next(p for p in library.__path__ if "site-packages" in str(p))
-    library_names = {m.name for m in pkgutil.iter_modules([library_dir])} | set(dir(library))
+    # Not dir(library): importing constructs.<ours> adds our module names to the package namespace.
+    library_names = {m.name for m in pkgutil.iter_modules([library_dir])} | set(library.__all__)
     ours = {p.stem for p in (ROOT / "constructs").glob("*.py")} | {
         p.name for p in (ROOT / "constructs").iterdir() if p.is_dir() and p.name != "__pycache__"
     }

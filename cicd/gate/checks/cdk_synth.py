@@ -10,13 +10,25 @@ from cicd.gate.registry import register
 from cicd.gate.tools import run_tool, tool_path
 
 CLOUD_ASSEMBLY = "build/cdk.out"
-# cdk-nag prints: [Error at /Prod/Storage/DataKey/Resource] AwsSolutions-KMS5: The KMS key ...
-NAG = re.compile(r"\[(?P<level>Error|Warning) at (?P<path>[^\]]+)\] (?P<rule>[\w.-]+): (?P<msg>.*)")
+# cdk-nag's annotations, as older CLIs print them on one line:
+#   [Error at /Prod/Storage/DataKey/Resource] AwsSolutions-KMS5: The KMS key ...
+NAG = re.compile(r"\[(?P<level>Error|Warning) at (?P<path>[^\]]+)\] (?P<rule>[\w.-]+(?:\[[^\]]*\])?): (?P<msg>.*)")
+# ... and as CLI 2.1100+ prints them, the construct path on the following indented line(s):
+#   ERROR AwsSolutions-IAM5[Resource::*]: The IAM entity ... (Construct Annotations)
+#      DeliveryPipeline/Pipeline/Role/DefaultPolicy/Resource
+#      Rule Annotation::error-annotation
+NAG_BLOCK = re.compile(
+    r"^(?P<level>ERROR|WARN(?:ING)?) (?P<rule>[\w.-]+(?:\[[^\]\n]*\])?): (?P<msg>.*?)(?: \(Construct Annotations\))?\n"
+    r"(?P<paths>(?:[ \t]+(?!Rule Annotation)\S.*\n)+)",
+    re.MULTILINE,
+)
 # Offline synth: no credentials, no instance metadata lookups, no Node end-of-life banner.
 OFFLINE_ENV = {
     "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     "AWS_EC2_METADATA_DISABLED": "true",
     "CDK_DISABLE_VERSION_CHECK": "1",
+    # CDK's built-in template validation repeats what cfn-lint checks right after, at ~15 s per synth.
+    "CDK_VALIDATION": "false",
     "AWS_ACCESS_KEY_ID": "",
     "AWS_SECRET_ACCESS_KEY": "",
     "AWS_SESSION_TOKEN": "",
@@ -26,6 +38,28 @@ OFFLINE_ENV = {
 
 def synth_env() -> dict[str, str]:
     return dict(OFFLINE_ENV)
+
+
+NAG_FIX = "fix the resource, or add NagSuppressions on the narrowest construct with a specific reason"
+
+
+def nag_findings(text: str) -> list[Finding]:
+    """cdk-nag's findings from synth output (either CLI format), one per rule and construct."""
+    found: dict[tuple[str, str], Finding] = {}
+    for m in NAG.finditer(text):
+        severity = "error" if m["level"] == "Error" else "warning"
+        found[(m["rule"], m["path"])] = Finding(f"cdk-nag:{m['rule']}", m["msg"].strip(), m["path"], None, NAG_FIX, severity)
+    for m in NAG_BLOCK.finditer(text):
+        severity = "error" if m["level"] == "ERROR" else "warning"
+        message = m["msg"].strip()
+        if len(message) > 300:
+            message = message[:297] + "..."
+        for path in m["paths"].split("\n"):
+            if path.strip():
+                found[(m["rule"], path.strip())] = Finding(
+                    f"cdk-nag:{m['rule']}", message, path.strip(), None, NAG_FIX, severity
+                )
+    return list(found.values())
 
 
 @register
@@ -46,16 +80,7 @@ class CdkSynth(Check):
             timeout_s=600,
         )
         text = proc.stdout + proc.stderr
-        findings = [
-            Finding(
-                rule=f"cdk-nag:{m['rule']}",
-                message=m["msg"].strip(),
-                file=m["path"],
-                severity="error" if m["level"] == "Error" else "warning",
-                fix="fix the resource, or add NagSuppressions on the narrowest construct with a specific reason",
-            )
-            for m in NAG.finditer(text)
-        ]
+        findings = nag_findings(text)
         if proc.returncode != 0 and not any(f.severity == "error" for f in findings):
             tail = "\n".join(text.strip().splitlines()[-20:])
             return [

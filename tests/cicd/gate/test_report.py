@@ -7,7 +7,9 @@ from cicd.gate.model import CheckResult, Finding, Status
 
 RESULTS = [
     CheckResult("config", Status.PASSED, 0.1, summary="ok"),
-    CheckResult("cfn-lint", Status.FAILED, 2.0, [Finding("cfn-lint:E3012", "bad type", "t.json", 7, "fix")], "1 problem(s)"),
+    CheckResult(
+        "cfn-lint", Status.FAILED, 2.0, [Finding("cfn-lint:E3012", "bad type", "t.json", 7, "fix")], "1 problem(s)"
+    ),
     CheckResult("checkov", Status.ERROR, 0.5, summary="checkov exited 2:\ntraceback"),
     CheckResult("dbt", Status.SKIPPED, summary="not run: release-build did not pass"),
 ]
@@ -31,7 +33,12 @@ def test_json_report_is_complete(tmp_path):
     assert loaded["passed"] is False
     assert [c["status"] for c in loaded["checks"]] == ["passed", "failed", "error", "skipped"]
     assert loaded["checks"][1]["findings"][0] == {
-        "rule": "cfn-lint:E3012", "message": "bad type", "file": "t.json", "line": 7, "fix": "fix", "severity": "error"
+        "rule": "cfn-lint:E3012",
+        "message": "bad type",
+        "file": "t.json",
+        "line": 7,
+        "fix": "fix",
+        "severity": "error",
     }
 
 

@@ -10,8 +10,11 @@ from cicd.gate.runner import GateSetupError, gate_passed, run_checks, select_che
 
 def make_check(name, *, paths=(), needs=(), run=None):
     body = run or (lambda self, ctx: [])
-    return type(name.title().replace("-", ""), (Check,), {"name": name, "description": name, "paths": paths,
-                                                         "needs": needs, "run": body})()
+    return type(
+        name.title().replace("-", ""),
+        (Check,),
+        {"name": name, "description": name, "paths": paths, "needs": needs, "run": body},
+    )()
 
 
 @pytest.fixture

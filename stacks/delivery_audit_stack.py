@@ -1,0 +1,155 @@
+"""SOC 2 change evidence in the delivery account: the Object Lock ledger, its writers, the trail.
+
+Stateful and retained. Every promotion's record lands here: pipeline, stage and action state
+changes, the gate report and release manifest (incoming/), approvals and the approval guard's
+decisions, and stack changes forwarded from the environment accounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+from constructs.audit_trail import AuditTrail
+from constructs.evidence_functions import EvidenceFunctions
+from constructs.secure_bucket import AccessLogBucket, SecureBucket
+
+PIPELINE_EVENT_TYPES = [
+    "CodePipeline Pipeline Execution State Change",
+    "CodePipeline Stage Execution State Change",
+    "CodePipeline Action Execution State Change",
+]
+STACK_EVENT_TYPES = ["CloudFormation Stack Status Change", "CloudFormation Drift Detection Status Change"]
+STACK_API_CALLS = ["CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet", "ContinueUpdateRollback"]
+
+
+class DeliveryAuditStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline_name: str,
+        environment_accounts: Sequence[str],
+        retention_days: int,
+        approvers: Sequence[str],
+        break_glass: Sequence[str],
+        trail_mode: str,
+        organization_trail_arn: str | None,
+        alarm_emails: Sequence[str],
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, termination_protection=True, **kwargs)
+        self.key = kms.Key(
+            self,
+            "EvidenceKey",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            description="Encrypts the SOC 2 change evidence",
+        )
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudtrail.amazonaws.com"))
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
+        access_logs = AccessLogBucket(self, "AccessLogs", removal_policy=cdk.RemovalPolicy.RETAIN, retention_days=365)
+        evidence = SecureBucket(
+            self,
+            "EvidenceBucket",
+            encryption_key=self.key,
+            access_log_bucket=access_logs.bucket,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            noncurrent_version_days=retention_days,
+            # COMPLIANCE: nobody, root included, can delete or shorten a record before it expires.
+            object_lock_retention=s3.ObjectLockRetention.compliance(cdk.Duration.days(retention_days)),
+        )
+        evidence.resource.override_logical_id("EvidenceBucket")
+        # incoming/ uploads (gate report, release.json) reach the ledger through EventBridge.
+        evidence.resource.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+        )
+        self.evidence_bucket = evidence.bucket
+        self.evidence_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EvidenceIsNeverDeleted",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"],
+                resources=[self.evidence_bucket.arn_for_objects("*")],
+            )
+        )
+        self.trail = AuditTrail(
+            self,
+            "AuditTrail",
+            mode=trail_mode,
+            organization_trail_arn=organization_trail_arn,
+            bucket=self.evidence_bucket,
+            encryption_key=self.key,
+            log_retention=log_retention,
+        )
+        self.alarm_topic = sns.Topic(self, "EvidenceAlarms", master_key=self.key, enforce_ssl=True)
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        for email in alarm_emails:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
+        pipeline_arn = f"arn:{self.partition}:codepipeline:{self.region}:{self.account}:{pipeline_name}"
+        self.functions = EvidenceFunctions(
+            self,
+            "Evidence",
+            evidence_bucket=self.evidence_bucket,
+            encryption_key=self.key,
+            retention_days=retention_days,
+            pipeline_arn=pipeline_arn,
+            approvers=approvers,
+            break_glass=break_glass,
+            log_retention=log_retention,
+            alarm_topic=self.alarm_topic,
+        )
+        self.approval_guard = self.functions.guard
+        ledger = targets.LambdaFunction(self.functions.ledger, retry_attempts=8, max_event_age=cdk.Duration.hours(24))
+        patterns = {
+            "PipelineEvents": events.EventPattern(
+                source=["aws.codepipeline"], detail_type=PIPELINE_EVENT_TYPES, detail={"pipeline": [pipeline_name]}
+            ),
+            "ApprovalApiCalls": events.EventPattern(
+                source=["aws.codepipeline"],
+                detail_type=["AWS API Call via CloudTrail"],
+                detail={"eventSource": ["codepipeline.amazonaws.com"], "eventName": ["PutApprovalResult"]},
+            ),
+            "BuildEvidence": events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [self.evidence_bucket.bucket_name]},
+                    "object": {"key": [{"prefix": "incoming/"}]},
+                },
+            ),
+            # Forwarded from dev, staging and prod (stacks/audit_stack.py): direct changes and drift.
+            "StackEvents": events.EventPattern(source=["aws.cloudformation"], detail_type=STACK_EVENT_TYPES),
+            "StackApiCalls": events.EventPattern(
+                source=["aws.cloudformation"],
+                detail_type=["AWS API Call via CloudTrail"],
+                detail={"eventSource": ["cloudformation.amazonaws.com"], "eventName": STACK_API_CALLS},
+            ),
+        }
+        for rule_id, pattern in patterns.items():
+            events.Rule(self, rule_id, event_pattern=pattern, targets=[ledger])
+        for account in sorted(set(environment_accounts)):
+            events.CfnEventBusPolicy(
+                self,
+                f"AcceptStackEventsFrom{account}",
+                statement_id=f"stack-events-{account}",
+                event_bus_name="default",
+                action="events:PutEvents",
+                principal=account,
+            )
+        self.evidence_bucket_name = self.evidence_bucket.bucket_name
+        cdk.CfnOutput(self, "EvidenceBucketName", value=self.evidence_bucket.bucket_name)
+        cdk.CfnOutput(self, "ApprovalGuardFunction", value=self.approval_guard.function_name)

@@ -348,3 +348,17 @@ def test_cfn_lint_and_checkov_pass_on_the_synthesized_template(synthesized, tmp_
     )
     assert checkov.returncode == 0, checkov.stdout[-4000:]
     assert "CKV_AWS_117" in template.read_text()  # the one skip, with its reason in the resource's metadata
+
+
+@pytest.mark.slow
+def test_180_pipelines_fit_cloudformation_limits():
+    """The brief's scale: per-pipeline alarms for 180 pipelines stay under 500 resources and 1 MB."""
+    pipelines = [
+        PipelineFreshness(f"pipeline_{i:03d}", 1800, "s3", raw_prefix=f"landing/pipeline_{i:03d}/", has_dbt=True)
+        for i in range(180)
+    ]
+    _, stack = build(pipelines=pipelines)
+    template = Template.from_stack(stack).to_json()
+    assert len(template["Resources"]) < 500
+    assert len(json.dumps(template)) < 1_000_000
+    assert sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm") > 180

@@ -147,8 +147,13 @@ class DeliveryAuditStack(cdk.Stack):
                 f"AcceptStackEventsFrom{account}",
                 statement_id=f"stack-events-{account}",
                 event_bus_name="default",
-                action="events:PutEvents",
-                principal=account,
+                statement={
+                    "Sid": f"stack-events-{account}",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{self.partition}:iam::{account}:root"},
+                    "Action": "events:PutEvents",
+                    "Resource": f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/default",
+                },
             )
         self.evidence_bucket_name = self.evidence_bucket.bucket_name
         cdk.CfnOutput(self, "EvidenceBucketName", value=self.evidence_bucket.bucket_name)

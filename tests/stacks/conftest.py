@@ -15,6 +15,7 @@ from config import EnvironmentConfig, load_all
 from stacks.data_platform_stage import DataPlatformStage
 
 ROOT = Path(__file__).resolve().parents[2]
+DELIVERY_ACCOUNT = "111111111111"
 CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 BUNDLE_FILES = {
     "dags/crm_accounts.py": b"# DAG wiring only\n",
@@ -66,7 +67,14 @@ def release_id(release_dir) -> str:
 
 
 def build_stage(env: EnvironmentConfig, release_dir: Path) -> DataPlatformStage:
-    return DataPlatformStage(new_app(), env.name.capitalize(), env_config=env, release_dir=release_dir)
+    return DataPlatformStage(
+        new_app(),
+        env.name.capitalize(),
+        env_config=env,
+        delivery_account=DELIVERY_ACCOUNT,
+        delivery_pipeline_name="data-platform-delivery",
+        release_dir=release_dir,
+    )
 
 
 class Synthesized:

@@ -15,7 +15,8 @@ from config import load_all
 from stacks import release_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGE_STACKS = {"Storage", "Compute", "Orchestration", "Release"}
+STAGE_STACKS = {"Storage", "Compute", "Orchestration", "Release", "Audit", "Monitoring", "DeliveryAccess"}
+DELIVERY_STACKS = {"DeliveryAudit", "DeliveryPipeline"}
 
 
 def load_app_module():
@@ -72,8 +73,11 @@ def files(out: Path, pattern: str) -> dict[str, bytes]:
 def test_every_stack_of_every_stage_was_checked_by_every_pack_with_no_open_finding(assemblies):
     out = assemblies[0]
     stacks = assembly_stacks(out)
-    stage_stacks = {s.path for s in stacks if s.path.split("/")[0] in {"Dev", "Staging", "Prod"}}
-    assert stage_stacks == {f"{stage}/{stack}" for stage in ("Dev", "Staging", "Prod") for stack in STAGE_STACKS}
+    # The stages live inside the delivery pipeline stack: DeliveryPipeline/<Stage>/<Stack>.
+    stage_stacks = {s.path for s in stacks if s.path.count("/") == 2}
+    expected = {f"DeliveryPipeline/{stage}/{stack}" for stage in ("Dev", "Staging", "Prod") for stack in STAGE_STACKS}
+    assert stage_stacks == expected
+    assert {s.path for s in stacks} - stage_stacks == DELIVERY_STACKS
     findings, count = coverage_findings(out, ROOT)
     assert count == len(stacks)
     assert findings == [], "\n".join(f.render() for f in findings)

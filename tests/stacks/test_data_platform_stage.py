@@ -11,6 +11,8 @@ from stacks.data_platform_stage import DataPlatformStage
 from stacks.release_bundle import BUILD_COMMAND, ReleaseBundleError
 from stacks.release_lane_stack import ReleaseLaneStack
 
+DELIVERY = {"delivery_account": "111111111111", "delivery_pipeline_name": "data-platform-delivery"}
+
 OUTPUTS = {
     "ReleaseBucketName": "Storage",
     "DagBucketName": "Storage",
@@ -22,9 +24,17 @@ OUTPUTS = {
 }
 
 
-def test_the_stage_holds_four_stacks_in_deployment_order(synth):
+def test_the_stage_holds_its_stacks_in_deployment_order(synth):
     stage = synth.stage("staging")
-    assert [s.node.id for s in stage.stacks] == ["Storage", "Compute", "Orchestration", "Release"]
+    assert [s.node.id for s in stage.stacks] == [
+        "Storage",
+        "Compute",
+        "Orchestration",
+        "Release",
+        "Audit",
+        "Monitoring",
+        "DeliveryAccess",
+    ]
     assert isinstance(stage.release_lane, ReleaseLaneStack)
     # Cross-stack references become dependencies when the stage is synthesized.
     artifacts = {a.hierarchical_id.split("/")[-1]: a for a in stage.synth().stacks}
@@ -67,7 +77,7 @@ def test_later_steps_get_names_as_attributes_and_outputs(synth, release_id):
 def test_a_missing_bundle_stops_synth_with_the_build_command(config, tmp_path):
     missing = tmp_path / "build" / "release" / "current"
     with pytest.raises(ReleaseBundleError) as raised:
-        DataPlatformStage(cdk.App(), "Dev", env_config=config.environment("dev"), release_dir=missing)
+        DataPlatformStage(cdk.App(), "Dev", env_config=config.environment("dev"), release_dir=missing, **DELIVERY)
     message = str(raised.value)
     assert str(missing) in message
     assert BUILD_COMMAND in message and "cicd.release.bundle import build" in message
@@ -96,7 +106,7 @@ def test_a_malformed_bundle_is_refused_with_the_reason(config, tmp_path, manifes
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_bytes(data)
     with pytest.raises(ReleaseBundleError, match=expected) as raised:
-        DataPlatformStage(cdk.App(), "Dev", env_config=config.environment("dev"), release_dir=tmp_path)
+        DataPlatformStage(cdk.App(), "Dev", env_config=config.environment("dev"), release_dir=tmp_path, **DELIVERY)
     assert str(tmp_path) in str(raised.value)
 
 

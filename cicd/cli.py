@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cicd.data.cli",
     "cicd.dataservices.cli",
     "cicd.dbt.cli",
+    "cicd.rollback.cli",
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -138,6 +138,9 @@ class DeliveryPipelineStack(cdk.Stack):
                 iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[evidence_key.key_arn]),
             ],
         )
+        # Asking for the variable gives the Validate action a variables namespace, so RELEASE_ID appears
+        # in its output variables (ListActionExecutions), where the rollback command finds releases.
+        self.release_id_variable = self.synth.exported_variable("RELEASE_ID")
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
@@ -423,7 +426,8 @@ class DeliveryPipelineStack(cdk.Stack):
                 {"regex": "/^Resource::<EvidenceBucket\\.Arn>\\/incoming\\/\\*$/g"},
                 {"regex": "/^Resource::<EvidenceApprovalGuard[A-F0-9]+\\.Arn>:\\*$/g"},
                 {
-                    "regex": "/^Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:\\d{12}:log-group:\\/aws\\/codebuild\\/.*$/g"
+                    "regex": "/^Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:\\d{12}:log-group:"
+                    "\\/aws\\/codebuild\\/.*$/g"
                 },
                 {"regex": "/^Resource::arn:<AWS::Partition>:codebuild:[a-z0-9-]+:\\d{12}:report-group\\/.*$/g"},
                 "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*",

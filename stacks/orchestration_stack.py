@@ -15,7 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from constructs.airflow_environment import AirflowEnvironment
 from constructs.emr_serverless import SparkApplication
-from constructs.suppressions import arn_token, suppress_grants
+from constructs.suppressions import S3_WRITE_ACTIONS, arn_token, suppress_grants
 from constructs.versioned_object import VersionedObject
 
 from stacks.network import import_vpc
@@ -112,6 +112,10 @@ class OrchestrationStack(cdk.Stack):
             )
         )
         release_bucket.grant_read(role, "releases/*")
+        # DAG runs leave their dbt results for the data-quality canary, and the data-service publisher
+        # keeps its publish markers; neither may touch a release.
+        release_bucket.grant_put(role, "dbt-results/*")
+        release_bucket.grant_read_write(role, "dataservices-state/*")
         raw_bucket.grant_read(role)
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -131,11 +135,13 @@ class OrchestrationStack(cdk.Stack):
 
         suppress_grants(
             role,
-            what="read of releases/* and of raw landing (sensors, freshness), and the job runs of our own "
-            "EMR Serverless applications",
-            actions=(),
+            what="read of releases/* and of raw landing (sensors, freshness), writes of dbt-results/* and "
+            "dataservices-state/*, and the job runs of our own EMR Serverless applications",
+            actions=S3_WRITE_ACTIONS,
             resources=(
                 f"Resource::{arn_token(release_bucket)}/releases/*",
+                f"Resource::{arn_token(release_bucket)}/dbt-results/*",
+                f"Resource::{arn_token(release_bucket)}/dataservices-state/*",
                 f"Resource::{arn_token(raw_bucket)}/*",
                 *(f"Resource::{arn_token(app.application)}/jobruns/*" for app in spark_applications),
             ),

@@ -16,6 +16,7 @@ from typing import Any
 
 from cicd.dbt import compat, mask, wap
 from cicd.dbt.build import DEFAULT_SCALE, DEFAULT_SEED, DbtToolError, build_duckdb, parse_project
+from cicd.dbt.wap_cli import add_wap_parser
 from cicd.gate.model import Finding
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -94,41 +95,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_wap(args: argparse.Namespace) -> int:
-    try:
-        plan = wap.WapPlan(
-            database=args.database or os.environ.get("SNOWFLAKE_DATABASE", ""),
-            target_schema=args.schema,
-            release_id=args.release_id,
-            reader_roles=tuple(args.reader_role or ()),
-        )
-    except wap.WapError as exc:
-        print(f"dbt wap: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.dry_run:
-        if args.rollback:
-            statements = plan.rollback_statements()
-        else:
-            step = (
-                f"-- dbt build --target {args.target} --selector {args.selector} --vars '{{wap_release: {plan.tag}}}'"
-            )
-            statements = [*plan.write_statements(True), step, *plan.publish_statements(True)]
-        print(";\n".join(statements) + ";")
-        return EXIT_OK
-    try:
-        executor = wap.snowflake_executor(wap.connect_from_env(dict(os.environ)))
-        if args.rollback:
-            result = wap.rollback(plan, executor=executor)
-        else:
-            build = wap.dbt_build_into_release(_root(args), target=args.target, selector=args.selector, plan=plan)
-            result = wap.run(plan, executor=executor, build=build)
-    except (wap.WapError, KeyError) as exc:
-        print(f"dbt wap: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(result.message)
-    return EXIT_OK if result.published else EXIT_FAILED
-
-
 def cmd_mask(args: argparse.Namespace) -> int:
     try:
         job = mask.MaskJob(args.source_database, args.target_database, args.key_table, args.key_name)
@@ -176,16 +142,7 @@ def add_parser(subparsers: Any) -> None:
     baseline.add_argument("--out", help="where to write it (default: build/dbt/baseline/ with --from, else committed)")
     baseline.set_defaults(handler=cmd_baseline)
 
-    publish = commands.add_parser("wap", help="write-audit-publish a dbt selector into Snowflake (or --rollback)")
-    publish.add_argument("--target", required=True, help="dbt target (prod, staging)")
-    publish.add_argument("--selector", required=True, help="pipeline selector from selectors.yml")
-    publish.add_argument("--release-id", required=True, help="release id, used to name the release schema")
-    publish.add_argument("--schema", default="analytics", help="the target's schema (profiles.yml; default analytics)")
-    publish.add_argument("--database", help="Snowflake database (default: $SNOWFLAKE_DATABASE)")
-    publish.add_argument("--reader-role", action="append", help="role that reads the marts (repeatable)")
-    publish.add_argument("--rollback", action="store_true", help="swap the previous release back in")
-    publish.add_argument("--dry-run", action="store_true", help="print the SQL instead of running it")
-    publish.set_defaults(handler=cmd_wap)
+    add_wap_parser(commands)
 
     masking = commands.add_parser("mask", help="copy raw sources with PII masked, inside prod, for staging")
     masking.add_argument("--manifest", required=True, help="the release's dbt manifest (sources and their PII tags)")

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cicd.data.schemas import RAW_SCHEMAS, SOURCES
-
 PROJECT_DIR = "dbt_project"
 # The synthetic data's fixed "now" (cicd.data.generate.AS_OF): windowed signals are measured from it in CI.
 CI_AS_OF = "2026-01-01 00:00:00"
@@ -138,6 +136,9 @@ def load_duckdb(db_path: Path, data_dir: Path) -> dict[str, int]:
 
     db_path.parent.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
+    # Imported here: MWAA workers run write-audit-publish through this module and have no synthetic data.
+    from cicd.data.schemas import RAW_SCHEMAS, SOURCES
+
     # Identifiers below come from the fixed SOURCES / RAW_SCHEMAS mappings, never from input: S608 does not apply.
     with duckdb.connect(str(db_path)) as conn:
         for (source, table), schema in SOURCES.items():

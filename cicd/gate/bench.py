@@ -44,7 +44,7 @@ def main() -> int:
         rows: list[tuple[str, float]] = []
         if args.warm_only:
             for name in (".venv", ".venv-checkov", "node_modules", ".make"):
-                os.symlink(ROOT / name, clone / name)
+                (clone / name).symlink_to(ROOT / name)
         else:
             env |= {"UV_CACHE_DIR": f"{tmp}/uv-cache", "npm_config_cache": f"{tmp}/npm-cache"}
             rows.append(("cold: make venv (empty caches)", _run(["make", "venv"], clone, env)))

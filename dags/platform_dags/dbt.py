@@ -1,8 +1,9 @@
 """Run a pipeline's dbt selector in write-audit-publish mode, from the release's dbt/ folder.
 
 The write-audit-publish logic (build and test into a release schema, then swap atomically) belongs
-to `python -m cicd dbt wap`, which works on `<root>/dbt_project`; the task downloads the release's
-dbt/ part there and points --root at it. This module only decides how a task calls the runner, so
+to `python -m cicd.dbt.wap_cli`, which the release ships inside the DAG folder (MWAA workers have
+nothing else) and which works on `<root>/dbt_project`; the task downloads the release's dbt/ part
+there and points --root at it. This module only decides how a task calls the runner, so
 re-pointing the call (another runner, another interpreter) is a change to `wap_command` alone.
 """
 
@@ -13,13 +14,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from platform_dags.runtime import Release
 
 log = logging.getLogger(__name__)
 
-WAP_ENTRY = ("-m", "cicd")
-PROJECT_FOLDER = "dbt_project"  # where `python -m cicd dbt ...` expects the project under --root
+WAP_ENTRY = ("-m", "cicd.dbt.wap_cli")
+PROJECT_FOLDER = "dbt_project"  # where the runner expects the project under --root
 OUTPUT_TAIL_LINES = 40
 
 
@@ -33,8 +35,6 @@ def wap_command(*, root: Path, selector: str, target: str, release: Release) -> 
         *WAP_ENTRY,
         "--root",
         str(root),
-        "dbt",
-        "wap",
         "--target",
         target,
         "--selector",
@@ -61,3 +61,24 @@ def run_wap(*, root: Path, selector: str, target: str, release: Release, timeout
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-OUTPUT_TAIL_LINES:])
         raise DbtRunError(f"dbt write-audit-publish of selector {selector!r} exited {proc.returncode}:\n{tail}")
+
+
+RESULTS_PREFIX = "dbt-results"
+
+
+def run_results_path(root: Path, target: str) -> Path:
+    # Where cicd.dbt.runner's workspace for `wap-<target>` keeps dbt's target/ folder.
+    return root / "build" / "dbt" / f"wap-{target}" / "target" / "run_results.json"
+
+
+def upload_run_results(
+    s3_client: Any, *, root: Path, target: str, release: Release, pipeline_id: str, run: str
+) -> str | None:
+    """Put dbt's run_results.json where the data-quality canary reads it; None when dbt wrote none."""
+    path = run_results_path(root, target)
+    if not path.exists():
+        log.warning("dbt wrote no run_results.json for %s (%s): nothing for the data-quality canary", pipeline_id, path)
+        return None
+    key = f"{RESULTS_PREFIX}/{release['release_id']}/{pipeline_id}/{run}/run_results.json"
+    s3_client.put_object(Bucket=release["release_bucket"], Key=key, Body=path.read_bytes())
+    return key

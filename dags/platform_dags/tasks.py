@@ -33,14 +33,21 @@ def resolve_release() -> Release:
     )
 
 
-def transform(selector: str, pipeline_id: str, ti: Any) -> None:
+def transform(selector: str, pipeline_id: str, ti: Any, ts_nodash: str = "manual") -> None:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     release = _release(ti)
+    target = runtime.setting("environment")
     with tempfile.TemporaryDirectory(prefix=f"dbt-{pipeline_id}-") as workdir:
         s3 = S3Hook(aws_conn_id=AWS_CONN_ID).conn
         runtime.download_release_part(s3, release, "dbt", Path(workdir), folder=dbt.PROJECT_FOLDER)
-        dbt.run_wap(root=Path(workdir), selector=selector, target=runtime.setting("environment"), release=release)
+        try:
+            dbt.run_wap(root=Path(workdir), selector=selector, target=target, release=release)
+        finally:
+            # Passed or failed, the results feed the data-quality canary (a failed audit is data too).
+            dbt.upload_run_results(
+                s3, root=Path(workdir), target=target, release=release, pipeline_id=pipeline_id, run=ts_nodash
+            )
 
 
 def publish(data_service: str, pipeline_id: str, ti: Any) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def test_the_security_group_only_admits_itself(synth, cfn):
     assert ingress["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
 
 
-def test_the_execution_role_has_no_write_to_data_and_no_unconditioned_wildcards(synth, config, cfn):
+def test_the_execution_role_writes_only_run_records_and_has_no_unconditioned_wildcards(synth, config, cfn):
     env = config.environment("dev")
     stage = synth.stage("dev")
     template = synth.template("dev", "Orchestration")
@@ -128,7 +128,15 @@ def test_the_execution_role_has_no_write_to_data_and_no_unconditioned_wildcards(
         if "cloudwatch:PutMetricData" in actions:
             assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "AmazonMWAA"}}
         writes = [a for a in actions if a.startswith(("s3:Put", "s3:Delete", "s3:Abort"))]
-        assert not writes or statement["Effect"] == "Deny", statement
+        if writes and statement["Effect"] == "Allow":
+            # Only the run records of the release bucket: dbt results and data-service publish markers;
+            # never a release, raw landing data or the DAG folder.
+            resources = cfn.rendered(statement["Resource"])
+            assert "ReleaseBucket" in resources and "releases/" not in resources, statement
+            assert all(
+                p in ("/dbt-results/*", "/dataservices-state/*")
+                for p in __import__("re").findall(r'"(/[a-z-]+/\*)"', resources)
+            ), statement
     allowed = [s for s in statements if s["Effect"] == "Allow"]
     (pass_role,) = [s for s in allowed if "iam:PassRole" in cfn.as_list(s["Action"])]
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}}

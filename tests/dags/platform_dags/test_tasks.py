@@ -40,10 +40,15 @@ def recording_wap(monkeypatch, tmp_path):
     return record
 
 
-def test_wap_command_is_the_cicd_dbt_wap_cli(tmp_path):
-    """The same arguments `python -m cicd dbt wap` (cicd/dbt/cli.py) declares as required."""
+def test_wap_command_is_the_cicd_dbt_wap_cli(tmp_path, monkeypatch, capsys):
+    """The module the release ships in the DAG folder, with arguments its own parser accepts."""
     command = dbt.wap_command(root=tmp_path, selector="crm_accounts", target="prod", release=RELEASE)
-    assert command[:7] == [sys.executable, "-m", "cicd", "--root", str(tmp_path), "dbt", "wap"]
+    assert command[:5] == [sys.executable, "-m", "cicd.dbt.wap_cli", "--root", str(tmp_path)]
+    from cicd.dbt import wap_cli
+
+    monkeypatch.setenv("SNOWFLAKE_DATABASE", "ANALYTICS")
+    assert wap_cli.main([*command[3:], "--dry-run"]) == 0
+    assert "swap with" in capsys.readouterr().out
     assert command[command.index("--selector") + 1] == "crm_accounts"
     assert command[command.index("--target") + 1] == "prod"
     assert command[command.index("--release-id") + 1] == RELEASE["release_id"]
@@ -158,3 +163,29 @@ def test_supervisor_outlasts_streaming_controls_worst_redeploy():
     timing = control.Timing()
     worst = 2 * (timing.shutdown_grace_s + timing.cancel_timeout_s) + 2 * timing.start_timeout_s + timing.bake_s
     assert worst < SUPERVISOR_TASK_TIMEOUT.total_seconds()
+
+
+@mock_aws
+def test_transform_leaves_run_results_for_the_data_quality_canary_even_when_dbt_fails(monkeypatch):
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="releases-dev", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="releases-dev", Key="releases/r-0123456789abcdef/dbt/dbt_project.yml", Body=b"name: x")
+    # A stand-in dbt run that writes run_results.json where the runner's workspace would, then fails.
+    script = (
+        "import sys; from pathlib import Path; "
+        "root = Path(sys.argv[sys.argv.index('--root') + 1]); "
+        "out = root / 'build/dbt/wap-staging/target'; out.mkdir(parents=True); "
+        "(out / 'run_results.json').write_text('{\"results\": []}'); sys.exit(1)"
+    )
+    monkeypatch.setattr(dbt, "WAP_ENTRY", ("-c", script))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", "aws://")
+    monkeypatch.setenv("AIRFLOW__PLATFORM__ENVIRONMENT", "staging")
+    with pytest.raises(dbt.DbtRunError):
+        tasks.transform(
+            selector="crm_accounts",
+            pipeline_id="crm_accounts",
+            ti=FakeTaskInstance(RELEASE),
+            ts_nodash="20260301T000000",
+        )
+    key = "dbt-results/r-0123456789abcdef/crm_accounts/20260301T000000/run_results.json"
+    assert s3.get_object(Bucket="releases-dev", Key=key)["Body"].read() == b'{"results": []}'

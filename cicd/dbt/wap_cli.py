@@ -1,0 +1,83 @@
+"""`dbt wap`: write-audit-publish (or roll back) one selector into Snowflake.
+
+Kept apart from the rest of the dbt CLI so that it runs on MWAA workers, where the release ships
+only this module, wap.py and runner.py inside the DAG folder: `python -m cicd.dbt.wap_cli --root R
+--target prod --selector crm_accounts --release-id r-…`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cicd.dbt import wap
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def cmd_wap(args: argparse.Namespace) -> int:
+    try:
+        plan = wap.WapPlan(
+            database=args.database or os.environ.get("SNOWFLAKE_DATABASE", ""),
+            target_schema=args.schema,
+            release_id=args.release_id,
+            reader_roles=tuple(args.reader_role or ()),
+        )
+    except wap.WapError as exc:
+        print(f"dbt wap: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
+        if args.rollback:
+            statements = plan.rollback_statements()
+        else:
+            step = (
+                f"-- dbt build --target {args.target} --selector {args.selector} --vars '{{wap_release: {plan.tag}}}'"
+            )
+            statements = [*plan.write_statements(True), step, *plan.publish_statements(True)]
+        print(";\n".join(statements) + ";")
+        return EXIT_OK
+    try:
+        executor = wap.snowflake_executor(wap.connect_from_env(dict(os.environ)))
+        if args.rollback:
+            result = wap.rollback(plan, executor=executor)
+        else:
+            root = Path(getattr(args, "root", ".")).resolve()
+            build = wap.dbt_build_into_release(root, target=args.target, selector=args.selector, plan=plan)
+            result = wap.run(plan, executor=executor, build=build)
+    except (wap.WapError, KeyError) as exc:
+        print(f"dbt wap: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(result.message)
+    return EXIT_OK if result.published else EXIT_FAILED
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, help="dbt target (prod, staging)")
+    parser.add_argument("--selector", required=True, help="pipeline selector from selectors.yml")
+    parser.add_argument("--release-id", required=True, help="release id, used to name the release schema")
+    parser.add_argument("--schema", default="analytics", help="the target's schema (profiles.yml; default analytics)")
+    parser.add_argument("--database", help="Snowflake database (default: $SNOWFLAKE_DATABASE)")
+    parser.add_argument("--reader-role", action="append", help="role that reads the marts (repeatable)")
+    parser.add_argument("--rollback", action="store_true", help="swap the previous release back in")
+    parser.add_argument("--dry-run", action="store_true", help="print the SQL instead of running it")
+    parser.set_defaults(handler=cmd_wap)
+
+
+def add_wap_parser(commands: Any) -> None:
+    _arguments(commands.add_parser("wap", help="write-audit-publish a dbt selector into Snowflake (or --rollback)"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cicd.dbt.wap_cli", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=".", help="folder holding dbt_project/ (the release's dbt part)")
+    _arguments(parser)
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

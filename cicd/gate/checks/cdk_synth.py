@@ -48,7 +48,9 @@ def nag_findings(text: str) -> list[Finding]:
     found: dict[tuple[str, str], Finding] = {}
     for m in NAG.finditer(text):
         severity = "error" if m["level"] == "Error" else "warning"
-        found[(m["rule"], m["path"])] = Finding(f"cdk-nag:{m['rule']}", m["msg"].strip(), m["path"], None, NAG_FIX, severity)
+        found[(m["rule"], m["path"])] = Finding(
+            f"cdk-nag:{m['rule']}", m["msg"].strip(), m["path"], None, NAG_FIX, severity
+        )
     for m in NAG_BLOCK.finditer(text):
         severity = "error" if m["level"] == "ERROR" else "warning"
         message = m["msg"].strip()

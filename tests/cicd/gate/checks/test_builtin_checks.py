@@ -56,3 +56,26 @@ def test_unit_tests_check_with_no_tests_is_an_error(tmp_path):
     (tmp_path / "tests").mkdir()
     with pytest.raises(ToolError, match="no tests"):
         UnitTests().run(context(tmp_path))
+
+
+NEW_CLI_OUTPUT = """
+ERROR AwsSolutions-IAM5[Resource::*]: The IAM entity contains wildcard permissions. (Construct Annotations)
+   DeliveryPipeline/Pipeline/Role/DefaultPolicy/Resource
+   Rule Annotation::error-annotation
+
+WARN AwsSolutions-S10: The S3 Bucket does not require requests to use SSL. (Construct Annotations)
+   Dev/Storage/RawBucket/Resource
+   Rule Annotation::warning-annotation
+"""
+OLD_CLI_OUTPUT = "[Error at /Prod/Storage/DataKey/Resource] AwsSolutions-KMS5: The KMS key has no rotation.\n"
+
+
+def test_cdk_nag_findings_are_read_from_both_cli_output_formats():
+    from cicd.gate.checks.cdk_synth import nag_findings
+
+    found = {(f.rule, f.file, f.severity) for f in nag_findings(NEW_CLI_OUTPUT + OLD_CLI_OUTPUT)}
+    assert found == {
+        ("cdk-nag:AwsSolutions-IAM5[Resource::*]", "DeliveryPipeline/Pipeline/Role/DefaultPolicy/Resource", "error"),
+        ("cdk-nag:AwsSolutions-S10", "Dev/Storage/RawBucket/Resource", "warning"),
+        ("cdk-nag:AwsSolutions-KMS5", "/Prod/Storage/DataKey/Resource", "error"),
+    }

@@ -31,6 +31,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cicd.dataservices.cli",
     "cicd.dbt.cli",
     "cicd.rollback.cli",
+    "cicd.schemas.cli",
+    "cicd.streaming.cli",
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

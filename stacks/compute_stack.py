@@ -10,6 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from constructs.emr_serverless import SparkApplication, SparkJobRole
 from constructs.suppressions import (
@@ -46,6 +47,7 @@ class ComputeStack(cdk.Stack):
         checkpoint_bucket: s3.IBucket,
         msk_cluster_arn: str,
         kafka_topics: Sequence[str],
+        bootstrap_servers_secret_name: str,
         log_retention: logs.RetentionDays,
         **kwargs: Any,
     ) -> None:
@@ -99,6 +101,10 @@ class ComputeStack(cdk.Stack):
         data_key.grant_encrypt_decrypt(self.job_role)  # the application's log encryption
         job_role.grant_kafka_read(
             cluster_arn=msk_cluster_arn, topics=kafka_topics, consumer_group_prefix=SPARK_CONSUMER_GROUP_PREFIX
+        )
+        # The streaming job reads the MSK bootstrap string from Secrets Manager at start.
+        secretsmanager.Secret.from_secret_name_v2(self, "BootstrapServers", bootstrap_servers_secret_name).grant_read(
+            self.job_role
         )
 
         suppress_grants(

@@ -86,6 +86,7 @@ class DataPlatformStage(cdk.Stage):
             checkpoint_bucket=storage.checkpoint_bucket,
             msk_cluster_arn=env_config.streaming.msk_cluster_arn,
             kafka_topics=STREAMING_TOPICS,
+            bootstrap_servers_secret_name=env_config.streaming.bootstrap_servers_secret_name,
             log_retention=log_retention,
         )
         self.active_release_parameter_name = active_release_parameter(env_config.name)
@@ -106,6 +107,7 @@ class DataPlatformStage(cdk.Stage):
             dag_bucket=storage.dag_bucket,
             release_bucket=storage.release_bucket,
             raw_bucket=storage.raw_bucket,
+            checkpoint_bucket=storage.checkpoint_bucket,
             data_key=storage.data_key,
             spark_applications=(self.compute.batch, self.compute.streaming),
             spark_job_role=self.compute.job_role,

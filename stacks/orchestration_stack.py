@@ -44,6 +44,7 @@ class OrchestrationStack(cdk.Stack):
         dag_bucket: s3.IBucket,
         release_bucket: s3.IBucket,
         raw_bucket: s3.IBucket,
+        checkpoint_bucket: s3.IBucket,
         data_key: kms.IKey,
         spark_applications: Sequence[SparkApplication],
         spark_job_role: iam.IRole,
@@ -117,6 +118,11 @@ class OrchestrationStack(cdk.Stack):
         release_bucket.grant_put(role, "dbt-results/*")
         release_bucket.grant_read_write(role, "dataservices-state/*")
         raw_bucket.grant_read(role)
+        # The streaming supervisor (pipeline_assets/streaming_control) snapshots and restores the job's
+        # checkpoint and, on a failed redeploy, removes the sink batches written after the snapshot.
+        checkpoint_bucket.grant_read_write(role)
+        raw_bucket.grant_delete(role, "landing/*")
+        raw_bucket.grant_delete(role, "quarantine/*")
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["ssm:GetParameter"],
@@ -142,6 +148,9 @@ class OrchestrationStack(cdk.Stack):
                 f"Resource::{arn_token(release_bucket)}/releases/*",
                 f"Resource::{arn_token(release_bucket)}/dbt-results/*",
                 f"Resource::{arn_token(release_bucket)}/dataservices-state/*",
+                f"Resource::{arn_token(checkpoint_bucket)}/*",
+                f"Resource::{arn_token(raw_bucket)}/landing/*",
+                f"Resource::{arn_token(raw_bucket)}/quarantine/*",
                 f"Resource::{arn_token(raw_bucket)}/*",
                 *(f"Resource::{arn_token(app.application)}/jobruns/*" for app in spark_applications),
             ),

@@ -25,6 +25,7 @@ PINNED_IDS = (
 # Spark checkpoints are rewritten constantly; old versions are only useful for a few days.
 CHECKPOINT_NONCURRENT_DAYS = 3
 RAW_NONCURRENT_DAYS = 7
+CHECKPOINT_SNAPSHOT_DAYS = 14
 
 
 class StorageStack(cdk.Stack):
@@ -70,7 +71,18 @@ class StorageStack(cdk.Stack):
             noncurrent_version_days=RAW_NONCURRENT_DAYS,
             lifecycle_rules=[s3.LifecycleRule(id="ExpireRawLanding", expiration=cdk.Duration.days(raw_landing_days))],
         )
-        self.checkpoint_bucket = bucket("CheckpointBucket", noncurrent_version_days=CHECKPOINT_NONCURRENT_DAYS)
+        self.checkpoint_bucket = bucket(
+            "CheckpointBucket",
+            noncurrent_version_days=CHECKPOINT_NONCURRENT_DAYS,
+            # Redeploy snapshots (pipeline_assets/streaming_control) matter until the next redeploy bakes.
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireCheckpointSnapshots",
+                    prefix="_snapshots/",
+                    expiration=cdk.Duration.days(CHECKPOINT_SNAPSHOT_DAYS),
+                )
+            ],
+        )
         # Object Lock can only be switched on when the bucket is created; the audit stack sets retention.
         # Evidence outlives any stack, in every environment.
         self.evidence_bucket = bucket(

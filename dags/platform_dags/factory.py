@@ -93,6 +93,19 @@ def landing_uri(spec: PipelineSpec) -> str:
     return base if spec.is_streaming else base + "interval_start={{ ts_nodash }}/"
 
 
+# Streaming from MSK: the Kafka source and MSK IAM auth are not in the EMR image, so they are resolved
+# as packages (EMR 7.9 runs Spark 3.5.5, Scala 2.12); state lives in RocksDB, on executor disk.
+KAFKA_STREAMING_CONF = {
+    "spark.jars.packages": ",".join(
+        ("org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.5", "software.amazon.msk:aws-msk-iam-auth:2.2.0")
+    ),
+    "spark.sql.streaming.stateStore.providerClass": (
+        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+    ),
+    "spark.emr-serverless.executor.disk": "50G",
+}
+
+
 def spark_submit_parameters(spec: PipelineSpec) -> str:
     assert spec.spark is not None
     size = SPARK_SIZES[spec.spark.size]
@@ -106,6 +119,8 @@ def spark_submit_parameters(spec: PipelineSpec) -> str:
         "spark.dynamicAllocation.minExecutors": "1",
         "spark.dynamicAllocation.maxExecutors": size["max_executors"],
     }
+    if spec.source is not None and spec.source.kind == "kafka":
+        conf.update(KAFKA_STREAMING_CONF)
     return " ".join(f"--conf {key}={value}" for key, value in conf.items())
 
 

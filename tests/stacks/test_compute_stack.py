@@ -58,7 +58,11 @@ def test_the_job_role_reads_release_artifacts_and_raw_and_checkpoint_buckets_and
     for statement in statements:
         assert statement["Effect"] == "Allow"
         actions = cfn.as_list(statement["Action"])
-        assert all(a.split(":")[0] in {"s3", "kms", "logs", "kafka-cluster"} for a in actions), actions
+        assert all(a.split(":")[0] in {"s3", "kms", "logs", "kafka-cluster", "secretsmanager"} for a in actions), actions
+        if any(a.startswith("secretsmanager:") for a in actions):
+            # Only the MSK bootstrap secret, read-only.
+            assert set(actions) <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}, actions
+            assert env.streaming.bootstrap_servers_secret_name in cfn.rendered(statement["Resource"])
         assert "*" not in cfn.as_list(statement["Resource"]), statement
         if any(a.startswith("s3:") for a in actions):
             s3_resources += cfn.as_list(statement["Resource"])

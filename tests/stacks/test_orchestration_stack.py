@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from constructs.airflow_environment import LOG_TYPES
@@ -129,14 +130,18 @@ def test_the_execution_role_writes_only_run_records_and_has_no_unconditioned_wil
             assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "AmazonMWAA"}}
         writes = [a for a in actions if a.startswith(("s3:Put", "s3:Delete", "s3:Abort"))]
         if writes and statement["Effect"] == "Allow":
-            # Only the run records of the release bucket: dbt results and data-service publish markers;
-            # never a release, raw landing data or the DAG folder.
+            # Run records of the release bucket (dbt results, publish markers), the streaming checkpoint,
+            # and removal of sink batches by a streaming rollback; never a release or the DAG folder.
             resources = cfn.rendered(statement["Resource"])
-            assert "ReleaseBucket" in resources and "releases/" not in resources, statement
-            assert all(
-                p in ("/dbt-results/*", "/dataservices-state/*")
-                for p in __import__("re").findall(r'"(/[a-z-]+/\*)"', resources)
-            ), statement
+            prefixes = set(re.findall(r'"(/[a-z-]+/\*)"', resources))
+            assert "releases/" not in resources and "DagBucket" not in resources, statement
+            if "ReleaseBucket" in resources:
+                assert prefixes <= {"/dbt-results/*", "/dataservices-state/*"}, statement
+            elif "RawBucket" in resources:
+                assert set(actions) <= {"s3:DeleteObject*"}, statement
+                assert prefixes <= {"/landing/*", "/quarantine/*"}, statement
+            else:
+                assert "CheckpointBucket" in resources, statement
     allowed = [s for s in statements if s["Effect"] == "Allow"]
     (pass_role,) = [s for s in allowed if "iam:PassRole" in cfn.as_list(s["Action"])]
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}}

@@ -141,3 +141,18 @@ def test_outputs_name_the_buckets_and_key(synth):
     assert outputs["ReleaseBucketName"]["Value"] == {"Ref": "ReleaseBucket"}
     assert outputs["DagBucketName"]["Value"] == {"Ref": "DagBucket"}
     assert outputs["DataKeyArn"]["Value"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+
+
+def test_checkpoint_snapshots_expire(synth):
+    from aws_cdk import assertions
+
+    synth.template("dev", "Storage").has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LifecycleConfiguration": {
+                "Rules": assertions.Match.array_with(
+                    [assertions.Match.object_like({"Id": "ExpireCheckpointSnapshots", "Prefix": "_snapshots/"})]
+                )
+            }
+        },
+    )

@@ -1,4 +1,5 @@
-"""The pytest suite minus the `slow` tests (whole-tool runs on fixtures, left to `make test`)."""
+"""The pytest suite minus `slow` tests (whole-tool runs on fixtures, left to `make test`) and `external` ones
+(the external-systems check runs those)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ LOCATION = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<line>\d+):", re.MULTILINE)
 @register
 class UnitTests(Check):
     name = "unit-tests"
-    description = "pytest -m 'not slow' (Spark transforms, handlers, models, factories, the gate itself)"
+    description = "pytest -m 'not slow and not external' (Spark transforms, handlers, models, the gate itself)"
     paths = ("*.py", "tests/*", "pyproject.toml", "config/*", "dags/*", "pipeline_assets/*", "dbt_project/*")
 
     def run(self, ctx: GateContext) -> list[Finding]:
         junit = ctx.report_path("unit-tests.xml")
         proc = run_tool(
-            [sys.executable, "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"],
+            [sys.executable, "-m", "pytest", "-m", "not slow and not external", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"],
             cwd=ctx.root,
             env={"SPARK_LOCAL_IP": "127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1"},
             ok_codes=(0, 1, NO_TESTS_COLLECTED),

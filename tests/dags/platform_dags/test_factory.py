@@ -273,3 +273,11 @@ def test_spark_jobs_accept_the_arguments_the_factory_renders(platform_settings, 
         parsed = batch_arguments(pipeline_id).parse_args(driver["sparkSubmit"]["entryPointArguments"])
         assert parsed.interval_start == INTERVAL_START
         assert parsed.pipeline_id == pipeline_id
+
+
+def test_streaming_jobs_get_the_kafka_source_and_rocksdb_state_and_batch_jobs_do_not(tmp_path):
+    streaming = factory.spark_submit_parameters(load_spec(DAGS / "pipelines" / "operations_events.yaml"))
+    batch = factory.spark_submit_parameters(load_spec(DAGS / "pipelines" / "crm_accounts.yaml"))
+    assert "spark-sql-kafka-0-10_2.12" in streaming and "aws-msk-iam-auth" in streaming
+    assert "RocksDBStateStoreProvider" in streaming
+    assert "spark.jars.packages" not in batch

@@ -62,6 +62,18 @@ test: venv ## Every test, slow ones included
 audit-evidence: $(VENV_STAMP) ## Pipeline step: upload the gate report, release and templates to the evidence ledger
 	$(PY) -m cicd audit upload-evidence --bucket "$$EVIDENCE_BUCKET" --pipeline "$$PIPELINE_NAME" --execution-id "$$PIPELINE_EXECUTION_ID"
 
+.PHONY: integration-test
+integration-test: venv ## Pipeline step (staging): tests/external against the stage's S3, Snowflake and MSK
+	$(PY) -m cicd poststep integration-tests --env $${TARGET_ENV:-staging}
+
+.PHONY: canaries
+canaries: venv ## Pipeline step (staging): run every canary Lambda once; any problem fails the step
+	$(PY) -m cicd poststep canaries --env $${TARGET_ENV:-staging}
+
+.PHONY: dbt-baseline
+dbt-baseline: venv ## Refresh the committed dbt compatibility baseline after a prod release
+	$(PY) -m cicd dbt baseline
+
 .PHONY: changeset-review
 changeset-review: venv ## Pipeline step: reject a prepared change set that replaces stateful resources (STACK=, ROLE_ARN=, REGION=)
 	$(PY) -m cicd changeset review --stack $(STACK) --role-arn $(ROLE_ARN) --region $(REGION)

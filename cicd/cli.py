@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cicd.data.cli",
     "cicd.dataservices.cli",
     "cicd.dbt.cli",
+    "cicd.poststeps.cli",
     "cicd.rollback.cli",
     "cicd.schemas.cli",
     "cicd.streaming.cli",

@@ -220,6 +220,7 @@ class DataPlatformStage(cdk.Stage):
             delivery_pipeline_name=delivery_pipeline_name,
         )
         self.release_health_alarm_name = self.monitoring.release_health_alarm_name
+        self.integration_outputs["CANARY_FUNCTIONS"] = self.monitoring.canary_functions_output
         self.delivery_access = DeliveryAccessStack(
             self,
             "DeliveryAccess",
@@ -230,6 +231,10 @@ class DataPlatformStage(cdk.Stage):
             release_bucket=self.storage.release_bucket,
             data_key=self.storage.data_key,
             active_release_parameter_name=self.active_release_parameter_name,
+            secret_names=(
+                env_config.snowflake.private_key_secret_name,
+                env_config.streaming.bootstrap_servers_secret_name,
+            ),
             canary_function_arns=[fn.function_arn for _, fn in sorted(self.monitoring.canaries.functions.items())],
         )
         # Plain strings, not tokens: the pipeline in the delivery account cannot import them.

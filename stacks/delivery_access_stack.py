@@ -14,10 +14,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-INTEGRATION_PREFIX = "integration-tests/"
+# tests/external in staging mode works under external-tests/<run id>/ (docs/external-systems.md).
+INTEGRATION_PREFIX = "external-tests/"
 
 
 def integration_test_role_name(environment: str) -> str:
@@ -40,6 +42,7 @@ class DeliveryAccessStack(cdk.Stack):
         release_bucket: s3.IBucket,
         data_key: kms.IKey,
         active_release_parameter_name: str,
+        secret_names: tuple[str, ...],
         canary_function_arns: list[str],
         **kwargs: Any,
     ) -> None:
@@ -68,6 +71,11 @@ class DeliveryAccessStack(cdk.Stack):
                 ],
             )
         )
+        # The Snowflake key and MSK bootstrap string the external-system tests connect with.
+        for index, name in enumerate(secret_names):
+            secretsmanager.Secret.from_secret_name_v2(self, f"TestSecret{index}", name).grant_read(
+                self.integration_tests
+            )
         if canary_function_arns:
             self.integration_tests.add_to_policy(
                 iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=canary_function_arns)
@@ -77,7 +85,7 @@ class DeliveryAccessStack(cdk.Stack):
             [
                 {
                     "id": "AwsSolutions-IAM5",
-                    "reason": "Object access is confined to the integration-tests/ prefix of the raw bucket and "
+                    "reason": "Object access is confined to the external-tests/ prefix of the raw bucket and "
                     "releases/ of the release bucket; KMS re-encrypt/generate wildcards come from the key grant.",
                 },
                 {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": "Policy is generated from CDK grants."},

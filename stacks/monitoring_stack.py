@@ -144,6 +144,12 @@ class MonitoringStack(cdk.Stack):
         if delivery_account:
             self._reader_role(environment, delivery_account, health.alarm.alarm_arn)
         cdk.CfnOutput(self, "ReleaseHealthAlarmName", value=self.release_health_alarm_name)
+        # The staging post-step runs each canary once (make canaries).
+        self.canary_functions_output = cdk.CfnOutput(
+            self,
+            "CanaryFunctions",
+            value=cdk.Fn.join(",", [fn.function_name for _, fn in sorted(self.canaries.functions.items())]),
+        )
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
 
     def _reader_role(self, environment: str, delivery_account: str, alarm_arn: str) -> None:

@@ -58,7 +58,9 @@ def test_the_job_role_reads_release_artifacts_and_raw_and_checkpoint_buckets_and
     for statement in statements:
         assert statement["Effect"] == "Allow"
         actions = cfn.as_list(statement["Action"])
-        assert all(a.split(":")[0] in {"s3", "kms", "logs", "kafka-cluster", "secretsmanager"} for a in actions), actions
+        assert all(a.split(":")[0] in {"s3", "kms", "logs", "kafka-cluster", "secretsmanager"} for a in actions), (
+            actions
+        )
         if any(a.startswith("secretsmanager:") for a in actions):
             # Only the MSK bootstrap secret, read-only.
             assert set(actions) <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}, actions

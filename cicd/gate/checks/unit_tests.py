@@ -24,7 +24,17 @@ class UnitTests(Check):
     def run(self, ctx: GateContext) -> list[Finding]:
         junit = ctx.report_path("unit-tests.xml")
         proc = run_tool(
-            [sys.executable, "-m", "pytest", "-m", "not slow and not external", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-m",
+                "not slow and not external",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={junit}",
+            ],
             cwd=ctx.root,
             env={"SPARK_LOCAL_IP": "127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1"},
             ok_codes=(0, 1, NO_TESTS_COLLECTED),

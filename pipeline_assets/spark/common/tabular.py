@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, Window
-from pyspark.sql import functions as F  # noqa: N812 (the PySpark idiom)
+from pyspark.sql import functions as F
 
 QUARANTINE_REASON = "quarantine_reason"
 RAW_RECORD = "raw_record"

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F  # noqa: N812 (the PySpark idiom)
+from pyspark.sql import functions as F
 
 from pipeline_assets.spark.common.io import batch_arguments, default_quarantine, overwrite, read_landing
 from pipeline_assets.spark.common.session import job_session

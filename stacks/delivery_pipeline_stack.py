@@ -104,11 +104,8 @@ class DeliveryPipelineStack(cdk.Stack):
             build_environment=gate_build_environment(),
             partial_build_spec=codebuild.BuildSpec.from_object(
                 {
-                    "env": {
-                        "variables": {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CI": "true"},
-                        # The rollback command finds the execution that deployed a release by this variable.
-                        "exported-variables": ["RELEASE_ID"],
-                    },
+                    # RELEASE_ID is exported through self.synth.exported_variable() below.
+                    "env": {"variables": {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CI": "true"}},
                     "phases": {
                         "install": {"runtime-versions": {"python": "3.11", "nodejs": "20", "java": "corretto17"}},
                         "post_build": {

@@ -100,6 +100,9 @@ class Check:
     paths: ClassVar[tuple[str, ...]] = ()
     # Names of checks that must pass first (e.g. cfn-lint needs cdk-synth's cloud assembly).
     needs: ClassVar[tuple[str, ...]] = ()
+    # Typical warm wall time on the reference 2-core machine: the runner starts the longest chain
+    # first, so the slowest check never waits behind quick ones.
+    expected_seconds: ClassVar[float] = 5.0
 
     # A one-line result a check may set during run() (e.g. "r-1a2b: 42 files"); shown when it passes.
     summary_note: str = ""

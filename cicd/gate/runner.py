@@ -77,13 +77,34 @@ def _run_one(check: Check, ctx: GateContext) -> CheckResult:
     return result
 
 
+def critical_path(checks: Sequence[Check]) -> dict[str, float]:
+    """Each check's expected time plus the longest chain of checks that wait for it."""
+    dependents: dict[str, list[Check]] = {c.name: [] for c in checks}
+    for check in checks:
+        for need in check.needs:
+            if need in dependents:
+                dependents[need].append(check)
+    memo: dict[str, float] = {}
+
+    def length(check: Check) -> float:
+        if check.name not in memo:
+            memo[check.name] = check.expected_seconds + max((length(d) for d in dependents[check.name]), default=0.0)
+        return memo[check.name]
+
+    return {check.name: length(check) for check in checks}
+
+
 def run_checks(
     checks: Sequence[Check], ctx: GateContext, *, jobs: int, listener: Listener | None = None
 ) -> list[CheckResult]:
-    """Run checks as their dependencies allow, at most `jobs` at a time; results in check order."""
+    """Run checks as their dependencies allow, at most `jobs` at a time, longest chain first.
+
+    Results come back in the given check order.
+    """
     notify = listener or (lambda name, result: None)
     results: dict[str, CheckResult] = {}
-    pending = {check.name: check for check in checks}
+    priority = critical_path(checks)
+    pending = {check.name: check for check in sorted(checks, key=lambda c: -priority[c.name])}
     running: dict[Future[CheckResult], str] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while pending or running:

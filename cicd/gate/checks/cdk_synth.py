@@ -67,6 +67,7 @@ def nag_findings(text: str) -> list[Finding]:
 @register
 class CdkSynth(Check):
     name = "cdk-synth"
+    expected_seconds = 15
     description = "cdk synth of dev, staging, prod and the delivery pipeline, offline, with cdk-nag"
     paths = ("app.py", "cdk.json", "stacks/*", "constructs/*", "config/*", "pipeline_assets/*", "package*.json")
     needs = ("release-build",)

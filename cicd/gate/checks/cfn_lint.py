@@ -13,6 +13,7 @@ from cicd.gate.tools import run_tool, tool_path
 @register
 class CfnLint(Check):
     name = "cfn-lint"
+    expected_seconds = 12
     description = "cfn-lint on the cloud assembly's templates"
     paths = (*CdkSynth.paths, ".cfnlintrc")
     needs = ("cdk-synth",)

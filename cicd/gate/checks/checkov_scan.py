@@ -13,6 +13,7 @@ from cicd.gate.tools import run_tool, tool_path
 @register
 class Checkov(Check):
     name = "checkov"
+    expected_seconds = 12
     description = "checkov (CloudFormation framework) on the cloud assembly, offline"
     paths = CdkSynth.paths
     needs = ("cdk-synth",)

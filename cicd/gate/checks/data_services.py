@@ -22,6 +22,7 @@ from pipeline_assets.dataservices import metadata as md
 @register
 class DataServices(Check):
     name = "data-services"
+    expected_seconds = 6
     description = "Globant Enterprise AI data services: contract, PII, types, metadata schema, breaking changes"
     paths = ("dbt_project/*", "cicd/dataservices/*", "pipeline_assets/dataservices/*")
 

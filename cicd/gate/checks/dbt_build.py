@@ -16,6 +16,7 @@ DBT_PATHS = ("dbt_project/*", "cicd/data/*", "cicd/dbt/*")
 @register
 class DbtBuild(Check):
     name = "dbt-build"
+    expected_seconds = 9
     description = "dbt build (models, contracts, data and unit tests) on DuckDB with synthetic data"
     paths = DBT_PATHS
 

@@ -17,6 +17,7 @@ from cicd.gate.registry import register
 @register
 class DbtSnowflake(Check):
     name = "dbt-snowflake"
+    expected_seconds = 18
     description = "dbt compile for Snowflake prod offline + dbt build on the fakesnow emulator"
     paths = DBT_PATHS
     needs = ("dbt-build",)

@@ -44,6 +44,7 @@ def findings_from_junit(report: Path) -> list[Finding]:
 @register
 class ExternalSystems(Check):
     name = "external-systems"
+    expected_seconds = 30
     description = "S3 (moto server), Snowflake stage PUT/COPY (fakesnow), Kafka clients (mockafka) + Spark"
     paths = (
         "tests/external/*",

@@ -10,6 +10,7 @@ from cicd.release.bundle import BundleError, build
 @register
 class ReleaseBuild(Check):
     name = "release-build"
+    expected_seconds = 10
     description = "content-addressed release bundle in build/release/<release_id> (DAGs, dbt, Spark, services)"
 
     def run(self, ctx: GateContext) -> list[Finding]:

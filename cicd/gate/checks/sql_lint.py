@@ -59,6 +59,7 @@ def parse_report(stdout: str, ctx: GateContext) -> list[Finding]:
 @register
 class SqlLint(Check):
     name = "sql-lint"
+    expected_seconds = 5
     description = "sqlfluff on dbt models and tests (Snowflake dialect, jinja templater; config: .sqlfluff)"
     paths = (*LINTED, *CONFIG)
 

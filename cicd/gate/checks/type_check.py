@@ -14,6 +14,7 @@ LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<level>error|note): (?P<m
 @register
 class TypeCheck(Check):
     name = "type-check"
+    expected_seconds = 30
     description = "mypy on cicd, config, stacks and the other first-party packages"
     paths = ("*.py", "pyproject.toml")
 

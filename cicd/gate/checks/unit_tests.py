@@ -18,6 +18,7 @@ LOCATION = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<line>\d+):", re.MULTILINE)
 @register
 class UnitTests(Check):
     name = "unit-tests"
+    expected_seconds = 120
     description = "pytest -m 'not slow and not external' (Spark transforms, handlers, models, the gate itself)"
     paths = ("*.py", "tests/*", "pyproject.toml", "config/*", "dags/*", "pipeline_assets/*", "dbt_project/*")
 

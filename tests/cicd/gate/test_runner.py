@@ -115,3 +115,19 @@ def test_unknown_checks_and_cycles_are_setup_errors(ctx):
 
 def test_a_gate_that_ran_nothing_did_not_pass():
     assert not gate_passed([])
+
+
+def test_the_longest_chain_starts_first(ctx):
+    started = []
+
+    def record(name):
+        return lambda self, c: started.append(name) or []
+
+    quick = make_check("a-quick", run=record("a-quick"))
+    slow = make_check("z-slow", run=record("z-slow"))
+    slow.expected_seconds = 100
+    head = make_check("m-head", run=record("m-head"))
+    tail = make_check("n-tail", needs=("m-head",), run=record("n-tail"))
+    tail.expected_seconds = 200  # m-head leads a 205 s chain: it goes before z-slow
+    run_checks([quick, slow, head, tail], ctx, jobs=1)
+    assert started == ["m-head", "n-tail", "z-slow", "a-quick"]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline_assets.spark.common.io import batch_arguments, default_quarantine, overwrite, read_landing
-from pipeline_assets.spark.common.session import job_session
-from pipeline_assets.spark.common.tabular import ColumnSpec, TableSpec, drift_report, split_quarantine, transform_table
+from pipeline_assets.spark.common.batch import run_batch_job
+from pipeline_assets.spark.common.io import read_landing
+from pipeline_assets.spark.common.tabular import ColumnSpec, TableSpec, transform_table
 
 JOB_ID = "crm_accounts_batch"
-log = logging.getLogger(JOB_ID)
 
 ACCOUNTS = TableSpec(
     columns=(
@@ -50,21 +48,7 @@ def transform(raw: DataFrame) -> DataFrame:
     return result.withColumn("account_status", F.lower("account_status"))
 
 
-def load(result: DataFrame, *, output_uri: str, quarantine_uri: str) -> None:
-    valid, quarantined = split_quarantine(result)
-    overwrite(valid, output_uri)
-    overwrite(quarantined, quarantine_uri)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = batch_arguments(__doc__ or JOB_ID).parse_args(argv)
-    ingest_date = args.interval_start.date().isoformat()  # the export of the interval's (UTC) day
-    spark = job_session(JOB_ID)
-    raw = extract(spark, args.source, ingest_date)
-    drift = drift_report(raw.columns, ACCOUNTS)
-    if drift.renamed or drift.unexpected or drift.missing:
-        log.warning("schema drift in %s: %s", args.source, drift)
-    result = transform(raw).cache()
-    quarantine = args.quarantine or default_quarantine(args.output, args.pipeline_id)
-    load(result, output_uri=args.output, quarantine_uri=quarantine)
-    return 0
+    return run_batch_job(
+        job_id=JOB_ID, description=__doc__ or JOB_ID, argv=argv, table=ACCOUNTS, extract=extract, transform=transform
+    )

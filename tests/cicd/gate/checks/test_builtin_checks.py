@@ -79,3 +79,29 @@ def test_cdk_nag_findings_are_read_from_both_cli_output_formats():
         ("cdk-nag:AwsSolutions-S10", "Dev/Storage/RawBucket/Resource", "warning"),
         ("cdk-nag:AwsSolutions-KMS5", "/Prod/Storage/DataKey/Resource", "error"),
     }
+
+
+def test_changed_only_unit_tests_run_the_mirrored_test_folders(tmp_path):
+    from cicd.gate.checks.unit_tests import affected_tests
+
+    for folder in ("tests/dags/platform_dags", "tests/stacks", "tests/cicd/gate"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "tests/cicd/gate/test_runner.py").write_text("")
+
+    def targets(*changed):
+        return affected_tests(GateContext(tmp_path, tmp_path / "out", changed_files=frozenset(changed)))
+
+    assert targets("dags/platform_dags/runtime.py") == ["tests/dags/platform_dags"]
+    assert targets("stacks/storage_stack.py", "stacks/nested/x.py") == ["tests/stacks"]
+    assert targets("tests/cicd/gate/test_runner.py", "cicd/gate/runner.py") == ["tests/cicd/gate"]
+    assert targets("pyproject.toml", "stacks/storage_stack.py") == []  # shared config: everything
+    assert targets("unmirrored/module.py") == []  # nothing mirrors it: everything
+    assert affected_tests(GateContext(tmp_path, tmp_path / "out")) == []  # --all
+
+
+def test_changed_only_unit_tests_follow_non_python_sources_and_ignore_unrelated_files(tmp_path):
+    from cicd.gate.checks.unit_tests import UnitTests, affected_tests
+
+    (tmp_path / "tests/dags").mkdir(parents=True)
+    ctx = GateContext(tmp_path, tmp_path / "out", changed_files=frozenset({"dags/pipelines/x.yaml", "README.md"}))
+    assert affected_tests(ctx, UnitTests.paths) == ["tests/dags"]

@@ -105,3 +105,35 @@ def test_changed_only_unit_tests_follow_non_python_sources_and_ignore_unrelated_
     (tmp_path / "tests/dags").mkdir(parents=True)
     ctx = GateContext(tmp_path, tmp_path / "out", changed_files=frozenset({"dags/pipelines/x.yaml", "README.md"}))
     assert affected_tests(ctx, UnitTests.paths) == ["tests/dags"]
+
+
+BROKEN_TEMPLATE = {
+    "Resources": {
+        "Data": {"Type": "AWS::S3::Bucket", "Properties": {"VersioningConfiguration": {"Status": "Sometimes"}}},
+    }
+}
+
+
+@pytest.mark.parametrize("check_name", ["cfn-lint", "checkov"])
+def test_iac_checks_name_the_template_and_rule_of_a_broken_template(tmp_path, check_name):
+    import json
+
+    from cicd.gate.checks.cfn_lint import CfnLint
+    from cicd.gate.checks.checkov_scan import Checkov
+
+    shutil.copy(REPO / ".cfnlintrc", tmp_path / ".cfnlintrc")
+    # The checkov and CDK toolchains live in the repository, not in the temporary root.
+    for tool_dir in (".venv-checkov", "node_modules"):
+        (tmp_path / tool_dir).symlink_to(REPO / tool_dir)
+    assembly = tmp_path / "build" / "cdk.out"
+    assembly.mkdir(parents=True)
+    (assembly / "Broken.template.json").write_text(json.dumps(BROKEN_TEMPLATE, indent=1))
+    check = CfnLint() if check_name == "cfn-lint" else Checkov()
+    findings = [f for f in check.run(context(tmp_path)) if f.severity == "error"]
+    assert findings, f"{check_name} passed a broken template"
+    assert all(f.file.endswith("Broken.template.json") for f in findings)
+    rules = {f.rule for f in findings}
+    if check_name == "cfn-lint":
+        assert any(r.startswith("cfn-lint:E") for r in rules) and all(f.line for f in findings)
+    else:
+        assert "checkov:CKV_AWS_19" in rules or "checkov:CKV_AWS_18" in rules, rules

@@ -153,6 +153,7 @@ def _crm_export(folder: Path, megabytes: int) -> int:
 
 
 def bench_batch(spark: Any, workdir: Path, megabytes: int, cores: int, repeat: int) -> tuple[float, float]:
+    from pipeline_assets.spark.common.batch import load
     from pipeline_assets.spark.crm_accounts_batch import job
 
     size = _crm_export(workdir / "inbound" / "ingest_date=2024-05-01", megabytes)
@@ -160,7 +161,7 @@ def bench_batch(spark: Any, workdir: Path, megabytes: int, cores: int, repeat: i
 
     def run() -> None:
         result = job.transform(job.extract(spark, str(workdir / "inbound"), "2024-05-01")).cache()
-        job.load(result, output_uri=str(out / "accounts"), quarantine_uri=str(out / "quarantine"))
+        load(result, output_uri=str(out / "accounts"), quarantine_uri=str(out / "quarantine"))
         result.unpersist()
 
     run()  # warm-up

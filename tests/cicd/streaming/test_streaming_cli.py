@@ -158,3 +158,17 @@ def test_capacity_arithmetic():
     assert sized["batch_window_mb_per_s"] == pytest.approx(555.6, abs=0.1)  # in 6 hours
     assert sized["batch_vcpu"] == 145  # 555.6 x 1.3 / 5, rounded up
     assert sized["batch_workers"] == 37
+
+
+@pytest.mark.slow
+def test_the_batch_benchmark_runs_the_real_job_on_local_spark(tmp_path):
+    from cicd.streaming.bench import bench_batch
+    from pipeline_assets.spark.common.session import local_session
+
+    spark = local_session(cores=1, app_name="bench-test")
+    try:
+        per_core, megabytes = bench_batch(spark, tmp_path, megabytes=1, cores=1, repeat=1)
+    finally:
+        spark.stop()
+    assert megabytes > 0.5 and per_core > 0
+    assert list((tmp_path / "landing" / "accounts").glob("*.parquet"))

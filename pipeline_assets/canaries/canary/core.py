@@ -278,6 +278,17 @@ def event_time(event: Mapping[str, Any], fallback: datetime | None = None) -> da
     return fallback or datetime.now(UTC)
 
 
+def aws_clients(**given: Any) -> list[Any]:
+    """The handler's clients, in the order given: injected ones (moto, Stubbers) as they are, the
+    missing ones made here with the canary's client config (the Lambda runtime provides boto3)."""
+    if any(client is None for client in given.values()):
+        import boto3
+
+        config = client_config()
+        given = {name: boto3.client(name, config=config) if c is None else c for name, c in given.items()}
+    return list(given.values())
+
+
 def client_config() -> Any:
     """Short timeouts and bounded retries: a hung endpoint must end as a published Timeout."""
     from botocore.config import Config

@@ -26,7 +26,7 @@ from .core import (
     CanaryError,
     Deadline,
     Metrics,
-    client_config,
+    aws_clients,
     env,
     environment_label,
     error_code,
@@ -246,14 +246,7 @@ def handler(
     s3: Any = None,
     cloudwatch: Any = None,
 ) -> dict[str, Any]:
-    if None in (mwaa, ssm, s3, cloudwatch):
-        import boto3  # the Lambda runtime provides it; tests inject moto clients and Stubbers
-
-        config = client_config()
-        mwaa = mwaa or boto3.client("mwaa", config=config)
-        ssm = ssm or boto3.client("ssm", config=config)
-        s3 = s3 or boto3.client("s3", config=config)
-        cloudwatch = cloudwatch or boto3.client("cloudwatch", config=config)
+    mwaa, ssm, s3, cloudwatch = aws_clients(mwaa=mwaa, ssm=ssm, s3=s3, cloudwatch=cloudwatch)
     now = event_time(event)
 
     def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:

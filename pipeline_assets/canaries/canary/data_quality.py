@@ -29,8 +29,8 @@ from .core import (
     CanaryError,
     Deadline,
     Metrics,
+    aws_clients,
     classify,
-    client_config,
     describe,
     env,
     environment_label,
@@ -209,13 +209,7 @@ def check(
 def handler(
     event: dict[str, Any], context: Any = None, *, s3: Any = None, ssm: Any = None, cloudwatch: Any = None
 ) -> dict[str, Any]:
-    if None in (s3, ssm, cloudwatch):
-        import boto3  # the Lambda runtime provides it; tests inject moto clients
-
-        config = client_config()
-        s3 = s3 or boto3.client("s3", config=config)
-        ssm = ssm or boto3.client("ssm", config=config)
-        cloudwatch = cloudwatch or boto3.client("cloudwatch", config=config)
+    s3, ssm, cloudwatch = aws_clients(s3=s3, ssm=ssm, cloudwatch=cloudwatch)
     now = event_time(event)
 
     def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from .core import (
     CanaryError,
     Deadline,
     Metrics,
+    aws_clients,
     classify,
-    client_config,
     describe,
     env,
     environment_label,
@@ -170,14 +170,9 @@ def handler(
     cloudformation: Any = None,
     cloudwatch: Any = None,
 ) -> dict[str, Any]:
-    if None in (ssm, s3, cloudformation, cloudwatch):
-        import boto3  # the Lambda runtime provides it; tests inject moto clients
-
-        config = client_config()
-        ssm = ssm or boto3.client("ssm", config=config)
-        s3 = s3 or boto3.client("s3", config=config)
-        cloudformation = cloudformation or boto3.client("cloudformation", config=config)
-        cloudwatch = cloudwatch or boto3.client("cloudwatch", config=config)
+    ssm, s3, cloudformation, cloudwatch = aws_clients(
+        ssm=ssm, s3=s3, cloudformation=cloudformation, cloudwatch=cloudwatch
+    )
     now = event_time(event)
 
     def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from .core import (
     CanaryError,
     Deadline,
     Metrics,
+    aws_clients,
     classify,
-    client_config,
     describe,
     env,
     environment_label,
@@ -125,12 +125,7 @@ def handler(
     cloudwatch: Any = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    if None in (cloudformation, cloudwatch):
-        import boto3  # the Lambda runtime provides it; tests pass Stubbers (moto has no drift detection)
-
-        config = client_config()
-        cloudformation = cloudformation or boto3.client("cloudformation", config=config)
-        cloudwatch = cloudwatch or boto3.client("cloudwatch", config=config)
+    cloudformation, cloudwatch = aws_clients(cloudformation=cloudformation, cloudwatch=cloudwatch)
     now: datetime = event_time(event)
 
     def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from .core import (
     CanaryError,
     Deadline,
     Metrics,
+    aws_clients,
     classify,
     client_config,
     describe,
@@ -282,13 +283,7 @@ def handler(
     cloudwatch: Any = None,
     snowflake_connect: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
-    if None in (s3, ssm, cloudwatch):
-        import boto3  # the Lambda runtime provides it; tests inject moto clients
-
-        config = client_config()
-        s3 = s3 or boto3.client("s3", config=config)
-        ssm = ssm or boto3.client("ssm", config=config)
-        cloudwatch = cloudwatch or boto3.client("cloudwatch", config=config)
+    s3, ssm, cloudwatch = aws_clients(s3=s3, ssm=ssm, cloudwatch=cloudwatch)
     now = event_time(event)
 
     def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:

@@ -75,7 +75,8 @@ def _step(name: str, scale: int, seed: int) -> int:
     from cicd.data.generate import generate
     from cicd.dbt import compat
     from cicd.dbt.build import build_snowflake_emulated
-    from cicd.dbt.runner import CI_AS_OF, DbtWorkspace, load_duckdb, run_dbt
+    from cicd.dbt.offline import CI_AS_OF, load_duckdb
+    from pipeline_assets.dbt_wap.runner import DbtWorkspace, run_dbt
 
     data = ROOT / "build" / "data" / f"bench-scale-{scale}-seed-{seed}"
     workspace = DbtWorkspace(ROOT, f"bench-{scale}")

@@ -18,9 +18,10 @@ from pathlib import Path
 from cicd.data.generate import ensure
 from cicd.dbt.dialect import check_compiled
 from cicd.dbt.emulator import OFFLINE_COMPILE_FAILED
+from cicd.dbt.offline import CI_AS_OF, OFFLINE_SNOWFLAKE_ENV, load_duckdb, read_json
 from cicd.dbt.results import findings_from_output, findings_from_run
-from cicd.dbt.runner import CI_AS_OF, OFFLINE_SNOWFLAKE_ENV, DbtWorkspace, load_duckdb, read_json, run_dbt
 from cicd.gate.model import Finding
+from pipeline_assets.dbt_wap.runner import DbtWorkspace, run_dbt
 
 # Where the cicd package lives (the emulator runs as `python -m cicd.dbt.emulator` from the project folder).
 CODE_ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cicd.dbt import compat, mask, wap
+from cicd.dbt import compat, mask
 from cicd.dbt.build import DEFAULT_SCALE, DEFAULT_SEED, DbtToolError, build_duckdb, parse_project
-from cicd.dbt.wap_cli import add_wap_parser
 from cicd.gate.model import Finding
+from pipeline_assets.dbt_wap import wap
+from pipeline_assets.dbt_wap.cli import add_wap_parser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

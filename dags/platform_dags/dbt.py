@@ -1,7 +1,7 @@
 """Run a pipeline's dbt selector in write-audit-publish mode, from the release's dbt/ folder.
 
 The write-audit-publish logic (build and test into a release schema, then swap atomically) belongs
-to `python -m cicd.dbt.wap_cli`, which the release ships inside the DAG folder (MWAA workers have
+to `python -m pipeline_assets.dbt_wap.cli`, which the release ships inside the DAG folder (MWAA workers have
 nothing else) and which works on `<root>/dbt_project`; the task downloads the release's dbt/ part
 there and points --root at it. This module only decides how a task calls the runner, so
 re-pointing the call (another runner, another interpreter) is a change to `wap_command` alone.
@@ -20,7 +20,7 @@ from platform_dags.runtime import Release
 
 log = logging.getLogger(__name__)
 
-WAP_ENTRY = ("-m", "cicd.dbt.wap_cli")
+WAP_ENTRY = ("-m", "pipeline_assets.dbt_wap.cli")
 PROJECT_FOLDER = "dbt_project"  # where the runner expects the project under --root
 OUTPUT_TAIL_LINES = 40
 
@@ -67,7 +67,7 @@ RESULTS_PREFIX = "dbt-results"
 
 
 def run_results_path(root: Path, target: str) -> Path:
-    # Where cicd.dbt.runner's workspace for `wap-<target>` keeps dbt's target/ folder.
+    # Where pipeline_assets.dbt_wap.runner's workspace for `wap-<target>` keeps dbt's target/ folder.
     return root / "build" / "dbt" / f"wap-{target}" / "target" / "run_results.json"
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 from cicd.dbt import compat
-from cicd.dbt.runner import DbtWorkspace
 from cicd.gate.checks.dbt_build import DBT_PATHS
 from cicd.gate.model import Check, Finding, GateContext, ToolError
 from cicd.gate.registry import register
+from pipeline_assets.dbt_wap.runner import DbtWorkspace
 
 
 @register

@@ -8,14 +8,8 @@ from cicd.release.parts import BundleFiles, bundle_part, files_under
 RUNTIME_PACKAGES = (
     ("pipeline_assets/streaming_control", "streaming_control"),
     ("pipeline_assets/dataservices", "pipeline_assets/dataservices"),
-)
-# Write-audit-publish runs on the workers as `python -m cicd.dbt.wap_cli`: these modules and no more.
-RUNTIME_MODULES = (
-    "cicd/__init__.py",
-    "cicd/dbt/__init__.py",
-    "cicd/dbt/runner.py",
-    "cicd/dbt/wap.py",
-    "cicd/dbt/wap_cli.py",
+    # write-audit-publish, run by the transform tasks as `python -m pipeline_assets.dbt_wap.cli`
+    ("pipeline_assets/dbt_wap", "pipeline_assets/dbt_wap"),
 )
 
 
@@ -26,5 +20,3 @@ def dags(root: Path) -> BundleFiles:
     for source, target in RUNTIME_PACKAGES:
         for rel, data in files_under(root, source):
             yield f"{target}/{rel}", data
-    for module in RUNTIME_MODULES:
-        yield module, (root / module).read_bytes()

@@ -40,8 +40,9 @@ def _normalise(manifest: dict[str, Any], project_dir: Path) -> dict[str, Any]:
 
 def compiled_manifest(root: Path) -> bytes:
     """`dbt parse` for the prod Snowflake target, offline (no connection is opened), normalised."""
-    from cicd.dbt.runner import OFFLINE_SNOWFLAKE_ENV, DbtWorkspace, run_dbt
+    from cicd.dbt.offline import OFFLINE_SNOWFLAKE_ENV
     from cicd.release.bundle import BundleError
+    from pipeline_assets.dbt_wap.runner import DbtWorkspace, run_dbt
 
     workspace = DbtWorkspace(root, "bundle")
     proc = run_dbt(workspace, ["parse", "--target", "prod", "--no-partial-parse"], extra_env=OFFLINE_SNOWFLAKE_ENV)

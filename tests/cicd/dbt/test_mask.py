@@ -92,7 +92,7 @@ def emulated(tmp_path_factory):
 
     from cicd.data.generate import contacts
     from cicd.dbt.emulator import connect, patched
-    from cicd.dbt.wap import snowflake_executor
+    from pipeline_assets.dbt_wap.wap import snowflake_executor
 
     raw = contacts(1, 42)
     path = tmp_path_factory.mktemp("raw") / "contacts.parquet"

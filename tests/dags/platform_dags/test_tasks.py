@@ -40,11 +40,11 @@ def recording_wap(monkeypatch, tmp_path):
     return record
 
 
-def test_wap_command_is_the_cicd_dbt_wap_cli(tmp_path, monkeypatch, capsys):
+def test_wap_command_is_the_shipped_dbt_wap_cli(tmp_path, monkeypatch, capsys):
     """The module the release ships in the DAG folder, with arguments its own parser accepts."""
     command = dbt.wap_command(root=tmp_path, selector="crm_accounts", target="prod", release=RELEASE)
-    assert command[:5] == [sys.executable, "-m", "cicd.dbt.wap_cli", "--root", str(tmp_path)]
-    from cicd.dbt import wap_cli
+    assert command[:5] == [sys.executable, "-m", "pipeline_assets.dbt_wap.cli", "--root", str(tmp_path)]
+    from pipeline_assets.dbt_wap import cli as wap_cli
 
     monkeypatch.setenv("SNOWFLAKE_DATABASE", "ANALYTICS")
     assert wap_cli.main([*command[3:], "--dry-run"]) == 0

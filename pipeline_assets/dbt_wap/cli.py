@@ -1,8 +1,8 @@
 """`dbt wap`: write-audit-publish (or roll back) one selector into Snowflake.
 
-Kept apart from the rest of the dbt CLI so that it runs on MWAA workers, where the release ships
-only this module, wap.py and runner.py inside the DAG folder: `python -m cicd.dbt.wap_cli --root R
---target prod --selector crm_accounts --release-id r-…`.
+Kept apart from the rest of the dbt CLI (which mounts it as `python -m cicd dbt wap`) so that it runs
+on MWAA workers, where the release ships this package inside the DAG folder: `python -m
+pipeline_assets.dbt_wap.cli --root R --target prod --selector crm_accounts --release-id r-…`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cicd.dbt import wap
+from pipeline_assets.dbt_wap import wap
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -72,7 +72,7 @@ def add_wap_parser(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cicd.dbt.wap_cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline_assets.dbt_wap.cli", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=".", help="folder holding dbt_project/ (the release's dbt part)")
     _arguments(parser)
     args = parser.parse_args(argv)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cicd.dbt.runner import DbtWorkspace, run_dbt
+from pipeline_assets.dbt_wap.runner import DbtWorkspace, run_dbt
 
 Executor = Callable[[str], list[tuple[Any, ...]]]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")

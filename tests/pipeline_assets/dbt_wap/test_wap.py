@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cicd.dbt import wap
+from pipeline_assets.dbt_wap import wap
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -121,7 +121,8 @@ def test_statements_on_the_emulator_run_except_the_listed_gaps():
 def test_write_and_audit_build_into_the_release_schema_on_the_emulator(tmp_path):
     """dbt with wap_release builds marts into <schema>_marts__<release> and the rest into the work schema."""
     from cicd.data.generate import ensure
-    from cicd.dbt.runner import CI_AS_OF, DbtWorkspace
+    from cicd.dbt.offline import CI_AS_OF
+    from pipeline_assets.dbt_wap.runner import DbtWorkspace
 
     data = ensure(ROOT / "build" / "data" / "scale-1-seed-42", scale=1, seed=42)
     workspace = DbtWorkspace(ROOT, "wap-test")

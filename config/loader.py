@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from config.model import ENVIRONMENT_ORDER, DeliveryConfig, EnvironmentConfig, PlatformConfig
+from pipeline_assets import yaml_source
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -42,29 +42,13 @@ def _relative(path: Path) -> str:
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """The mapping in the file, and the line of each top-level and nested key (for messages)."""
     name = _relative(path)
-    if not path.exists():
-        raise ConfigError([ConfigProblem(name, "-", "file not found")])
-    text = path.read_text()
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError([ConfigProblem(name, "-", f"not valid YAML: {exc}", line)]) from exc
-    if not isinstance(data, dict):
+        document = yaml_source.load(path, name)
+    except yaml_source.YamlSourceError as exc:
+        raise ConfigError([ConfigProblem(name, "-", exc.message, exc.line)]) from exc
+    if not isinstance(document.data, dict):
         raise ConfigError([ConfigProblem(name, "-", "must be a mapping of settings")])
-    return data, _key_lines(node)
-
-
-def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            dotted = f"{prefix}{key.value}"
-            lines[dotted] = key.start_mark.line + 1
-            lines.update(_key_lines(value, dotted + "."))
-    return lines
+    return document.data, document.key_lines()
 
 
 def _problems(error: ValidationError, file: str, lines: dict[str, int]) -> list[ConfigProblem]:

@@ -14,8 +14,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline_assets import yaml_source
 
 BASELINE_PATH = "cicd/dags/baseline.json"
 ACKNOWLEDGEMENTS_PATH = "cicd/dags/acknowledged_removals.yaml"
@@ -89,10 +90,9 @@ def read_acknowledgements(path: Path) -> list[Acknowledgement]:
     if not path.exists():
         return []
     try:
-        data = yaml.safe_load(path.read_text()) or []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise BaselineError(str(path), f"not valid YAML: {exc}", mark.line + 1 if mark else None) from exc
+        data = yaml_source.load(path).data or []
+    except yaml_source.YamlSourceError as exc:
+        raise BaselineError(exc.file, exc.message, exc.line) from exc
     if not isinstance(data, list):
         raise BaselineError(str(path), "expected a list of {dag_id, task_id, reason, acknowledged_by}")
     acknowledgements = []

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cicd.dags import baseline as baseline_mod
 from cicd.dags.policy import DagPolicy, load_policy
 from cicd.dags.rules import FIXES, RULE_PREFIX, Inputs, evaluate
 from cicd.gate.model import Finding, ToolError
+from pipeline_assets import yaml_source
 
 PROBE_MODULE = "cicd.dags.probe"
 SELECTORS_PATH = "dbt_project/selectors.yml"
@@ -88,7 +87,7 @@ def dbt_selectors(root: Path) -> frozenset[str] | None:
     path = root / SELECTORS_PATH
     if not path.exists():
         return None
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml_source.load(path, SELECTORS_PATH).data or {}
     return frozenset(item["name"] for item in data.get("selectors", []) if isinstance(item, dict) and "name" in item)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline_assets import yaml_source
 
 POLICY_FILE = Path(__file__).resolve().parent / "policy.yaml"
 
@@ -22,4 +23,4 @@ class DagPolicy(BaseModel):
 
 
 def load_policy(path: Path = POLICY_FILE) -> DagPolicy:
-    return DagPolicy.model_validate(yaml.safe_load(path.read_text()))
+    return DagPolicy.model_validate(yaml_source.load(path).data)

@@ -28,9 +28,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cicd.gate.model import Finding
+from pipeline_assets import yaml_source
 
 COMMITTED_BASELINE = Path("dbt_project/baseline/manifest.json")
 # Where `python -m cicd dbt baseline --from <last release's manifest>` leaves the fetched baseline; preferred
@@ -380,10 +379,10 @@ def load_acknowledgements(path: Path) -> tuple[list[Acknowledgement], list[Findi
         return [], []
     rel = ACKNOWLEDGEMENTS.as_posix()
     try:
-        document = yaml.compose(path.read_text())
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        return [], [Finding("dbt-compat:ack-invalid", f"not valid YAML: {exc}", rel, fix="fix the YAML syntax")]
+        document = yaml_source.load(path, rel)
+    except yaml_source.YamlSourceError as exc:
+        return [], [Finding("dbt-compat:ack-invalid", exc.message, rel, exc.line, fix="fix the YAML syntax")]
+    data = document.data or {}
     entries = data.get("acknowledgements") or [] if isinstance(data, dict) else None
     if not isinstance(entries, list):
         return [], [
@@ -395,11 +394,7 @@ def load_acknowledgements(path: Path) -> tuple[list[Acknowledgement], list[Findi
                 fix="see the example at the top of the file",
             )
         ]
-    lines: list[int | None] = [None] * len(entries)
-    if document is not None and isinstance(document, yaml.MappingNode):
-        for key, value in document.value:
-            if key.value == "acknowledgements" and isinstance(value, yaml.SequenceNode):
-                lines = [item.start_mark.line + 1 for item in value.value]
+    lines: list[int | None] = [*document.item_lines("acknowledgements")] or [None] * len(entries)
     acks: list[Acknowledgement] = []
     findings: list[Finding] = []
     for entry, line in zip(entries, lines, strict=False):

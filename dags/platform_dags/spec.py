@@ -1,7 +1,8 @@
 """The pipeline spec: one small YAML file per pipeline in pipelines/, validated by a typed model.
 
 This module runs on MWAA, where only the DAG folder and the pinned requirements exist, so it
-depends on nothing but pydantic, PyYAML and croniter (all Airflow dependencies).
+depends on nothing but pydantic, croniter (Airflow dependencies) and pipeline_assets.yaml_source
+(shipped inside the DAG folder by the release's dags part).
 Environment-specific values (buckets, application ids, the Snowflake database) never appear in
 a spec: the factory reads them from the Airflow configuration when a task runs.
 """
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from croniter import croniter  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline_assets import yaml_source
 
 Domain = Literal["crm", "product", "operations"]
 SparkSize = Literal["small", "medium", "large"]
@@ -30,9 +32,6 @@ KafkaTopic = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*\.v
 DbtSelector = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 # Presets that run periodically; "@once" and None would leave a pipeline that never refreshes.
-# Every DAG file parses its spec on every scheduler loop: libyaml's loader is several times faster.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -217,16 +216,6 @@ class PipelineSpecError(ValueError):
         super().__init__("invalid pipeline spec:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            dotted = f"{prefix}{key.value}"
-            lines[dotted] = key.start_mark.line + 1
-            lines.update(_key_lines(value, dotted + "."))
-    return lines
-
-
 def _problems(error: ValidationError, file: str, lines: dict[str, int]) -> list[SpecProblem]:
     problems = []
     for item in error.errors():
@@ -256,24 +245,16 @@ def load_spec(path: str | Path) -> PipelineSpec:
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PipelineSpecError([SpecProblem(file, "-", f"cannot read the spec: {exc.strerror}")]) from exc
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader (libyaml's when available)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise PipelineSpecError([SpecProblem(file, "-", f"not valid YAML: {exc}", line)]) from exc
-    if not isinstance(data, dict):
+        document = yaml_source.load(path)
+    except yaml_source.YamlSourceError as exc:
+        raise PipelineSpecError([SpecProblem(file, "-", exc.message, exc.line)]) from exc
+    if not isinstance(document.data, dict):
         raise PipelineSpecError([SpecProblem(file, "-", "a pipeline spec must be a mapping of fields")])
     try:
-        spec = PipelineSpec.model_validate(data)
+        spec = PipelineSpec.model_validate(document.data)
     except ValidationError as exc:
-        # Line numbers only matter when something is wrong: composing the node tree costs a second parse.
-        raise PipelineSpecError(_problems(exc, file, _key_lines(yaml.compose(text, Loader=_Loader)))) from exc
+        raise PipelineSpecError(_problems(exc, file, document.key_lines())) from exc
     if spec.id != path.stem:
         message = f"is {spec.id!r} but the file is {path.name}; the file name is the pipeline id"
-        line = _key_lines(yaml.compose(text, Loader=_Loader)).get("id")
-        raise PipelineSpecError([SpecProblem(file, "id", message, line)])
+        raise PipelineSpecError([SpecProblem(file, "id", message, document.key_lines().get("id"))])
     return spec

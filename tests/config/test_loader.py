@@ -1,6 +1,7 @@
 """Every bad configuration names the file, the field and what is allowed."""
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,13 @@ def test_prod_must_roll_back_by_itself(config_dir):
     edit(config_dir, "prod", lambda d: d["approval"].update(auto_rollback=False))
     [message] = problems(config_dir)
     assert "prod.yaml" in message and "approval.auto_rollback" in message and "allowed: true" in message
+
+
+def test_a_billion_laughs_config_fails_fast_naming_the_file_and_line(config_dir):
+    bomb = Path(__file__).resolve().parents[1] / "fixtures" / "yaml" / "billion_laughs.yaml"
+    shutil.copy(bomb, config_dir / "dev.yaml")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_environment("dev", config_dir)
+    assert time.perf_counter() - started < 5
+    assert "dev.yaml:3: -: YAML anchor &l0 is not allowed" in str(caught.value.problems[0])

@@ -10,6 +10,8 @@ RUNTIME_PACKAGES = (
     ("pipeline_assets/dataservices", "pipeline_assets/dataservices"),
     # write-audit-publish, run by the transform tasks as `python -m pipeline_assets.dbt_wap.cli`
     ("pipeline_assets/dbt_wap", "pipeline_assets/dbt_wap"),
+    # the pipeline specs' YAML loader: platform_dags/spec.py imports it while the DAG files parse
+    ("pipeline_assets/yaml_source", "pipeline_assets/yaml_source"),
 )
 
 

@@ -2,12 +2,15 @@
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from cicd.dags import baseline
 from cicd.dags.baseline import BASELINE_PATH, BaselineError
+
+BOMB = Path(__file__).resolve().parents[2] / "fixtures" / "yaml" / "billion_laughs.yaml"
 
 
 def git(root: Path, *args: str) -> None:
@@ -84,3 +87,14 @@ def test_committed_files_are_valid():
     root = Path(__file__).resolve().parents[3]
     assert baseline.read(root / BASELINE_PATH)
     baseline.read_acknowledgements(root / baseline.ACKNOWLEDGEMENTS_PATH)
+
+
+def test_a_billion_laughs_acknowledgements_file_fails_fast_naming_the_file_and_line(tmp_path):
+    path = tmp_path / "acknowledged_removals.yaml"
+    path.write_bytes(BOMB.read_bytes())
+    started = time.perf_counter()
+    with pytest.raises(BaselineError) as caught:
+        baseline.read_acknowledgements(path)
+    assert time.perf_counter() - started < 5
+    assert (caught.value.file, caught.value.line) == (str(path), 3)
+    assert "anchor &l0 is not allowed" in str(caught.value)

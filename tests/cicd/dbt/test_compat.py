@@ -1,5 +1,6 @@
 """Each breaking-change rule against a fixture pair of manifests (tests/fixtures/dbt/compat)."""
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -156,3 +157,15 @@ def test_committed_baseline_matches_the_project():
     baseline = compat.load_manifest(root / compat.COMMITTED_BASELINE)
     contracted = sorted(m.name for m in baseline.models.values() if m.contract_enforced)
     assert contracted == ["accounts", "customer_health", "orders", "products"]
+
+
+def test_a_billion_laughs_acknowledgements_file_fails_fast_naming_the_file_and_line(tmp_path):
+    path = tmp_path / "schema_changes.yml"
+    path.write_bytes((FIXTURES.parents[1] / "yaml" / "billion_laughs.yaml").read_bytes())
+    started = time.perf_counter()
+    acks, findings = compat.load_acknowledgements(path)
+    assert time.perf_counter() - started < 5
+    assert acks == []
+    [finding] = findings
+    assert (finding.rule, finding.file, finding.line) == ("dbt-compat:ack-invalid", "dbt_project/schema_changes.yml", 3)
+    assert "anchor &l0 is not allowed" in finding.message

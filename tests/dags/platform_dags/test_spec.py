@@ -1,6 +1,7 @@
 """The pipeline spec model: valid shapes load, and every bad spec names its file, line and field."""
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,14 @@ def test_durations(text, expected):
 def test_bad_durations(text):
     with pytest.raises(ValueError, match=r"duration|longer than zero"):
         parse_duration(text)
+
+
+def test_a_billion_laughs_spec_fails_fast_naming_the_file_and_line(tmp_path):
+    bomb = Path(__file__).resolve().parents[2] / "fixtures" / "yaml" / "billion_laughs.yaml"
+    path = tmp_path / "crm_contacts.yaml"
+    path.write_bytes(bomb.read_bytes())
+    started = time.perf_counter()
+    with pytest.raises(PipelineSpecError) as caught:
+        load_spec(path)
+    assert time.perf_counter() - started < 5
+    assert str(caught.value.problems[0]).startswith(f"{path}:3: -: YAML anchor &l0 is not allowed")

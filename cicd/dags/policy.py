@@ -20,6 +20,7 @@ class DagPolicy(BaseModel):
     max_active_runs: int = Field(ge=1)
     parse_budget_seconds: float = Field(gt=0)
     import_timeout_seconds: int = Field(ge=1)
+    wap_pool: str = Field(min_length=1)
 
 
 def load_policy(path: Path = POLICY_FILE) -> DagPolicy:

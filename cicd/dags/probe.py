@@ -237,6 +237,20 @@ def _seconds(value: dt.timedelta | None) -> float | None:
     return value.total_seconds() if value is not None else None
 
 
+# What marks a write-audit-publish task: the factory's transform callable, or any command naming the CLI.
+WAP_CALLABLES = frozenset({"platform_dags.tasks.transform"})
+WAP_MODULE = "pipeline_assets.dbt_wap.cli"
+
+
+def _runs_wap(task: Any) -> bool:
+    function = getattr(task, "python_callable", None)
+    if function is not None and f"{function.__module__}.{function.__qualname__}" in WAP_CALLABLES:
+        return True
+    return any(
+        WAP_MODULE in text for field in task.template_fields for text in _template_strings(getattr(task, field, None))
+    )
+
+
 def dag_facts(dag: Any) -> dict[str, Any]:
     from airflow.timetables.simple import NullTimetable, OnceTimetable
 
@@ -258,6 +272,8 @@ def dag_facts(dag: Any) -> dict[str, Any]:
                 "retries": task.retries,
                 "execution_timeout_s": _seconds(task.execution_timeout),
                 "literals": literals,
+                "pool": task.pool,
+                "runs_wap": _runs_wap(task),
             }
         )
     timetable = dag.timetable

@@ -55,6 +55,8 @@ FIXES: dict[str, str] = {
     "task-removed": "keep the task, give the DAG a new dag_id, or acknowledge the removal in " + ACKNOWLEDGEMENTS_PATH,
     "baseline-outdated": f"run `python -m cicd dags baseline` and commit {BASELINE_PATH}",
     "invalid-baseline": f"regenerate it with `python -m cicd dags baseline`, or fix {ACKNOWLEDGEMENTS_PATH}",
+    "wap-without-pool": "run the task in the write-audit-publish pool: pool=platform_dags.dbt.WAP_POOL "
+    "(the factory's transform tasks do); publishes that overlap lose one another's data",
     "parse-warning": "fix the deprecation or warning at the line shown before it becomes an error",
 }
 WARNING_RULES = frozenset({"missing-doc", "parse-warning"})
@@ -223,6 +225,9 @@ def _dag_rules(dag: dict[str, Any], policy: DagPolicy, report: _Report, location
         add("missing-schedule", f"schedule is {dag['schedule']!r}; a pipeline DAG runs periodically")
     if not dag["has_doc"]:
         add("missing-doc", "has no doc_md")
+    unpooled = sorted(t["task_id"] for t in dag["tasks"] if t.get("runs_wap") and t.get("pool") != policy.wap_pool)
+    if unpooled:
+        add("wap-without-pool", f"write-audit-publish tasks {', '.join(unpooled)} are not in pool {policy.wap_pool}")
     for task in dag["tasks"]:
         for literal in task["literals"]:
             add("literal-environment-value", f"task {task['task_id']} hard-codes {literal!r}; environments differ")

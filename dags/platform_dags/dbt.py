@@ -21,12 +21,33 @@ from platform_dags.runtime import Release
 log = logging.getLogger(__name__)
 
 WAP_ENTRY = ("-m", "pipeline_assets.dbt_wap.cli")
+# Every pipeline's publish swaps the same marts schema after cloning it: two at once would lose one
+# publish (pipeline_assets/dbt_wap/wap.py). One slot serialises them across all DAGs; cicd/dags/policy.yaml
+# names the same pool, so the DAG integrity gate fails a write-audit-publish task outside it.
+WAP_POOL = "dbt_write_audit_publish"
+WAP_POOL_SLOTS = 1
+WAP_POOL_DESCRIPTION = "dbt write-audit-publish: one publish at a time (platform_dags/dbt.py)"
 PROJECT_FOLDER = "dbt_project"  # where the runner expects the project under --root
 OUTPUT_TAIL_LINES = 40
 
 
 class DbtRunError(RuntimeError):
     pass
+
+
+def ensure_wap_pool(session: Any) -> bool:
+    """Create the write-audit-publish pool when it is missing (True when created); never resize it.
+
+    Airflow leaves a task whose pool does not exist in `scheduled` for ever, and no release step can
+    create pools on MWAA, so the first task of each DAG run (resolve_release) makes sure it exists.
+    An operator who resizes the pool in the UI keeps their size.
+    """
+    from airflow.models.pool import Pool
+
+    if Pool.get_pool(WAP_POOL, session=session) is not None:
+        return False
+    Pool.create_or_update_pool(WAP_POOL, WAP_POOL_SLOTS, WAP_POOL_DESCRIPTION, include_deferred=False, session=session)
+    return True
 
 
 def wap_command(*, root: Path, selector: str, target: str, release: Release) -> list[str]:

@@ -23,7 +23,7 @@ from airflow.operators.python import PythonOperator
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
-from platform_dags import tasks
+from platform_dags import dbt, tasks
 from platform_dags.runtime import AWS_CONN_ID
 from platform_dags.spec import PipelineSpec, Streaming, load_spec
 from platform_dags.tasks import RELEASE_TASK
@@ -315,6 +315,7 @@ def _pipeline_dag(spec: PipelineSpec) -> DAG:
                 dag=dag,
                 python_callable=tasks.transform,
                 op_kwargs={"selector": spec.dbt.selector, "pipeline_id": spec.id},
+                pool=dbt.WAP_POOL,  # publishes swap one shared schema: one at a time
             )
         )
     if spec.publish is not None:

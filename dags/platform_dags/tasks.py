@@ -6,12 +6,15 @@ tests call with moto clients.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from platform_dags import dataservice, dbt, runtime, streaming
 from platform_dags.runtime import AWS_CONN_ID, Release
+
+log = logging.getLogger(__name__)
 
 RELEASE_TASK = "resolve_release"  # the first task of every DAG that uses the release
 
@@ -25,7 +28,11 @@ def _release(ti: Any) -> Release:
 
 def resolve_release() -> Release:
     from airflow.providers.amazon.aws.hooks.ssm import SsmHook
+    from airflow.utils.session import create_session
 
+    with create_session() as session:
+        if dbt.ensure_wap_pool(session):
+            log.info("created pool %s (%s slot)", dbt.WAP_POOL, dbt.WAP_POOL_SLOTS)
     return runtime.resolve_release(
         SsmHook(aws_conn_id=AWS_CONN_ID).conn,
         parameter=runtime.setting("active_release_parameter"),

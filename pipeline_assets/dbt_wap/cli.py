@@ -25,6 +25,7 @@ def cmd_wap(args: argparse.Namespace) -> int:
             database=args.database or os.environ.get("SNOWFLAKE_DATABASE", ""),
             target_schema=args.schema,
             release_id=args.release_id,
+            selector=args.selector,
             reader_roles=tuple(args.reader_role or ()),
         )
     except wap.WapError as exc:

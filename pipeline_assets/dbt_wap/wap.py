@@ -1,13 +1,19 @@
 """Write-audit-publish for production dbt runs, and rollback by swapping back.
 
-1. **Write**: clone the published marts schema into a release schema (zero-copy, so marts the selector does
-   not rebuild carry over), then `dbt build --vars {wap_release: <id>}` builds the selected marts into it
-   and everything upstream into a per-release work schema (macros/generate_schema_name.sql).
+1. **Write**: clone the published marts schema into a release schema named for the release *and* the
+   selector (zero-copy, so marts the selector does not rebuild carry over), then `dbt build --vars
+   {wap_release: <tag>}` builds the selected marts into it and everything upstream into a work schema of
+   the same tag (macros/generate_schema_name.sql).
 2. **Audit**: the same `dbt build` runs every data test on the release schema; any failure stops here and
    consumers never see the release (the release schema is kept for inspection).
 3. **Publish**: grant the reader roles on the release schema, then `ALTER SCHEMA <release> SWAP WITH
    <published>` — one atomic metadata operation. The schema that held the previous data is renamed
    `<published>__previous` and kept: rollback is the same swap again (`rollback_statements`).
+
+Two pipelines of one release publish through the same marts schema: each clones it, builds, then swaps.
+Run side by side, the second swap would throw away the first one's publish (it cloned before that swap),
+so the transform tasks share an Airflow pool of one slot (platform_dags.dbt.WAP_POOL), and their release
+and work schemas never collide (`release_tag`).
 
 Only marts are swapped, and marts are tables: a swapped schema holds data, not views pointing at names that
 the swap just changed. The raw landing schemas are never swapped.
@@ -15,6 +21,7 @@ the swap just changed. The raw landing schemas are never swapped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -38,12 +45,29 @@ def _identifier(value: str, what: str) -> str:
     return value.lower()
 
 
-def release_tag(release_id: str) -> str:
-    """A release id (r-1a2b3c...) as a schema-name suffix."""
-    tag = re.sub(r"[^a-z0-9]+", "_", release_id.lower()).strip("_")
-    if not tag:
-        raise WapError(f"release id {release_id!r} has no letters or digits")
-    return tag
+# Room for `<schema>_marts__` in front within Snowflake's 255 characters, and short enough to read in a UI.
+TAG_MAX = 80
+_DIGEST_CHARS = 10
+
+
+def _slug(value: str, what: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
+    if not slug:
+        raise WapError(f"{what} {value!r} has no letters or digits")
+    return slug
+
+
+def release_tag(release_id: str, selector: str) -> str:
+    """The release id and the selector as one schema-name suffix: `r_1a2b__crm_accounts`.
+
+    Deterministic (a retried task reuses its schema) and distinct per selector. A tag longer than
+    TAG_MAX keeps its start and ends in a digest of the whole, so two long names stay apart.
+    """
+    tag = f"{_slug(release_id, 'release id')}__{_slug(selector, 'selector')}"
+    if len(tag) <= TAG_MAX:
+        return tag
+    digest = hashlib.sha256(tag.encode()).hexdigest()[:_DIGEST_CHARS]
+    return f"{tag[: TAG_MAX - _DIGEST_CHARS - 1].rstrip('_')}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,7 @@ class WapPlan:
     database: str
     target_schema: str  # the profile's schema, e.g. analytics
     release_id: str
+    selector: str  # the pipeline's dbt selector: one release schema per (release, selector)
     reader_roles: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -61,7 +86,7 @@ class WapPlan:
 
     @property
     def tag(self) -> str:
-        return release_tag(self.release_id)
+        return release_tag(self.release_id, self.selector)
 
     def _qualified(self, schema: str) -> str:
         return f"{self.database.lower()}.{schema}"
@@ -96,6 +121,8 @@ class WapPlan:
         return [f"create schema if not exists {self.release}"]
 
     def publish_statements(self, published_exists: bool) -> list[str]:
+        # Every statement names this plan's release schema or the shared published/previous ones, never
+        # another selector's release schema: a publish moves exactly what its own audit passed.
         statements: list[str] = []
         for role in self.reader_roles:
             # Grants on a schema travel with it in a swap: the release schema must carry the readers' grants.
@@ -112,7 +139,7 @@ class WapPlan:
         else:
             statements.append(f"alter schema {self.release} rename to {self.published}")
         statements += [
-            f"comment on schema {self.published} is 'published release {self.release_id}'",
+            f"comment on schema {self.published} is 'published release {self.release_id} ({self.selector})'",
             f"drop schema if exists {self.work}",
         ]
         return statements

@@ -1,9 +1,13 @@
 """The probe's pure parts: classifying Airflow's import errors, spotting literal environment values."""
 
+from pathlib import Path
+
 import pytest
 
 from cicd.dags.integrity import percentile
 from cicd.dags.probe import LITERAL_ENVIRONMENT_VALUE, classify
+
+DAGS_FOLDER = Path(__file__).resolve().parents[3] / "dags"
 
 PATH = "/repo/dags/x.py"
 
@@ -78,3 +82,21 @@ def test_nearest_rank_percentile():
     assert percentile(values, 0.95) == pytest.approx(0.95)
     assert percentile([0.3], 0.95) == 0.3
     assert percentile([], 0.95) == 0.0
+
+
+def test_write_audit_publish_tasks_are_recognised_with_their_pool():
+    import pendulum
+    from airflow.models.dag import DAG
+    from airflow.operators.bash import BashOperator
+    from platform_dags import pipeline_dags
+
+    from cicd.dags.probe import dag_facts
+
+    crm = pipeline_dags(str(DAGS_FOLDER / "crm_accounts.py"))["crm_accounts"]
+    by_id = {t["task_id"]: t for t in dag_facts(crm)["tasks"]}
+    assert (by_id["transform"]["runs_wap"], by_id["transform"]["pool"]) == (True, "dbt_write_audit_publish")
+    assert not by_id["load"]["runs_wap"]
+    with DAG("hand_written", start_date=pendulum.datetime(2025, 1, 1, tz="UTC"), schedule=None) as hand:
+        BashOperator(task_id="wap", bash_command="python -m pipeline_assets.dbt_wap.cli --selector x")
+    [task] = dag_facts(hand)["tasks"]
+    assert (task["runs_wap"], task["pool"]) == (True, "default_pool")

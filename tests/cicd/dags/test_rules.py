@@ -20,6 +20,8 @@ def task(task_id: str, **overrides) -> dict:
         "retries": 2,
         "execution_timeout_s": 600.0,
         "literals": [],
+        "pool": "default_pool",
+        "runs_wap": False,
     } | overrides
 
 
@@ -93,6 +95,7 @@ def test_a_compliant_dag_has_no_findings(root):
         ({"start_date": None}, "dag:missing-start-date", "no start_date"),
         ({"has_schedule": False, "schedule": "None"}, "dag:missing-schedule", "'None'"),
         ({"tasks": [task("extract", literals=["s3://acme-prod-raw/x/"])]}, "dag:literal-environment-value", "acme"),
+        ({"tasks": [task("transform", runs_wap=True)]}, "dag:wap-without-pool", "tasks transform are not in pool"),
     ],
 )
 def test_each_policy_rule(root, overrides, rule, phrase):
@@ -104,6 +107,11 @@ def test_each_policy_rule(root, overrides, rule, phrase):
     assert finding.line == 2  # the line that names the dag_id
     assert finding.fix == FIXES[rule.removeprefix("dag:")]
     assert finding.severity == "error"
+
+
+def test_a_write_audit_publish_task_in_its_pool_passes(root):
+    pooled = task("transform", runs_wap=True, pool=POLICY.wap_pool)
+    assert run(root, facts(root, dags=[dag(root, tasks=[pooled, task("other_pool", pool="spark")])])) == []
 
 
 def test_missing_doc_is_only_a_warning(root):

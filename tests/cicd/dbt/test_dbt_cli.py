@@ -21,9 +21,9 @@ def test_wap_dry_run_prints_write_build_and_publish(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     lines = [line for line in out.splitlines() if line]
-    assert lines[0].startswith("create or replace schema analytics.analytics_marts__r_9f clone")
+    assert lines[0].startswith("create or replace schema analytics.analytics_marts__r_9f__customer_health clone")
     assert lines[1].startswith("-- dbt build --target prod --selector customer_health")
-    assert "alter schema analytics.analytics_marts__r_9f swap with analytics.analytics_marts;" in lines
+    assert "alter schema analytics.analytics_marts__r_9f__customer_health swap with analytics.analytics_marts;" in lines
 
 
 def test_wap_rollback_dry_run(tmp_path, capsys):

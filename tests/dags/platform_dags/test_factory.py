@@ -281,3 +281,19 @@ def test_streaming_jobs_get_the_kafka_source_and_rocksdb_state_and_batch_jobs_do
     assert "spark-sql-kafka-0-10_2.12" in streaming and "aws-msk-iam-auth" in streaming
     assert "RocksDBStateStoreProvider" in streaming
     assert "spark.jars.packages" not in batch
+
+
+@pytest.mark.parametrize("pipeline", ["crm_accounts", "customer_health", "operations_events"])
+def test_every_write_audit_publish_task_runs_in_the_one_slot_pool(pipeline):
+    from platform_dags.dbt import WAP_POOL, WAP_POOL_SLOTS
+
+    assert dags_of(pipeline)[pipeline].get_task("transform").pool == WAP_POOL
+    assert WAP_POOL_SLOTS == 1
+
+
+def test_the_factory_pool_is_the_one_the_dag_policy_requires():
+    from platform_dags.dbt import WAP_POOL
+
+    from cicd.dags.policy import load_policy
+
+    assert load_policy().wap_pool == WAP_POOL

@@ -189,3 +189,28 @@ def test_transform_leaves_run_results_for_the_data_quality_canary_even_when_dbt_
         )
     key = "dbt-results/r-0123456789abcdef/crm_accounts/20260301T000000/run_results.json"
     assert s3.get_object(Bucket="releases-dev", Key=key)["Body"].read() == b'{"results": []}'
+
+
+@pytest.fixture
+def pool_session():
+    """Airflow's Pool model on a real SQL engine holding only its table (`airflow db migrate` takes ~25 s)."""
+    from airflow.models.pool import Pool
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    engine = create_engine("sqlite://")
+    Pool.__table__.create(engine)
+    with Session(engine) as session:
+        yield session
+
+
+def test_the_wap_pool_is_created_once_with_one_slot_and_never_resized(pool_session):
+    from airflow.models.pool import Pool
+
+    assert dbt.ensure_wap_pool(pool_session) is True
+    pool = Pool.get_pool(dbt.WAP_POOL, session=pool_session)
+    assert (pool.slots, pool.include_deferred) == (1, False)
+    pool.slots = 3  # an operator widened it in the UI
+    pool_session.commit()
+    assert dbt.ensure_wap_pool(pool_session) is False
+    assert Pool.get_pool(dbt.WAP_POOL, session=pool_session).slots == 3

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def plan(**overrides) -> wap.WapPlan:
-    values = {"database": "ANALYTICS", "target_schema": "analytics", "release_id": "r-1a2b", "reader_roles": ("BI",)}
+    values = {"database": "ANALYTICS", "target_schema": "analytics", "release_id": "r-1a2b", "selector": "crm",
+              "reader_roles": ("BI",)}  # fmt: skip
     values.update(overrides)
     return wap.WapPlan(**values)
 
@@ -32,12 +33,40 @@ class Recorder:
         return []
 
 
+def test_two_selectors_of_one_release_get_their_own_schemas():
+    crm, health = plan(selector="crm_accounts"), plan(selector="customer_health")
+    assert crm.release == "analytics.analytics_marts__r_1a2b__crm_accounts"
+    assert health.release == "analytics.analytics_marts__r_1a2b__customer_health"
+    assert crm.work != health.work
+    assert plan(selector="crm_accounts").release == crm.release  # deterministic: a retry reuses its schema
+
+
+def test_long_tags_are_capped_and_stay_distinct():
+    release = "r-" + "0123456789abcdef" * 4
+    a, b = (wap.release_tag(release, "pipeline_" + "x" * 60 + suffix) for suffix in ("_a", "_b"))
+    assert len(a) == len(b) == wap.TAG_MAX
+    assert a != b and a.startswith("r_0123456789abcdef")
+    assert wap.release_tag(release, "pipeline_" + "x" * 60 + "_a") == a
+    with pytest.raises(wap.WapError, match="selector"):
+        wap.release_tag("r-1", "--")
+
+
+def test_publish_swaps_only_its_own_release_schema():
+    crm, health = plan(selector="crm_accounts"), plan(selector="customer_health")
+    recorder = Recorder({"analytics_marts"})
+    wap.run(crm, executor=recorder, build=lambda: 0)
+    assert "alter schema analytics.analytics_marts__r_1a2b__crm_accounts swap with analytics.analytics_marts" in (
+        recorder.statements
+    )
+    assert not [s for s in recorder.statements if health.release in s or health.work in s]
+
+
 def test_schema_names():
     p = plan()
     assert (p.published, p.release, p.work, p.previous) == (
         "analytics.analytics_marts",
-        "analytics.analytics_marts__r_1a2b",
-        "analytics.analytics_work__r_1a2b",
+        "analytics.analytics_marts__r_1a2b__crm",
+        "analytics.analytics_work__r_1a2b__crm",
         "analytics.analytics_marts__previous",
     )
 
@@ -56,21 +85,23 @@ def test_publish_swaps_atomically_and_keeps_the_previous_release():
     assert result.published
     statements = [s for s in recorder.statements if "information_schema" not in s]
     assert statements == [
-        "create or replace schema analytics.analytics_marts__r_1a2b clone analytics.analytics_marts",
-        "grant usage on schema analytics.analytics_marts__r_1a2b to role bi",
-        "grant select on all tables in schema analytics.analytics_marts__r_1a2b to role bi",
-        "alter schema analytics.analytics_marts__r_1a2b swap with analytics.analytics_marts",
+        "create or replace schema analytics.analytics_marts__r_1a2b__crm clone analytics.analytics_marts",
+        "grant usage on schema analytics.analytics_marts__r_1a2b__crm to role bi",
+        "grant select on all tables in schema analytics.analytics_marts__r_1a2b__crm to role bi",
+        "alter schema analytics.analytics_marts__r_1a2b__crm swap with analytics.analytics_marts",
         "drop schema if exists analytics.analytics_marts__previous",
-        "alter schema analytics.analytics_marts__r_1a2b rename to analytics.analytics_marts__previous",
-        "comment on schema analytics.analytics_marts is 'published release r-1a2b'",
-        "drop schema if exists analytics.analytics_work__r_1a2b",
+        "alter schema analytics.analytics_marts__r_1a2b__crm rename to analytics.analytics_marts__previous",
+        "comment on schema analytics.analytics_marts is 'published release r-1a2b (crm)'",
+        "drop schema if exists analytics.analytics_work__r_1a2b__crm",
     ]
 
 
 def test_first_publish_renames_instead_of_swapping():
     recorder = Recorder(set())
     wap.run(plan(reader_roles=()), executor=recorder, build=lambda: 0)
-    assert "alter schema analytics.analytics_marts__r_1a2b rename to analytics.analytics_marts" in recorder.statements
+    assert (
+        "alter schema analytics.analytics_marts__r_1a2b__crm rename to analytics.analytics_marts" in recorder.statements
+    )
     assert not [s for s in recorder.statements if "swap" in s or "clone" in s]
 
 
@@ -103,7 +134,7 @@ def test_statements_on_the_emulator_run_except_the_listed_gaps():
     with patched():
         executor = wap.snowflake_executor(connect("ANALYTICS"))
         executor("create schema if not exists analytics.analytics_marts")
-        executor("create schema if not exists analytics.analytics_marts__r_1a2b")
+        executor("create schema if not exists analytics.analytics_marts__r_1a2b__crm")
         assert executor(p.schema_exists_sql(p.published)) == [(1,)]
         for statement in statements:
             try:

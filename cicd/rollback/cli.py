@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ def resolve(args: argparse.Namespace) -> tuple[Environment, Clients]:
         parameter=args.parameter or active_release_parameter(env_config.name),
         release_bucket=bucket,
         release_stack=args.release_stack,
+        evidence_bucket=getattr(args, "evidence_bucket", None) or os.environ.get("EVIDENCE_BUCKET"),
     )
     return environment, clients
 
@@ -178,6 +180,11 @@ def add_parser(subparsers: Any) -> None:
     )
     command.add_argument("--artifact", metavar="S3URI", help="synth artifact zip to take the template from (fallback)")
     command.add_argument("--release-stack", help="release lane stack name (default: found in the artifact)")
+    command.add_argument(
+        "--evidence-bucket",
+        help="the ledger that vouches for a stored template (default: $EVIDENCE_BUCKET; the DeliveryAudit "
+        "stack's output EvidenceBucketName)",
+    )
     command.add_argument("--template-bucket", help="bucket to stage a template larger than 51,200 bytes")
     command.add_argument(
         "--cfn-role-arn", help="CloudFormation execution role for the change set (CDK's cfn-exec role)"

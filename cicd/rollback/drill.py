@@ -27,6 +27,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 import time
 import uuid
 import zipfile
@@ -47,6 +48,7 @@ REGION = "eu-west-1"
 RELEASE_BUCKET = "drill-release-bucket"
 DAG_BUCKET = "drill-dag-bucket"
 ARTIFACT_BUCKET = "drill-pipeline-artifacts"
+EVIDENCE_BUCKET = "drill-evidence-bucket"
 PARAMETER = "/data-platform/prod/active-release"
 OTHER_PARAMETER = "/data-platform/prod/unrelated-setting"
 PIPELINE = "data-platform-delivery"
@@ -82,6 +84,13 @@ MODEL: list[dict[str, Any]] = [
         "low": 1,
         "high": 5,
         "source": "measured by this drill on moto (steps above) plus S3 transfer of a few MB",
+    },
+    {
+        "step": "check the template's digest against the ledger",
+        "paths": ("template",),
+        "low": 1,
+        "high": 10,
+        "source": "estimate: one listing of 30 days of ledger partitions plus a few GETs (measured on moto above)",
     },
     {
         "step": "create the release lane change set",
@@ -255,6 +264,31 @@ class ReleaseLane:
         self.properties = new
 
 
+def record_build_evidence(
+    s3: Any, bucket: str, *, pipeline: str, execution_id: str, release_id: str, archive: bytes, at: datetime
+) -> None:
+    """What the synth step and the ledger Lambda leave for an execution: templates.json (hashed by the same
+    code as in the pipeline) and release.json, as ledger records."""
+    from cicd.audit.evidence import template_hashes
+    from pipeline_assets.ledger.records import build_evidence_record
+
+    with tempfile.TemporaryDirectory() as folder:
+        zipfile.ZipFile(io.BytesIO(archive)).extractall(folder)
+        templates = json.dumps(template_hashes(Path(folder))).encode()
+    release = json.dumps({"release_id": release_id}).encode()
+    for name, raw in (("templates.json", templates), ("release.json", release)):
+        record = build_evidence_record(
+            pipeline=pipeline,
+            execution_id=execution_id,
+            name=name,
+            raw=raw,
+            location={"bucket": bucket, "key": f"incoming/{execution_id}/{name}"},
+            uploaded_at=at,
+            recorded_at=at,
+        )
+        s3.put_object(Bucket=bucket, Key=record.key, Body=record.payload())
+
+
 def _client_error(code: str, message: str, operation: str) -> Exception:
     from botocore.exceptions import ClientError
 
@@ -275,8 +309,13 @@ class DrillPipeline:
         """A normal execution: synth exports RELEASE_ID and stores the artifact, the Prod stage deploys."""
         execution = str(uuid.uuid4())
         key = f"{PIPELINE}/Synth_Outp/{execution[:8]}.zip"
-        self.artifacts_s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=synth_artifact(release_id))
+        archive = synth_artifact(release_id)
+        self.artifacts_s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=archive)
         now = datetime.now(UTC)
+        record_build_evidence(
+            self.artifacts_s3, EVIDENCE_BUCKET, pipeline=PIPELINE, execution_id=execution, release_id=release_id,
+            archive=archive, at=now,
+        )  # fmt: skip
         output = {
             "outputVariables": {"RELEASE_ID": release_id},
             "outputArtifacts": [{"name": "Synth_Output", "s3location": {"bucket": ARTIFACT_BUCKET, "key": key}}],
@@ -430,7 +469,7 @@ def moto_environment() -> Iterator[tuple[Any, Any]]:
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         ssm = boto3.client("ssm", region_name=REGION)
-        for bucket in (RELEASE_BUCKET, DAG_BUCKET, ARTIFACT_BUCKET):
+        for bucket in (RELEASE_BUCKET, DAG_BUCKET, ARTIFACT_BUCKET, EVIDENCE_BUCKET):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         # MWAA's own files beside the DAG folder, and a parameter that is none of the activator's business.
@@ -459,7 +498,7 @@ def run_scenario(path: str, root: Path = ROOT, echo: Callable[[str], None] = pri
         before = snapshot(s3, ssm)
         pipeline.refuse_rollback = path == "template"
         clients = Clients(codepipeline=pipeline, cloudformation=DrillCloudFormation(lane), s3=s3, ssm=ssm)
-        env = Environment("prod", STAGE, PIPELINE, PARAMETER, RELEASE_BUCKET)
+        env = Environment("prod", STAGE, PIPELINE, PARAMETER, RELEASE_BUCKET, evidence_bucket=EVIDENCE_BUCKET)
         steps = Steps(echo=echo)
         started = time.perf_counter()
         result = rollback(env, clients, steps=steps, poll_s=0, sleep=lambda _: None)

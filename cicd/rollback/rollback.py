@@ -7,7 +7,8 @@ Order of preference (each step printed with its timing):
    rollback on a failed bake.
 2. If the pipeline cannot (API error, no such execution, stage not rollback-able, the rollback
    execution failed), redeploy the release lane stack's stored template from that execution's
-   synth artifact as a CloudFormation change set.
+   synth artifact as a CloudFormation change set, once the ledger confirms that the template is the
+   one a build of the target release recorded (cicd/rollback/provenance.py).
 
 Either way the release activator (a custom resource of the release lane stack) does the switch
 and writes the active-release parameter last; the command succeeds only when that parameter names
@@ -21,11 +22,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 from cicd.rollback.history import Activation, HistoryError, activations, previous_distinct, release_info
 from cicd.rollback.pipeline import Deployment, PipelineError, find_deployment, start_rollback, wait_for_execution
-from cicd.rollback.template import TemplateError, redeploy, release_stack_template
+from cicd.rollback.provenance import ProvenanceError, verify
+from cicd.rollback.template import StackTemplate, TemplateError, redeploy, release_stack_template
 
 
 class RollbackRefusedError(Exception):
@@ -44,6 +47,7 @@ class Environment:
     parameter: str
     release_bucket: str
     release_stack: str | None = None
+    evidence_bucket: str | None = None  # the ledger (delivery account): vouches for stored templates
 
 
 @dataclass
@@ -220,8 +224,20 @@ def rollback(
     if used is None:
         if method == "pipeline":
             raise RollbackFailedError(f"the pipeline cannot roll back to {target}: {reason}")
+        built_by = min(a.activated_at for a in history if a.release_id == target).date()
         reference = _redeploy_stored_template(
-            env, clients, target, deployment, artifact, steps, timeout_s, poll_s, template_bucket, cfn_role_arn, sleep
+            env,
+            clients,
+            target,
+            deployment,
+            artifact,
+            steps,
+            timeout_s,
+            poll_s,
+            template_bucket,
+            cfn_role_arn,
+            sleep,
+            built_by,
         )
         used = "template"
 
@@ -245,6 +261,7 @@ def _redeploy_stored_template(
     template_bucket: str | None,
     cfn_role_arn: str | None,
     sleep: Callable[[float], None],
+    built_by: date,
 ) -> str:
     if artifact:
         bucket, _, key = artifact.removeprefix("s3://").partition("/")
@@ -264,6 +281,7 @@ def _redeploy_stored_template(
                 archive, stage=env.stage, release_id=target, stack_name=env.release_stack, source=f"s3://{bucket}/{key}"
             )
             record["detail"] = f"{template.stack_name} from {template.source}"
+        _verify_against_ledger(env, clients, template, target, steps, built_by)
         with steps.step(f"deploy the stored template of {template.stack_name} (change set)") as record:
             change_set = redeploy(
                 clients.cloudformation,
@@ -282,6 +300,30 @@ def _redeploy_stored_template(
     except TemplateError as exc:
         raise RollbackFailedError(str(exc)) from exc
     return change_set
+
+
+def _verify_against_ledger(
+    env: Environment, clients: Clients, template: StackTemplate, target: str, steps: Steps, built_by: date
+) -> None:
+    with steps.step("check the template against the ledger") as record:
+        if not env.evidence_bucket:
+            raise RollbackRefusedError(
+                f"cannot verify {template.source} without the ledger: pass --evidence-bucket (output "
+                "EvidenceBucketName of the DeliveryAudit stack) or set EVIDENCE_BUCKET; nothing was deployed"
+            )
+        try:
+            vouched = verify(
+                clients.artifacts,
+                env.evidence_bucket,
+                release_id=target,
+                stack_name=template.stack_name,
+                sha256=template.sha256,
+                source=template.source,
+                built_by=built_by,
+            )
+        except ProvenanceError as exc:
+            raise RollbackRefusedError(str(exc)) from exc
+        record["detail"] = f"sha256 {template.sha256[:12]} as recorded by execution {vouched.execution_id}"
 
 
 def _wait_for_parameter(

@@ -10,6 +10,7 @@ the CDK asset bucket by that execution and are still there, so the template depl
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -41,6 +42,7 @@ class StackTemplate:
     stack_name: str
     template: dict[str, Any]
     source: str
+    sha256: str = ""  # of the template file as the artifact holds it: what the ledger's templates.json records
 
     @property
     def body(self) -> str:
@@ -94,10 +96,12 @@ def release_stack_template(
         name = stack.get("stackName") or stack["id"]
         if stack_name and name != stack_name:
             continue
-        template = load(f"{prefix}{stack['templateFile']}")
+        path = f"{prefix}{stack['templateFile']}"
+        template = load(path)
         carried = _activation_release(template)
         if carried == release_id or (stack_name and carried is None and release_id in json.dumps(template)):
-            found.append(StackTemplate(name, template, f"{source}:{prefix}{stack['templateFile']}"))
+            digest = hashlib.sha256(bundle.read(path)).hexdigest()
+            found.append(StackTemplate(name, template, f"{source}:{path}", digest))
         elif carried is not None:
             raise TemplateError(f"{source}: stack {name} activates {carried}, not {release_id}: wrong artifact")
     if len(found) != 1:

@@ -12,6 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from cicd.rollback.drill import record_build_evidence
 from cicd.rollback.rollback import Clients, Environment
 
 REGION = "eu-west-1"
@@ -19,6 +20,7 @@ A, B, C = "r-000000000000000a", "r-000000000000000b", "r-000000000000000c"
 PARAMETER = "/data-platform/prod/active-release"
 RELEASE_BUCKET = "prod-release-bucket"
 ARTIFACT_BUCKET = "pipeline-artifact-bucket"
+EVIDENCE_BUCKET = "delivery-evidence-bucket"
 PIPELINE = "data-platform-delivery"
 EXEC = {A: "exec-aaaa", B: "exec-bbbb"}
 
@@ -90,6 +92,13 @@ def cloud_assembly(release_id: str) -> bytes:
                 f"assembly-{stage}/{stage}ReleaseDEF.template.json", json.dumps(release_template(release_id))
             )
     return buffer.getvalue()
+
+
+def record_build(s3, execution: str, release_id: str, archive: bytes, at: datetime) -> None:
+    """The ledger records the synth step leaves for an execution (templates.json, release.json)."""
+    record_build_evidence(
+        s3, EVIDENCE_BUCKET, pipeline=PIPELINE, execution_id=execution, release_id=release_id, archive=archive, at=at
+    )
 
 
 def action(
@@ -172,7 +181,7 @@ def world(_aws):
     mock, aws = _aws
     mock.reset()
     s3, ssm = aws["s3"], aws["ssm"]
-    for bucket in (RELEASE_BUCKET, ARTIFACT_BUCKET):
+    for bucket in (RELEASE_BUCKET, ARTIFACT_BUCKET, EVIDENCE_BUCKET):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     for release_id in (A, B, C):
         manifest = {"release_id": release_id, "git_sha": release_id[-1] * 40, "build_time": "2026-01-01T00:00:00+00:00"}
@@ -183,9 +192,17 @@ def world(_aws):
         s3.put_object(
             Bucket=ARTIFACT_BUCKET, Key=f"data-platform/Synth_Outp/{execution}.zip", Body=cloud_assembly(release_id)
         )
+        record_build(s3, execution, release_id, cloud_assembly(release_id), datetime.now(UTC) - timedelta(days=1))
     for release_id in (A, B):
         ssm.put_parameter(Name=PARAMETER, Value=release_id, Type="String", Overwrite=True)
-    env = Environment(name="prod", stage="Prod", pipeline=PIPELINE, parameter=PARAMETER, release_bucket=RELEASE_BUCKET)
+    env = Environment(
+        name="prod",
+        stage="Prod",
+        pipeline=PIPELINE,
+        parameter=PARAMETER,
+        release_bucket=RELEASE_BUCKET,
+        evidence_bucket=EVIDENCE_BUCKET,
+    )
     with Stubber(aws["codepipeline"]) as pipeline_stub, Stubber(aws["cloudformation"]) as cfn_stub:
         clients = Clients(codepipeline=aws["codepipeline"], cloudformation=aws["cloudformation"], s3=s3, ssm=ssm)
         yield env, clients, pipeline_stub, cfn_stub

@@ -18,7 +18,19 @@ from botocore.stub import ANY
 from cicd.rollback.rollback import RollbackFailedError, RollbackRefusedError, Steps, rollback, status
 from cicd.rollback.template import TemplateError, release_stack_template
 
-from .conftest import ARTIFACT_BUCKET, EXEC, PARAMETER, PIPELINE, A, B, C, cloud_assembly, pipeline_history
+from .conftest import (
+    ARTIFACT_BUCKET,
+    EVIDENCE_BUCKET,
+    EXEC,
+    PARAMETER,
+    PIPELINE,
+    A,
+    B,
+    C,
+    cloud_assembly,
+    pipeline_history,
+    record_build,
+)
 
 
 class Activator:
@@ -170,6 +182,7 @@ def test_fallback_change_set_really_runs_in_moto_cloudformation(world, now):
                 body = json.dumps(template(A)).encode()
             target.writestr(name, body)
     clients.s3.put_object(Bucket=ARTIFACT_BUCKET, Key="manual/exec-aaaa.zip", Body=buffer.getvalue())
+    record_build(clients.s3, "exec-manual", A, buffer.getvalue(), now)  # the build that made this artifact
     clients.cloudformation = cloudformation
     env = type(env)(**{**env.__dict__, "release_stack": "Prod-Release"})
     list_actions(pipeline, now)
@@ -353,3 +366,69 @@ def test_history_timestamps_order_versions(world):
     history = activations(clients.ssm, env.parameter)
     assert [(a.release_id, a.version) for a in history] == [(A, 1), (B, 2)]
     assert history[1].activated_at - history[0].activated_at >= timedelta(0)
+
+
+def tampered_artifact(release_id: str) -> bytes:
+    """The release's synth artifact with one extra resource in its release lane template (same ReleaseId)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(cloud_assembly(release_id))) as source, zipfile.ZipFile(buffer, "w") as target:
+        for name in source.namelist():
+            body = source.read(name)
+            if name == "assembly-Prod/ProdReleaseDEF.template.json":
+                template = json.loads(body)
+                template["Resources"]["Backdoor"] = {"Type": "AWS::IAM::User"}
+                body = json.dumps(template).encode()
+            target.writestr(name, body)
+    return buffer.getvalue()
+
+
+def artifact_rollback(env, clients, key: str):
+    return rollback(
+        env,
+        clients,
+        artifact=f"s3://{ARTIFACT_BUCKET}/{key}",
+        steps=Steps(echo=lambda _: None),
+        sleep=Activator(clients.ssm, A),
+        poll_s=0,
+    )
+
+
+def test_an_artifact_whose_template_the_ledger_did_not_record_is_refused_before_deploying(world, now):
+    env, clients, pipeline, _ = world  # the CloudFormation stub has no responses: any deploy call would fail
+    clients.s3.put_object(Bucket=ARTIFACT_BUCKET, Key="manual/tampered.zip", Body=tampered_artifact(A))
+    list_actions(pipeline, now, items=[])
+    with pytest.raises(RollbackRefusedError) as refused:
+        artifact_rollback(env, clients, "manual/tampered.zip")
+    message = str(refused.value)
+    assert "manual/tampered.zip:assembly-Prod/ProdReleaseDEF.template.json has sha256" in message
+    assert f"execution {EXEC[A]}" in message and "not the template that release was built with" in message
+    assert active(clients.ssm) == B
+
+
+def test_an_artifact_for_a_release_the_ledger_has_no_record_of_is_refused(world, now):
+    env, clients, pipeline, _ = world
+    for item in clients.s3.list_objects_v2(Bucket=EVIDENCE_BUCKET)["Contents"]:
+        if f"/{EXEC[A]}/" in item["Key"]:
+            clients.s3.delete_object(Bucket=EVIDENCE_BUCKET, Key=item["Key"])
+    list_actions(pipeline, now, items=[])
+    with pytest.raises(RollbackRefusedError, match=f"records no template of stack Prod-Release for release {A}"):
+        artifact_rollback(env, clients, f"data-platform/Synth_Outp/{EXEC[A]}.zip")
+    assert active(clients.ssm) == B
+
+
+def test_a_rollback_from_an_artifact_needs_the_ledger(world, now):
+    env, clients, pipeline, _ = world
+    env = type(env)(**{**env.__dict__, "evidence_bucket": None})
+    list_actions(pipeline, now, items=[])
+    with pytest.raises(RollbackRefusedError, match="pass --evidence-bucket"):
+        artifact_rollback(env, clients, f"data-platform/Synth_Outp/{EXEC[A]}.zip")
+    assert active(clients.ssm) == B
+
+
+def test_the_recorded_template_is_deployed_and_the_step_names_its_build(world, now):
+    env, clients, pipeline, cfn = world
+    list_actions(pipeline, now, items=[])
+    expect_change_set(cfn, A)
+    result = artifact_rollback(env, clients, f"data-platform/Synth_Outp/{EXEC[A]}.zip")
+    [check] = [s for s in result.steps if s["step"] == "check the template against the ledger"]
+    assert check["status"] == "ok" and f"as recorded by execution {EXEC[A]}" in check["detail"]

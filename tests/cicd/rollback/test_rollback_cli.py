@@ -85,3 +85,22 @@ def test_release_status_command_prints_the_history(parser, wired, capsys):
     out = capsys.readouterr().out
     assert f"prod: active {B}" in out and f"deployed by pipeline execution {EXEC[B]}" in out
     assert f"previous release {A}" in out
+
+
+def test_rollback_command_refuses_an_unrecorded_artifact_with_exit_2(parser, wired, capsys):
+    from .conftest import ARTIFACT_BUCKET
+    from .test_rollback import list_actions, tampered_artifact
+
+    _, clients, pipeline, _ = wired
+    from datetime import UTC, datetime
+
+    clients.s3.put_object(Bucket=ARTIFACT_BUCKET, Key="manual/tampered.zip", Body=tampered_artifact(A))
+    list_actions(pipeline, datetime.now(UTC), items=[])
+    args = parser.parse_args(["rollback", "--env", "prod", "--artifact", f"s3://{ARTIFACT_BUCKET}/manual/tampered.zip"])
+    assert args.handler(args) == cli.EXIT_REFUSED
+    assert "not the template that release was built with" in capsys.readouterr().err
+
+
+def test_the_evidence_bucket_comes_from_the_option_or_the_environment(parser, monkeypatch):
+    args = parser.parse_args(["rollback", "--env", "prod", "--evidence-bucket", "ledger-bucket"])
+    assert args.evidence_bucket == "ledger-bucket"

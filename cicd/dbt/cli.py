@@ -98,14 +98,15 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_mask(args: argparse.Namespace) -> int:
     try:
-        job = mask.MaskJob(args.source_database, args.target_database, args.key_table, args.key_name)
+        job = mask.MaskJob(args.source_database, args.target_database)
         tables = mask.load_tables(Path(args.manifest))
         if args.dry_run:
             for table in tables:
                 print(";\n".join(job.copy_sql(table)) + ";\n")
             return EXIT_OK
+        key = mask.masking_key(dict(os.environ), args.key_variable)
         executor = wap.snowflake_executor(wap.connect_from_env(dict(os.environ)))
-        result = mask.run(job, tables, executor=executor)
+        result = mask.run(job, tables, key=key, executor=executor)
     except (mask.MaskError, OSError, KeyError, ValueError) as exc:
         print(f"dbt mask: {exc}", file=sys.stderr)
         return EXIT_FAILED if isinstance(exc, mask.MaskError) else EXIT_USAGE
@@ -149,7 +150,10 @@ def add_parser(subparsers: Any) -> None:
     masking.add_argument("--manifest", required=True, help="the release's dbt manifest (sources and their PII tags)")
     masking.add_argument("--source-database", default="raw", help="database with the raw sources (default raw)")
     masking.add_argument("--target-database", default="raw_masked", help="database staging reads (default raw_masked)")
-    masking.add_argument("--key-table", required=True, help="database.schema.table holding the masking key")
-    masking.add_argument("--key-name", default="staging", help="which key to use (default staging)")
+    masking.add_argument(
+        "--key-variable",
+        default=mask.KEY_VARIABLE,
+        help=f"environment variable holding the HMAC key, filled from the masking secret (default {mask.KEY_VARIABLE})",
+    )
     masking.add_argument("--dry-run", action="store_true", help="print the SQL instead of running it")
     masking.set_defaults(handler=cmd_mask)

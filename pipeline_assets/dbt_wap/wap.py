@@ -217,10 +217,10 @@ def dbt_build_into_release(
 
 
 def snowflake_executor(connection: Any) -> Executor:
-    def execute(sql: str) -> list[tuple[Any, ...]]:
+    def execute(sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         cursor = connection.cursor()
         try:
-            cursor.execute(sql)
+            cursor.execute(sql, params)
             return list(cursor.fetchall()) if cursor.description else []
         finally:
             cursor.close()

@@ -61,9 +61,19 @@ def test_mask_dry_run_prints_the_copy_sql(tmp_path, capsys):
         "unique_id": "source.p.crm.contacts", "source_name": "crm", "name": "contacts", "schema": "raw_crm",
         "columns": {"id": {"name": "id"}, "email": {"name": "email", "meta": {"pii": True, "masking": "email"}}},
     }}}))  # fmt: skip
-    code = run(["dbt", "mask", "--manifest", str(manifest), "--key-table", "security.masking.keys", "--dry-run"],
-               tmp_path)  # fmt: skip
+    code = run(["dbt", "mask", "--manifest", str(manifest), "--dry-run"], tmp_path)
     out = capsys.readouterr().out
     assert code == 0
     assert "create or replace table raw_masked.raw_crm.contacts as" in out
     assert "@masked.invalid" in out and "from raw.raw_crm.contacts" in out
+
+
+def test_mask_without_a_key_names_the_variable_and_the_fix(tmp_path, capsys, monkeypatch):
+    import json
+
+    monkeypatch.delenv("STAGING_MASKING_KEY", raising=False)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"sources": {}}))
+    assert run(["dbt", "mask", "--manifest", str(manifest)], tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "$STAGING_MASKING_KEY is not set: there is no default masking key" in err and "token_hex(32)" in err

@@ -101,6 +101,6 @@ def test_rollback_command_refuses_an_unrecorded_artifact_with_exit_2(parser, wir
     assert "not the template that release was built with" in capsys.readouterr().err
 
 
-def test_the_evidence_bucket_comes_from_the_option_or_the_environment(parser, monkeypatch):
+def test_the_evidence_bucket_is_an_option_of_the_rollback_command(parser):
     args = parser.parse_args(["rollback", "--env", "prod", "--evidence-bucket", "ledger-bucket"])
     assert args.evidence_bucket == "ledger-bucket"

@@ -1,4 +1,5 @@
-"""`python -m cicd audit ...`: the evidence report, retroactive reviews, and the synth step's upload.
+"""`python -m cicd audit ...`: the evidence report, retroactive reviews, the synth step's upload and
+the change's identities.
 
 Wired into `python -m cicd` through `add_parser(subparsers)`. Command bodies parse, call the domain
 function and map the outcome to an exit code: 0 done, 1 a control failed (`report --strict`) or the
@@ -17,6 +18,7 @@ from typing import Any
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ENVIRONMENTS = ("dev", "staging", "prod")
 ROOT = Path(__file__).resolve().parents[2]
+CHANGE_IDENTITIES_FILE = "build/cdk.out/evidence/change-identities.json"
 
 
 def _date(value: str) -> date:
@@ -121,12 +123,14 @@ def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> i
     from cicd.audit.evidence import EvidenceError, collect, upload, upload_id
 
     root = Path(getattr(args, "root", None) or ROOT).resolve()  # `python -m cicd --root`
+    identities = getattr(args, "change_identities", CHANGE_IDENTITIES_FILE)
     try:
         evidence = collect(
             root,
             gate_report=root / args.gate_report,
             release_dir=None if args.no_release else root / args.release_dir,
             cloud_assembly=None if args.no_templates else root / args.cloud_assembly,
+            change_identities=root / identities,
         )
     except EvidenceError as exc:
         print(f"audit upload-evidence: {exc}", file=sys.stderr)
@@ -141,6 +145,29 @@ def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> i
     )
     for key in keys:
         print(f"uploaded s3://{args.bucket}/{key}")
+    if "change-identities.json" not in evidence.files:
+        print(
+            f"audit upload-evidence: {identities} not found (run `make change-identities`); "
+            "the approval guard will reject this execution's production approval",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def cmd_change_identities(args: argparse.Namespace) -> int:
+    from cicd.audit.identities import IdentitiesError, collect_change_identities, write
+
+    root = Path(getattr(args, "root", None) or ROOT).resolve()
+    try:
+        data = collect_change_identities(root, since=args.since)
+    except IdentitiesError as exc:
+        print(f"audit change-identities: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = root / args.out
+    write(out, data)
+    commit_range = data["range"]
+    start = commit_range["since_ref"] or f"the newest {commit_range['window'].get('commits')} commits"
+    print(f"wrote {out}: {len(data['commits'])} commits since {start}, {len(data['identities'])} identities")
     return EXIT_OK
 
 
@@ -185,6 +212,25 @@ def add_parser(subparsers: Any) -> None:
     upload.add_argument("--gate-report", default="build/gate/report.json", help="gate report (default: %(default)s)")
     upload.add_argument("--release-dir", default="build/release/current", help="release bundle (default: %(default)s)")
     upload.add_argument("--cloud-assembly", default="build/cdk.out", help="cdk synth output (default: %(default)s)")
+    upload.add_argument(
+        "--change-identities",
+        default=CHANGE_IDENTITIES_FILE,
+        help="output of `audit change-identities`, uploaded when present (default: %(default)s)",
+    )
     upload.add_argument("--no-release", action="store_true", help="no release bundle was built")
     upload.add_argument("--no-templates", action="store_true", help="no cloud assembly was synthesized")
     upload.set_defaults(handler=cmd_upload_evidence)
+
+    identities = commands.add_parser(
+        "change-identities", help="(Validate step) every author, committer, co-author and PR of the change"
+    )
+    identities.add_argument(
+        "--since",
+        default="auto",
+        metavar="SHA|auto",
+        help="exclusive start commit; auto: newest prod-release-* tag, else the last 30 days / 500 commits",
+    )
+    identities.add_argument(
+        "--out", default=CHANGE_IDENTITIES_FILE, metavar="FILE", help="output JSON (default: %(default)s)"
+    )
+    identities.set_defaults(handler=cmd_change_identities)

@@ -1,5 +1,6 @@
 """Build evidence the pipeline's synth step hands to the ledger: what was built, from which commit,
-by whom, which checks ran, and the exact CloudFormation templates.
+by whom (every identity of the change, cicd/audit/identities.py), which checks ran, and the exact
+CloudFormation templates.
 
 The synth step runs `python -m cicd audit upload-evidence` after the gate and the release build; the
 files land under `incoming/<pipeline>/<execution-id>/<upload-id>/` in the evidence bucket, and the
@@ -83,7 +84,14 @@ class EvidenceFiles:
     files: dict[str, bytes]  # name (one of layout.INCOMING_FILES) -> bytes
 
 
-def collect(root: Path, *, gate_report: Path, release_dir: Path | None, cloud_assembly: Path | None) -> EvidenceFiles:
+def collect(
+    root: Path,
+    *,
+    gate_report: Path,
+    release_dir: Path | None,
+    cloud_assembly: Path | None,
+    change_identities: Path | None = None,
+) -> EvidenceFiles:
     if not gate_report.is_file():
         raise EvidenceError(f"{gate_report} not found: run `python -m cicd validate` first (it writes the gate report)")
     files = {"gate-report.json": gate_report.read_bytes()}
@@ -97,6 +105,10 @@ def collect(root: Path, *, gate_report: Path, release_dir: Path | None, cloud_as
             json.dumps(template_hashes(cloud_assembly), indent=2, sort_keys=True) + "\n"
         ).encode()
     files["commit.json"] = (json.dumps(commit_info(root), indent=2, sort_keys=True) + "\n").encode()
+    # Optional here, so a failed build still uploads its gate report; the approval guard fails
+    # closed when the file is missing (no identities, no approval).
+    if change_identities is not None and change_identities.is_file():
+        files["change-identities.json"] = change_identities.read_bytes()
     return EvidenceFiles(files)
 
 

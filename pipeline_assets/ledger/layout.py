@@ -23,7 +23,7 @@ PENDING_REVIEWS_PREFIX = f"{REVIEWS_PREFIX}pending/"
 COMPLETED_REVIEWS_PREFIX = f"{REVIEWS_PREFIX}completed/"
 # Build evidence the pipeline's synth step uploads; the ledger Lambda turns each file into a record.
 INCOMING_PREFIX = "incoming/"
-INCOMING_FILES = ("gate-report.json", "release.json", "templates.json", "commit.json")
+INCOMING_FILES = ("gate-report.json", "release.json", "templates.json", "commit.json", "change-identities.json")
 
 
 class Kind:
@@ -36,6 +36,7 @@ class Kind:
     RELEASE = "release"
     TEMPLATES = "templates"
     COMMIT = "commit"
+    CHANGE_IDENTITIES = "change-identities"
     APPROVAL_API_CALL = "approval-api-call"
     STACK_CHANGE = "stack-change"
     APPROVAL_GUARD = "approval-guard"
@@ -49,6 +50,7 @@ BUILD_KINDS = {
     "release.json": Kind.RELEASE,
     "templates.json": Kind.TEMPLATES,
     "commit.json": Kind.COMMIT,
+    "change-identities.json": Kind.CHANGE_IDENTITIES,
 }
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@=+-]")

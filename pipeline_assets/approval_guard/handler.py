@@ -1,8 +1,9 @@
 """Approval guard Lambda: a CodePipeline Invoke action placed right after the manual approval.
 
 Handler: `pipeline_assets.approval_guard.handler.handler`. It reads who approved (CodePipeline's
-action execution details, CloudTrail's PutApprovalResult as a fallback), who wrote the change
-(UserParameters, else the build evidence and pipeline trigger already in the ledger), decides, records
+action execution details; CloudTrail's PutApprovalResult for the SourceIdentity, or as a fallback),
+every identity of the change (evidence.py: the Validate build's change-identities.json since the last
+production release, and the pipeline trigger), decides, records
 the decision in the ledger, and reports back with PutJobSuccessResult / PutJobFailureResult: a
 rejection fails the stage and CodePipeline shows the reason.
 
@@ -10,7 +11,8 @@ Environment:
   EVIDENCE_BUCKET, EVIDENCE_RETENTION_DAYS, EVIDENCE_KMS_KEY_ARN   as for the ledger writer
   APPROVERS_PRINCIPAL_ARNS     comma-separated IAM role / group / user ARNs allowed to approve
   BREAK_GLASS_PRINCIPAL_ARNS   comma-separated ARNs allowed to take the break-glass path (may be empty)
-  IDENTITY_ALIASES             optional JSON {"git e-mail": ["aws session or user names", ...]}
+  IDENTITY_ALIASES             JSON {"git e-mail": ["SourceIdentity / SSO user names", ...]} (config
+                               approval.identity_aliases); an approver not in it is rejected
 UserParameters (JSON):
   {"approval_action": "Approve", "approval_stage": "Prod",            (stage defaults to the guard's)
    "pipeline_name": "...", "execution_id": "#{codepipeline.PipelineExecutionId}",   (else GetJobDetails)
@@ -23,14 +25,15 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline_assets.approval_guard.identity import Principal
-from pipeline_assets.approval_guard.policy import Approval, Author, Decision, decide
+from pipeline_assets.approval_guard.evidence import EvidenceError, action_executions, change_identities, latest
+from pipeline_assets.approval_guard.identity import SSO_ROLE_PREFIX, Principal, parse_principal
+from pipeline_assets.approval_guard.policy import Approval, Author, Change, Decision, decide
+from pipeline_assets.approval_guard.record import record_decision
 from pipeline_assets.ledger import layout
-from pipeline_assets.ledger.enrich import find_action_execution
 from pipeline_assets.ledger.layout import Kind
 from pipeline_assets.ledger.store import EvidenceStore, utcnow
 
@@ -55,6 +58,8 @@ class GuardSettings:
     break_glass: tuple[str, ...]
     aliases: dict[str, list[str]]
     lookback_days: int = 14
+    # How far back the ledger is searched for the last successful production release.
+    release_lookback_days: int = 400
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> GuardSettings:
@@ -166,14 +171,18 @@ def _iso(value: object) -> str | None:
     return str(value) if value else None
 
 
-def _cloudtrail_approver(cloudtrail: Any, ctx: JobContext, started: datetime, finished: datetime) -> str | None:
+def _cloudtrail_approver(
+    cloudtrail: Any, ctx: JobContext, started: datetime, finished: datetime, arn: str | None
+) -> tuple[str, str | None] | None:
+    """(approver ARN, SourceIdentity) of the latest matching PutApprovalResult; only the given ARN's
+    when CodePipeline already named the approver."""
     paginator = cloudtrail.get_paginator("lookup_events")
     pages = paginator.paginate(
         LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "PutApprovalResult"}],
         StartTime=started - CLOUDTRAIL_SLACK,
         EndTime=finished + CLOUDTRAIL_SLACK,
     )
-    candidates: list[tuple[str, str]] = []
+    candidates: list[tuple[str, str, str | None]] = []
     for page in pages:
         for item in page.get("Events", []):
             try:
@@ -189,35 +198,49 @@ def _cloudtrail_approver(cloudtrail: Any, ctx: JobContext, started: datetime, fi
                 ctx.approval_action,
             ):
                 continue
-            arn = (record.get("userIdentity") or {}).get("arn")
-            if arn:
-                candidates.append((str(record.get("eventTime")), arn))
-    return max(candidates)[1] if candidates else None
+            identity = record.get("userIdentity") or {}
+            if identity.get("arn") and (arn is None or identity["arn"] == arn):
+                source = (identity.get("sessionContext") or {}).get("sourceIdentity")
+                candidates.append((str(record.get("eventTime")), identity["arn"], source))
+    if not candidates:
+        return None
+    _, found, source_identity = max(candidates, key=lambda c: c[0])
+    return found, source_identity
 
 
-def find_approval(codepipeline: Any, cloudtrail: Any | None, ctx: JobContext) -> Approval | None:
-    detail = find_action_execution(
-        codepipeline,
-        pipeline=ctx.pipeline,
-        execution_id=ctx.execution_id,
-        stage=ctx.approval_stage,
-        action=ctx.approval_action,
+def _needs_source_identity(arn: str | None) -> bool:
+    # Identity Center sessions and IAM users already name the person; any other role session does not.
+    principal = parse_principal(arn or "")
+    return principal.kind != "user" and not (
+        principal.kind == "assumed-role" and principal.name.startswith(SSO_ROLE_PREFIX)
     )
+
+
+def find_approval(details: list[dict[str, Any]], cloudtrail: Any | None, ctx: JobContext) -> Approval | None:
+    detail = latest(details, stage=ctx.approval_stage, action=ctx.approval_action)
     if detail is None:
         return None
     result = (detail.get("output") or {}).get("executionResult") or {}
-    approver, source = detail.get("updatedBy"), "action-execution"
-    if not approver and cloudtrail is not None and detail.get("status") == "Succeeded":
+    approver, source, source_identity = detail.get("updatedBy"), "action-execution", None
+    if (
+        (not approver or _needs_source_identity(approver))
+        and cloudtrail is not None
+        and detail.get("status") == "Succeeded"
+    ):
         started = detail.get("startTime") or detail.get("lastUpdateTime")
         finished = detail.get("lastUpdateTime") or started
         if isinstance(started, datetime) and isinstance(finished, datetime):
-            approver, source = _cloudtrail_approver(cloudtrail, ctx, started, finished), "cloudtrail"
+            found = _cloudtrail_approver(cloudtrail, ctx, started, finished, approver)
+            if found:
+                source = "cloudtrail" if not approver else "action-execution+cloudtrail"
+                approver, source_identity = found
     return Approval(
         approver_arn=approver,
         approved_at=_iso(detail.get("lastUpdateTime")),
         comment=result.get("externalExecutionSummary"),
         status=detail.get("status"),
         source=source,
+        source_identity=source_identity,
     )
 
 
@@ -274,82 +297,23 @@ def _group_checker(iam: Any) -> Callable[[Principal, str], bool]:
     return is_member
 
 
-def _principal_dict(principal: Principal | None) -> dict[str, Any] | None:
-    return asdict(principal) | {"person": principal.person} if principal else None
-
-
-def record_decision(
-    store: EvidenceStore,
-    ctx: JobContext,
-    *,
-    decision: Decision,
-    approval: Approval | None,
-    author: Author,
-    settings: GuardSettings,
-    now: datetime,
-) -> list[str]:
-    common = {
-        "schema": layout.SCHEMA,
-        "occurred_at": now.isoformat(),
-        "recorded_at": now.isoformat(),
-        "pipeline": ctx.pipeline,
-        "execution_id": ctx.execution_id,
-    }
-    guard = {
-        **common,
-        "kind": Kind.APPROVAL_GUARD,
-        "job_id": ctx.job_id,
-        "guard_stage": ctx.stage,
-        "guard_action": ctx.action,
-        "approval_stage": ctx.approval_stage,
-        "approval_action": ctx.approval_action,
-        "release_id": ctx.release_id,
-        "decision": "allowed" if decision.allowed else "rejected",
-        "reasons": list(decision.reasons),
-        "notes": list(decision.notes),
-        "approval": asdict(approval) if approval else None,
-        "approver": _principal_dict(decision.approver),
-        "author": asdict(author),
-        "approvers_principals": list(settings.approvers),
-        "break_glass": asdict(decision.break_glass) if decision.break_glass else None,
-    }
-    keys = [
-        store.put_record(
-            layout.guard_key(now, pipeline=ctx.pipeline, execution_id=ctx.execution_id, job_id=ctx.job_id), guard
-        ).key
-    ]
-    if decision.allowed and decision.break_glass is not None:
-        entry = {
-            **common,
-            "kind": Kind.BREAK_GLASS,
-            "job_id": ctx.job_id,
-            "incident": decision.break_glass.incident,
-            "reason": decision.break_glass.reason,
-            "approver": _principal_dict(decision.approver),
-            "author": asdict(author),
-            "approval": asdict(approval) if approval else None,
-            "break_glass_principals": list(settings.break_glass),
-        }
-        keys.append(
-            store.put_record(
-                layout.break_glass_key(now, pipeline=ctx.pipeline, execution_id=ctx.execution_id, job_id=ctx.job_id),
-                entry,
-            ).key
+def _change(
+    store: EvidenceStore, details: list[dict[str, Any]], ctx: JobContext, settings: GuardSettings, now: datetime
+) -> tuple[Change, dict[str, Any]]:
+    try:
+        found = change_identities(
+            store,
+            details,
+            pipeline=ctx.pipeline,
+            execution_id=ctx.execution_id,
+            release_stage=ctx.approval_stage,
+            now=now,
+            lookback_days=settings.lookback_days,
+            release_lookback_days=settings.release_lookback_days,
         )
-        pending = {
-            **common,
-            "kind": Kind.REVIEW_PENDING,
-            "break_glass_key": keys[-1],
-            "incident": decision.break_glass.incident,
-            "required": "a retroactive review by someone who is neither the author nor the break-glass approver "
-            "(python -m cicd audit review)",
-        }
-        keys.append(
-            store.put_record(
-                layout.pending_review_key(pipeline=ctx.pipeline, execution_id=ctx.execution_id), pending
-            ).key
-        )
-    return keys
+    except EvidenceError as exc:
+        return Change(problem=str(exc)), {}
+    return Change(found.identities), found.evidence
 
 
 def run_guard(
@@ -367,8 +331,10 @@ def run_guard(
     try:
         ctx = job_context(event, codepipeline)
         now = clock()
-        approval = find_approval(codepipeline, cloudtrail, ctx)
+        details = action_executions(codepipeline, pipeline=ctx.pipeline, execution_id=ctx.execution_id)
+        approval = find_approval(details, cloudtrail, ctx)
         author = find_author(store, ctx, today=now, lookback_days=settings.lookback_days)
+        change, change_evidence = _change(store, details, ctx, settings, now)
         decision = decide(
             approval=approval,
             author=author,
@@ -377,9 +343,18 @@ def run_guard(
             is_group_member=_group_checker(iam),
             aliases=settings.aliases,
             approval_ref=f"approval {ctx.approval_stage}/{ctx.approval_action}",
+            change=change,
         )
         keys = record_decision(
-            store, ctx, decision=decision, approval=approval, author=author, settings=settings, now=now
+            store,
+            ctx,
+            decision=decision,
+            approval=approval,
+            author=author,
+            change=change,
+            change_evidence=change_evidence,
+            settings=settings,
+            now=now,
         )
     except Exception as exc:
         # Fail closed: no decision (or no record of it) means the stage does not proceed.
@@ -396,7 +371,7 @@ def run_guard(
             jobId=job_id,
             executionDetails={"summary": decision.message[:2048], "externalExecutionId": keys[0][-1500:]},
             outputVariables={
-                "APPROVER": decision.approver.person if decision.approver else "",
+                "APPROVER": (decision.person.name if decision.person else None) or "",
                 "BREAK_GLASS": "true" if decision.break_glass else "false",
                 "LEDGER_KEY": keys[0],
             },

@@ -2,8 +2,11 @@
 
 An approval is made by an AWS principal (e.g. `arn:aws:sts::111111111111:assumed-role/
 AWSReservedSSO_ReleaseApprovers_0a1b/alice@example.com`); a commit is made by a git identity
-(`alice@example.com`). The person behind an assumed role is its session name (IAM Identity Center
-puts the user name there); behind an IAM user, the user name.
+(`alice@example.com`). A role session name is chosen by whoever calls AssumeRole, so it proves
+nothing: the person is taken only from what the caller cannot choose (`person_of`): the STS
+SourceIdentity (CloudTrail `userIdentity.sessionContext.sourceIdentity`, fixed for the session and
+its role chain), the session of an IAM Identity Center role (`AWSReservedSSO_*`, whose session name
+Identity Center sets to the user name), or an IAM user's name.
 
 Matching is deliberately generous (the full e-mail, its local part, GitHub's noreply form, and
 configured aliases): a false match only asks for a different approver, a missed match would let
@@ -17,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 _ARN = re.compile(r"^arn:aws[\w-]*:(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)$")
+SSO_ROLE_PREFIX = "AWSReservedSSO_"
 _GITHUB_NOREPLY = re.compile(r"^(?:\d+\+)?(?P<login>[^@]+)@users\.noreply\.github\.com$", re.IGNORECASE)
 
 
@@ -34,6 +38,22 @@ class Principal:
         if self.kind in ("assumed-role", "federated-user") and self.session:
             return self.session
         return self.name
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str | None  # None: the principal cannot be tied to a person
+    source: str  # source-identity | identity-center | iam-user | unverified-session-name
+
+
+def person_of(principal: Principal, source_identity: str | None) -> Person:
+    if source_identity and source_identity.strip():
+        return Person(source_identity.strip(), "source-identity")
+    if principal.kind == "user":
+        return Person(principal.name, "iam-user")
+    if principal.kind == "assumed-role" and principal.name.startswith(SSO_ROLE_PREFIX) and principal.session:
+        return Person(principal.session, "identity-center")
+    return Person(None, "unverified-session-name")
 
 
 def parse_principal(arn: str) -> Principal:
@@ -83,8 +103,17 @@ def identities(values: Iterable[str | None], aliases: Mapping[str, Iterable[str]
     return found
 
 
+def is_mapped(person: str, aliases: Mapping[str, Iterable[str]] | None) -> bool:
+    """Whether the alias map ties this AWS-side name to a git e-mail (config approval.identity_aliases)."""
+    name = person.strip().lower()
+    return any(
+        name == key.strip().lower() or name in {v.strip().lower() for v in names}
+        for key, names in (aliases or {}).items()
+    )
+
+
 def same_person(
-    principal: Principal, author_identities: Iterable[str | None], aliases: Mapping[str, Iterable[str]] | None = None
+    person: str, author_identities: Iterable[str | None], aliases: Mapping[str, Iterable[str]] | None = None
 ) -> bool:
-    approver = identities([principal.person], aliases)
+    approver = identities([person], aliases)
     return bool(approver & identities(author_identities, aliases))

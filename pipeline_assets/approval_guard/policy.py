@@ -10,7 +10,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pipeline_assets.approval_guard.identity import Principal, parse_principal, same_person
+from pipeline_assets.approval_guard.identity import (
+    Person,
+    Principal,
+    is_mapped,
+    parse_principal,
+    person_of,
+    same_person,
+)
 
 # An approval comment that opens the break-glass path: "BREAK-GLASS: INC-1234 why it cannot wait".
 BREAK_GLASS = re.compile(r"^\s*BREAK[-_ ]?GLASS\b\s*[:\-]?\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
@@ -24,6 +31,7 @@ class Approval:
     comment: str | None
     status: str | None
     source: str  # where the approver identity came from (action-execution / cloudtrail)
+    source_identity: str | None = None  # CloudTrail userIdentity.sessionContext.sourceIdentity
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,14 @@ class Author:
     name: str | None
     commit: str | None
     source: str | None  # user-parameters / commit.json / release.json / pipeline-trigger
+
+
+@dataclass(frozen=True)
+class Change:
+    """Every identity of the change (evidence.py), or why they could not be established."""
+
+    identities: tuple[str, ...] = ()
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,7 @@ class Decision:
     approver: Principal | None
     break_glass: BreakGlassRequest | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    person: Person | None = None
 
     @property
     def message(self) -> str:
@@ -85,6 +102,48 @@ def member_of_any(principal: Principal, allowed_arns: Iterable[str], is_group_me
     return False
 
 
+def _unverified(approver: Principal) -> str:
+    return (
+        f"{approver.arn} cannot be tied to a person: its session name '{approver.session or approver.name}' is "
+        "chosen by whoever assumes the role, and CloudTrail shows no SourceIdentity for the approval. Fix: "
+        "approve through IAM Identity Center (AWSReservedSSO_* role), or require sts:SourceIdentity in the "
+        "approvers role's trust policy; if the approval is minutes old, CloudTrail may not have it yet (up to "
+        "15 minutes): retry this action."
+    )
+
+
+def _unmapped(person: Person) -> str:
+    return (
+        f"{person.name} ({person.source}) is not mapped to a git e-mail in approval.identity_aliases, so they "
+        "cannot be compared with the change's authors. Fix: add `<their git e-mail>: [" + str(person.name) + "]` "
+        "under approval.identity_aliases in config/prod.yaml and deploy the DeliveryAudit stack."
+    )
+
+
+def _missing_facts(approval: Approval | None, author: Author, change: Change, approval_ref: str) -> str | None:
+    if approval is None or (approval.status or "").lower() != "succeeded":
+        found = f" (its status is {approval.status})" if approval and approval.status else ""
+        return (
+            f"no approved {approval_ref} was found in this pipeline execution{found}. Fix: run the guard right "
+            "after the approval action, and name that action in the guard's UserParameters."
+        )
+    if not approval.approver_arn:
+        return (
+            f"the approver of {approval_ref} could not be established (no updatedBy in the action "
+            "execution and no PutApprovalResult in CloudTrail). Fix: check the guard role's "
+            "codepipeline:ListActionExecutions and cloudtrail:LookupEvents permissions, then retry the stage."
+        )
+    if change.problem:
+        return f"the identities of this change could not be established: {change.problem}"
+    if not (author.email or author.name or change.identities):
+        return (
+            "the commit author of this change could not be established, so the approver cannot be shown "
+            "to be someone else. Fix: make the Validate step upload change-identities.json "
+            "(`make change-identities`, then `make audit-evidence`)."
+        )
+    return None
+
+
 def decide(
     *,
     approval: Approval | None,
@@ -94,74 +153,28 @@ def decide(
     is_group_member: MembershipCheck,
     aliases: Mapping[str, Iterable[str]] | None = None,
     approval_ref: str = "the manual approval",
+    change: Change | None = None,
 ) -> Decision:
-    if approval is None or (approval.status or "").lower() != "succeeded":
-        found = f" (its status is {approval.status})" if approval and approval.status else ""
-        return Decision(
-            False,
-            (
-                f"no approved {approval_ref} was found in this pipeline execution{found}. Fix: run the guard right "
-                "after the approval action, and name that action in the guard's UserParameters.",
-            ),
-            None,
-        )
-    if not approval.approver_arn:
-        return Decision(
-            False,
-            (
-                f"the approver of {approval_ref} could not be established (no updatedBy in the action "
-                "execution and no PutApprovalResult in CloudTrail). Fix: check the guard role's "
-                "codepipeline:ListActionExecutions and cloudtrail:LookupEvents permissions, then retry the stage.",
-            ),
-            None,
-        )
+    change = change or Change()
+    missing = _missing_facts(approval, author, change, approval_ref)
+    if missing or approval is None or approval.approver_arn is None:
+        return Decision(False, (missing or "no approval",), None)
     approver = parse_principal(approval.approver_arn)
-    if not (author.email or author.name):
-        return Decision(
-            False,
-            (
-                f"the commit author of this change could not be established, so {approver.person} cannot be shown "
-                "to be someone else. Fix: make the synth step upload commit.json "
-                "(`python -m cicd audit upload-evidence`) or pass commit_author in UserParameters.",
-            ),
-            approver,
-        )
-    author_ids = [author.email, author.name]
-    is_author = same_person(approver, author_ids, aliases)
+    person = person_of(approver, approval.source_identity)
+    if person.name is None:
+        return Decision(False, (_unverified(approver),), approver, person=person)
+    is_author = same_person(person.name, [author.email, author.name, *change.identities], aliases)
     request = break_glass_request(approval.comment)
     if request is not None:
-        if request.incident is None:
-            return Decision(
-                False,
-                (
-                    "a break-glass approval must name its incident. Fix: approve again with a comment like "
-                    "'BREAK-GLASS: INC-1234 <why this cannot wait>'.",
-                ),
-                approver,
-                request,
-            )
-        if not member_of_any(approver, break_glass_principals, is_group_member):
-            allowed = ", ".join(break_glass_principals) or "none configured"
-            return Decision(
-                False,
-                (
-                    f"{approver.arn} asked for break-glass but is not a break-glass principal ({allowed}). "
-                    "Fix: an on-call engineer holding the break-glass role approves, or a regular approver "
-                    "approves without the BREAK-GLASS marker.",
-                ),
-                approver,
-                request,
-            )
-        notes = [f"BREAK-GLASS {request.incident} approved by {approver.person}"]
-        if is_author:
-            notes.append("approver is the author (allowed only on the break-glass path)")
-        notes.append("a retroactive review is now pending")
-        return Decision(True, (), approver, request, tuple(notes))
+        return _break_glass(approver, person, request, is_author, break_glass_principals, is_group_member)
     reasons = []
+    if not is_mapped(person.name, aliases):
+        reasons.append(_unmapped(person))
     if is_author:
         reasons.append(
-            f"{approver.person} approved a change they authored (commit {author.commit or 'unknown'} by "
-            f"{author.email or author.name}). Fix: another member of the approvers group approves the stage."
+            f"{person.name} approved a change they authored or helped author (commit {author.commit or 'unknown'}, "
+            f"identities of the change: {', '.join(change.identities) or author.email or author.name}). "
+            "Fix: another member of the approvers group approves the stage."
         )
     if not member_of_any(approver, approvers, is_group_member):
         allowed = ", ".join(approvers) or "none configured"
@@ -170,5 +183,46 @@ def decide(
             "with the approvers role, or ask a member of it to approve."
         )
     if reasons:
-        return Decision(False, tuple(reasons), approver)
-    return Decision(True, (), approver, None, (f"approved by {approver.person}, who is not the author",))
+        return Decision(False, tuple(reasons), approver, person=person)
+    return Decision(True, (), approver, None, (f"approved by {person.name}, who is not the author",), person)
+
+
+def _break_glass(
+    approver: Principal,
+    person: Person,
+    request: BreakGlassRequest,
+    is_author: bool,
+    break_glass_principals: tuple[str, ...],
+    is_group_member: MembershipCheck,
+) -> Decision:
+    """Emergency path: the author may approve, but only a break-glass principal, naming an incident,
+    and the person must still be known (the retroactive review needs to know who it was)."""
+    if request.incident is None:
+        return Decision(
+            False,
+            (
+                "a break-glass approval must name its incident. Fix: approve again with a comment like "
+                "'BREAK-GLASS: INC-1234 <why this cannot wait>'.",
+            ),
+            approver,
+            request,
+            person=person,
+        )
+    if not member_of_any(approver, break_glass_principals, is_group_member):
+        allowed = ", ".join(break_glass_principals) or "none configured"
+        return Decision(
+            False,
+            (
+                f"{approver.arn} asked for break-glass but is not a break-glass principal ({allowed}). "
+                "Fix: an on-call engineer holding the break-glass role approves, or a regular approver "
+                "approves without the BREAK-GLASS marker.",
+            ),
+            approver,
+            request,
+            person=person,
+        )
+    notes = [f"BREAK-GLASS {request.incident} approved by {person.name}"]
+    if is_author:
+        notes.append("approver is the author (allowed only on the break-glass path)")
+    notes.append("a retroactive review is now pending")
+    return Decision(True, (), approver, request, tuple(notes), person)

@@ -27,10 +27,46 @@ NOW = datetime(2026, 3, 2, 10, 3, 0, tzinfo=UTC)
 PIPELINE = "DataPlatformDelivery"
 EXECUTION = "3c9a7d2e-5b1f-4e8a-9c0d-1a2b3c4d5e01"
 JOB = "11111111-abcd-4111-8bcd-111111abcdef"
-APPROVERS_ROLE = "arn:aws:iam::111111111111:role/DataPlatformReleaseApprovers"
+SSO_ROLE = "AWSReservedSSO_ReleaseApprovers_0a1b"
+APPROVERS_ROLE = f"arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/{SSO_ROLE}"
 BREAK_GLASS_ROLE = "arn:aws:iam::111111111111:role/DataPlatformBreakGlass"
-BOB = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com"
-ALICE_APPROVER = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/alice@example.com"
+BOB = f"arn:aws:sts::111111111111:assumed-role/{SSO_ROLE}/bob@example.com"
+ALICE_APPROVER = f"arn:aws:sts::111111111111:assumed-role/{SSO_ROLE}/alice@example.com"
+ALIASES = {
+    "alice@example.com": ["alice@example.com"],
+    "bob@example.com": ["bob@example.com"],
+    "dan@example.com": ["dan@example.com"],
+}
+BUILD_ID = "DataPlatformValidate:0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+HEAD = "9d1e4c7a2b5f8e3d6c9a0b1f2e3d4c5b6a7f8e9d"  # the commit pipeline_started.json built
+MID = "5" * 40
+RELEASED = "1" * 40
+PREVIOUS = "2b3c4d5e-0000-4000-8000-00000000prev"
+
+
+def person(name, email):
+    return {"name": name, "email": email}
+
+
+def identities_file(**overrides):
+    """change-identities.json of this execution's Validate build: since the last release (tag mode),
+    alice's head commit on top of carol's commit committed by dan with erin as co-author."""
+    content = {
+        "schema": "change-identities/v1",
+        "head": HEAD,
+        "range": {"mode": "tag", "head": HEAD, "since": RELEASED, "since_ref": "prod-release-1", "window": {},
+                  "complete": False, "shallow": False},
+        "build": {"pipeline": PIPELINE, "pipeline_execution_id": EXECUTION, "build_id": BUILD_ID, "build_arn": None},
+        "commits": [
+            {"sha": HEAD, "parents": [MID], "author": person("Alice Moreno", "alice@example.com"),
+             "committer": person("Alice Moreno", "alice@example.com"), "co_authors": [], "pull_requests": []},
+            {"sha": MID, "parents": [RELEASED], "author": person("Carol Diaz", "carol@example.com"),
+             "committer": person("Dan Roe", "dan@example.com"), "co_authors": [person("Erin Park", "erin@example.com")],
+             "pull_requests": [{"number": 12, "login": "erin-gh"}]},
+        ],
+    }  # fmt: skip
+    content.update(overrides)
+    return content
 
 
 def load_event(name):
@@ -57,10 +93,37 @@ def store(aws):
     return EvidenceStore(aws, BUCKET, retention_days=2557, clock=lambda: NOW)
 
 
+def upload_identities(aws, store, content, *, folder=BUILD_ID):
+    """What the Validate build's `make audit-evidence` does, and the ledger then records."""
+    key = layout.incoming_key(
+        pipeline=PIPELINE, execution_id=EXECUTION, upload_id=layout.safe(folder), name="change-identities.json"
+    )
+    aws.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(content).encode())
+    upload = load_event("s3_object_created_gate_report")
+    upload["detail"]["object"]["key"] = key
+    record_event(upload, store=store)
+
+
+def record_previous_release(store):
+    """An earlier execution that deployed RELEASED to Prod successfully."""
+    started = load_event("pipeline_started")
+    started["detail"].update({"execution-id": PREVIOUS, "start-time": "2026-02-27T09:00:00Z"})
+    started["detail"]["execution-trigger"]["commit-id"] = RELEASED
+    started["time"] = "2026-02-27T09:00:01Z"
+    record_event(started, store=store)
+    succeeded = load_event("stage_prod_succeeded")
+    succeeded["detail"]["execution-id"] = PREVIOUS
+    succeeded["time"] = "2026-02-27T10:00:00Z"
+    record_event(succeeded, store=store)
+
+
 @pytest.fixture
-def started(store):
-    """The pipeline STARTED record the ledger wrote: its trigger names the commit author (alice)."""
+def started(store, aws):
+    """The pipeline STARTED record the ledger wrote (its trigger names the commit author, alice), the
+    previous production release, and this execution's change-identities evidence."""
     record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    upload_identities(aws, store, identities_file())
 
 
 @pytest.fixture
@@ -75,7 +138,7 @@ def settings(**overrides):
         "kms_key_id": None,
         "approvers": (APPROVERS_ROLE,),
         "break_glass": (BREAK_GLASS_ROLE,),
-        "aliases": {},
+        "aliases": ALIASES,
     }
     values.update(overrides)
     return GuardSettings(**values)
@@ -108,9 +171,17 @@ class CodePipeline:
         if updated_by:
             detail["updatedBy"] = updated_by
         deploy = {**detail, "actionName": "ReleaseLane.Deploy", "actionExecutionId": "x", "updatedBy": "other"}
+        validate = {
+            **detail,
+            "stageName": "Build",
+            "actionName": "Validate",
+            "actionExecutionId": "v",
+            "output": {"executionResult": {"externalExecutionId": BUILD_ID}},
+        }
+        validate.pop("updatedBy", None)
         self.stubber.add_response(
             "list_action_executions",
-            {"actionExecutionDetails": [deploy, detail]},
+            {"actionExecutionDetails": [validate, deploy, detail]},
             {"pipelineName": PIPELINE, "filter": {"pipelineExecutionId": EXECUTION}},
         )
         return self
@@ -183,6 +254,7 @@ def test_self_approval_fails_the_stage_with_the_reason(store, started, iam):
     assert operation == "PutJobFailureResult"
     message = params["failureDetails"]["message"]
     assert message.startswith("Approval rejected: alice@example.com approved a change they authored")
+    assert "carol@example.com" in message and "erin-gh" in message
     assert "Fix: another member of the approvers group approves the stage." in message
     assert params["failureDetails"]["externalExecutionId"].startswith(f"{layout.partition(NOW)}approval-guard/")
     [record] = guard_records(store)
@@ -190,7 +262,7 @@ def test_self_approval_fails_the_stage_with_the_reason(store, started, iam):
 
 
 def test_approver_outside_the_approvers_role_is_rejected(store, started, iam):
-    outsider = "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Developers_9f8e/bob@example.com"
+    outsider = "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Developers_9f8e/bob@example.com"  # SSO, mapped
     codepipeline = CodePipeline().approval(updated_by=outsider).expect_result(success=False)
 
     guard(job_event(), codepipeline, store, iam)
@@ -208,8 +280,9 @@ def test_iam_user_approvers_are_checked_against_the_iam_group(store, started, ia
     member = CodePipeline().approval(updated_by="arn:aws:iam::111111111111:user/bob").expect_result(success=True)
     outsider = CodePipeline().approval(updated_by="arn:aws:iam::111111111111:user/mallory").expect_result(False)
 
-    assert guard(job_event(), member, store, iam, approvers=group).allowed
-    assert not guard(job_event(), outsider, store, iam, approvers=group).allowed
+    aliases = {**ALIASES, "bob@example.com": ["bob"], "mallory@example.com": ["mallory"]}
+    assert guard(job_event(), member, store, iam, approvers=group, aliases=aliases).allowed
+    assert not guard(job_event(), outsider, store, iam, approvers=group, aliases=aliases).allowed
 
 
 def test_author_from_the_build_evidence_wins_over_the_trigger(store, started, iam, aws):
@@ -227,7 +300,7 @@ def test_author_from_the_build_evidence_wins_over_the_trigger(store, started, ia
     assert guard_records(store)[0]["author"]["source"] == "commit.json"
 
 
-def test_author_passed_in_user_parameters_is_used_first(store, iam):
+def test_author_passed_in_user_parameters_is_used_first(store, started, iam):
     codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
 
     decision = guard(job_event(commit_author="bob@example.com"), codepipeline, store, iam)
@@ -235,21 +308,23 @@ def test_author_passed_in_user_parameters_is_used_first(store, iam):
     assert not decision.allowed
 
 
-def test_unknown_author_fails_closed(store, iam):
+def test_no_change_identities_from_the_build_fails_closed(store, iam):
     codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
 
     guard(job_event(commit_author="#{Synth.COMMIT_AUTHOR}"), codepipeline, store, iam)  # unresolved variable
 
-    assert (
-        "commit author of this change could not be established" in codepipeline.result[1]["failureDetails"]["message"]
-    )
+    message = codepipeline.result[1]["failureDetails"]["message"]
+    assert "identities of this change could not be established: no change-identities.json was uploaded" in message
+    assert "Fix: the Validate build runs `make change-identities`" in message
 
 
-def _cloudtrail(approver_arn):
+def _cloudtrail(approver_arn, source_identity=None):
     client = boto3.client("cloudtrail", region_name="eu-west-1")
     stubber = Stubber(client)
     record = load_event("cloudtrail_put_approval_result")["detail"]
     record["userIdentity"]["arn"] = approver_arn
+    if source_identity:
+        record["userIdentity"]["sessionContext"]["sourceIdentity"] = source_identity
     stubber.add_response(
         "lookup_events",
         {
@@ -287,13 +362,16 @@ def test_break_glass_passes_and_leaves_a_pending_retroactive_review(store, start
     on_call = "arn:aws:sts::111111111111:assumed-role/DataPlatformBreakGlass/alice@example.com"
     comment = "BREAK-GLASS: INC-4711 streaming checkpoint path broken since 09:00"
     codepipeline = CodePipeline().approval(updated_by=on_call, comment=comment).expect_result(success=True)
+    cloudtrail, stubber = _cloudtrail(on_call, source_identity="alice@example.com")
 
-    decision = guard(job_event(), codepipeline, store, iam)
+    with stubber:
+        decision = guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail)
 
     assert decision.allowed
     assert codepipeline.result[1]["outputVariables"]["BREAK_GLASS"] == "true"
     [entry] = [store.get_json(k) for k in store.list_keys(f"{layout.partition(NOW)}break-glass/")]
-    assert entry["incident"] == "INC-4711" and entry["approver"]["person"] == "alice@example.com"
+    assert entry["incident"] == "INC-4711" and entry["approver_person"]["name"] == "alice@example.com"
+    assert "carol@example.com" in entry["change_identities"]
     pending = store.get_json(layout.pending_review_key(pipeline=PIPELINE, execution_id=EXECUTION))
     assert pending["kind"] == "review-pending" and pending["break_glass_key"].endswith(f"{JOB}.json")
 
@@ -301,8 +379,10 @@ def test_break_glass_passes_and_leaves_a_pending_retroactive_review(store, start
 def test_break_glass_without_incident_is_rejected_and_opens_no_review(store, started, iam):
     on_call = "arn:aws:sts::111111111111:assumed-role/DataPlatformBreakGlass/bob@example.com"
     codepipeline = CodePipeline().approval(updated_by=on_call, comment="BREAK-GLASS asap").expect_result(False)
+    cloudtrail, stubber = _cloudtrail(on_call, source_identity="bob@example.com")
 
-    guard(job_event(), codepipeline, store, iam)
+    with stubber:
+        guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail)
 
     assert "must name its incident" in codepipeline.result[1]["failureDetails"]["message"]
     assert not store.exists(layout.pending_review_key(pipeline=PIPELINE, execution_id=EXECUTION))

@@ -49,6 +49,7 @@ def build_app(config: PlatformConfig, app: cdk.App | None = None) -> cdk.App:
         trail_mode=delivery.audit_trail.mode,
         organization_trail_arn=delivery.audit_trail.organization_trail_arn,
         alarm_emails=delivery.notification_emails,
+        identity_aliases=config.identity_aliases(),
     )
     apply_nag_checks(audit)
 

@@ -8,7 +8,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.model import ENVIRONMENT_ORDER, DeliveryConfig, EnvironmentConfig, PlatformConfig
+from config.model import (
+    ENVIRONMENT_ORDER,
+    DeliveryConfig,
+    EnvironmentConfig,
+    PlatformConfig,
+    shared_identity_problems,
+)
 from pipeline_assets import yaml_source
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -122,6 +128,8 @@ def load_all(config_dir: Path = CONFIG_DIR) -> PlatformConfig:
                     "live in their own accounts so they can never read production data",
                 )
             )
+    for env_name, problem in shared_identity_problems(environments):
+        problems.append(ConfigProblem(_relative(config_dir / f"{env_name}.yaml"), "approval.identity_aliases", problem))
     if problems:
         raise ConfigError(problems)
     assert delivery is not None

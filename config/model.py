@@ -8,6 +8,7 @@ wrong YAML file fails the gate, not a deployment.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -30,6 +31,8 @@ SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
 SecretName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9/_+=.@-]+$")]
 SnowflakeIdentifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# What an approver is known by in AWS: an STS SourceIdentity or an IAM Identity Center user name.
+AwsPersonName = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[\w+=,.@-]+$")]
 IamArn = Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:(role|group|user)/[\w+=,.@/-]+$")]
 
 MWAA_AIRFLOW_VERSIONS = ("2.9.2", "2.10.1", "2.10.3")
@@ -136,6 +139,25 @@ class Approval(_Frozen):
     bake_minutes: int = Field(ge=0, le=240)
     # CodePipeline rolls the stage back by itself on a failed deploy or a failed bake.
     auto_rollback: bool = True
+    # git e-mail -> the SourceIdentity / Identity Center user names of the same person. The approval
+    # guard rejects an approver it cannot map, and compares mapped approvers with every identity of
+    # the change (IDENTITY_ALIASES of the guard Lambda).
+    identity_aliases: Mapping[Email, tuple[AwsPersonName, ...]] = Field(default_factory=dict)
+
+    @field_validator("identity_aliases")
+    @classmethod
+    def _one_person_per_identity(cls, value: Mapping[str, tuple[str, ...]]) -> Mapping[str, tuple[str, ...]]:
+        owners: dict[str, str] = {}
+        for email, names in value.items():
+            if email != email.lower():
+                raise ValueError(f"{email!r}: write git e-mails in lower case ({email.lower()!r})")
+            if not names:
+                raise ValueError(f"{email!r}: list at least one SourceIdentity or Identity Center user name")
+            for name in names:
+                owner = owners.setdefault(name.lower(), email)
+                if owner != email:
+                    raise ValueError(f"{name!r} is listed under both {owner!r} and {email!r}: one name, one person")
+        return dict(value)
 
 
 class Retention(_Frozen):
@@ -199,6 +221,11 @@ class EnvironmentConfig(_Frozen):
                 raise ValueError("approval.bake_minutes: prod bakes for at least 10 minutes (allowed: 10-240)")
             if not self.protect_stateful_resources:
                 raise ValueError("protect_stateful_resources: prod must keep stateful resources protected")
+            if not self.approval.identity_aliases:
+                raise ValueError(
+                    "approval.identity_aliases: prod needs each approver's git e-mail -> SourceIdentity / "
+                    "Identity Center user names; the approval guard rejects approvers it cannot map"
+                )
             if self.retention.evidence_years < 7:
                 raise ValueError("retention.evidence_years: prod keeps SOC 2 evidence for at least 7 years")
         if self.approval.required and self.approval.approvers_role_arn is None:
@@ -246,6 +273,26 @@ class DeliveryConfig(_Frozen):
     bootstrap_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
 
 
+def shared_identity_problems(
+    environments: tuple[EnvironmentConfig, ...] | list[EnvironmentConfig],
+) -> list[tuple[str, str]]:
+    """(environment, problem) for a name mapped to two e-mails across environments: one guard serves them all."""
+    owners: dict[str, tuple[str, str]] = {}
+    problems = []
+    for env in environments:
+        for email, names in env.approval.identity_aliases.items():
+            for name in names:
+                owner = owners.setdefault(name.lower(), (env.name, email))
+                if owner[1] != email:
+                    problems.append(
+                        (
+                            env.name,
+                            f"{name!r} is {owner[1]!r} in {owner[0]} but {email!r} in {env.name}: one name, one person",
+                        )
+                    )
+    return problems
+
+
 class PlatformConfig(_Frozen):
     delivery: DeliveryConfig
     environments: tuple[EnvironmentConfig, ...]
@@ -263,7 +310,19 @@ class PlatformConfig(_Frozen):
                     f"{lower}.account equals prod.account ({prod.account}): lower environments live in "
                     "their own accounts so that they can never read production data"
                 )
+        for _, problem in shared_identity_problems(self.environments):
+            raise ValueError(f"approval.identity_aliases: {problem}")
         return self
+
+    def identity_aliases(self) -> dict[str, list[str]]:
+        """The approval guard's alias map: every gated environment's, merged (one guard serves them all)."""
+        merged: dict[str, list[str]] = {}
+        for env in self.environments:
+            if env.approval.required:
+                for email, names in env.approval.identity_aliases.items():
+                    merged.setdefault(email, [])
+                    merged[email] += [n for n in names if n not in merged[email]]
+        return merged
 
     def environment(self, name: str) -> EnvironmentConfig:
         for env in self.environments:

@@ -5,7 +5,8 @@ Both write write-once records into the evidence bucket; neither may delete or sh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -55,6 +56,7 @@ class EvidenceFunctions(Construct):
         break_glass: Sequence[str],
         log_retention: logs.RetentionDays,
         alarm_topic: sns.ITopic,
+        identity_aliases: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {
@@ -89,6 +91,11 @@ class EvidenceFunctions(Construct):
                 **environment,
                 "APPROVERS_PRINCIPAL_ARNS": ",".join(approvers),
                 "BREAK_GLASS_PRINCIPAL_ARNS": ",".join(break_glass),
+                # config approval.identity_aliases: the guard rejects approvers it cannot map to a git e-mail.
+                "IDENTITY_ALIASES": json.dumps(
+                    {email: list(names) for email, names in sorted((identity_aliases or {}).items())},
+                    separators=(",", ":"),
+                ),
             },
             encryption_key=encryption_key,
             log_retention=log_retention,

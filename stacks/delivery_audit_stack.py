@@ -7,7 +7,7 @@ decisions, and stack changes forwarded from the environment accounts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -47,6 +47,7 @@ class DeliveryAuditStack(cdk.Stack):
         trail_mode: str,
         organization_trail_arn: str | None,
         alarm_emails: Sequence[str],
+        identity_aliases: Mapping[str, Sequence[str]] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         **kwargs: Any,
     ) -> None:
@@ -111,6 +112,7 @@ class DeliveryAuditStack(cdk.Stack):
             break_glass=break_glass,
             log_retention=log_retention,
             alarm_topic=self.alarm_topic,
+            identity_aliases=identity_aliases,
         )
         self.approval_guard = self.functions.guard
         ledger = targets.LambdaFunction(self.functions.ledger, retry_attempts=8, max_event_age=cdk.Duration.hours(24))

@@ -119,3 +119,33 @@ def test_a_billion_laughs_config_fails_fast_naming_the_file_and_line(config_dir)
         load_environment("dev", config_dir)
     assert time.perf_counter() - started < 5
     assert "dev.yaml:3: -: YAML anchor &l0 is not allowed" in str(caught.value.problems[0])
+
+
+def test_identity_aliases_are_typed_and_merged_for_the_guard():
+    config = load_all()
+    assert config.environment("prod").approval.identity_aliases["bob@example.com"] == ("bob@example.com", "bito")
+    assert config.identity_aliases()["alice@example.com"] == ["alice@example.com", "amoreno"]
+
+
+@pytest.mark.parametrize(
+    ("aliases", "expected"),
+    [
+        ({"Alice@example.com": ["alice"]}, "write git e-mails in lower case ('alice@example.com')"),
+        ({"alice@example.com": []}, "list at least one SourceIdentity or Identity Center user name"),
+        ({"alice@example.com": ["ab"], "bob@example.com": ["AB"]}, "'AB' is listed under both"),
+        ({"alice@example.com": ["has space"]}, "identity_aliases"),
+        ({}, "prod needs each approver's git e-mail"),
+    ],
+    ids=["upper-case-email", "empty-list", "shared-identity", "bad-name", "empty-in-prod"],
+)
+def test_bad_identity_aliases_name_the_file_and_the_rule(config_dir, aliases, expected):
+    edit(config_dir, "prod", lambda d: d["approval"].update(identity_aliases=aliases))
+    [message] = problems(config_dir)
+    assert message.startswith("config/prod.yaml") or "prod.yaml" in message
+    assert expected in message
+
+
+def test_one_name_cannot_be_two_people_across_environments(config_dir):
+    edit(config_dir, "staging", lambda d: d["approval"].update(identity_aliases={"carol@example.com": ["bito"]}))
+    [message] = problems(config_dir)
+    assert "'bito' is 'carol@example.com' in staging but 'bob@example.com' in prod" in message

@@ -488,3 +488,108 @@ def test_lambda_entry_point_fails_the_job_when_misconfigured(monkeypatch):
 
     operation, params = codepipeline.result
     assert operation == "PutJobFailureResult" and params["failureDetails"]["type"] == "ConfigurationError"
+
+
+def rejection(store, iam, **overrides):
+    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
+    guard(job_event(), codepipeline, store, iam, **overrides)
+    return codepipeline.result[1]["failureDetails"]["message"]
+
+
+def test_a_committer_of_an_earlier_commit_of_the_change_cannot_approve(store, started, iam):
+    dan = f"arn:aws:sts::111111111111:assumed-role/{SSO_ROLE}/dan@example.com"
+    codepipeline = CodePipeline().approval(updated_by=dan).expect_result(success=False)
+
+    guard(job_event(), codepipeline, store, iam)
+
+    assert "dan@example.com approved a change they authored" in codepipeline.result[1]["failureDetails"]["message"]
+    [record] = guard_records(store)
+    assert {"dan@example.com", "erin@example.com", "erin-gh", "alice-moreno"} <= set(record["change"]["identities"])
+    evidence = record["change"]["evidence"]
+    assert evidence["validate_build_id"] == BUILD_ID and evidence["commits"] == [HEAD, MID]
+    assert evidence["last_release"]["commit"] == RELEASED and evidence["last_release"]["execution_id"] == PREVIOUS
+    assert record["approver_person"] == {"name": "dan@example.com", "source": "identity-center"}
+
+
+def test_evidence_from_another_build_is_not_accepted(store, iam, aws):
+    record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    upload_identities(aws, store, identities_file(), folder="DataPlatformPullRequest:aaaa")
+
+    message = rejection(store, iam)
+
+    assert f"no change-identities record comes from this execution's Validate build {BUILD_ID}" in message
+
+
+def test_two_different_identity_files_for_one_execution_fail_closed(store, started, iam, aws):
+    forged = identities_file(commits=identities_file()["commits"][:1])
+    upload_identities(aws, store, forged, folder="DataPlatformValidate:second")
+
+    assert "conflicting change-identities records for execution" in rejection(store, iam)
+
+
+def test_a_range_that_does_not_start_at_the_last_release_fails_closed(store, iam, aws):
+    record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    later = identities_file(range={**identities_file()["range"], "since": MID, "since_ref": "prod-release-2"})
+    later["commits"] = later["commits"][:1]
+    upload_identities(aws, store, later)
+
+    message = rejection(store, iam)
+
+    assert "the recorded range starts at prod-release-2, which does not cover every commit since the last" in message
+    assert f"git tag prod-release-<date> {RELEASED[:12]}" in message
+
+
+def test_a_window_is_walked_back_to_the_last_release_only(store, iam, aws):
+    """Bob wrote a commit before the last release: it is in the window but not in this change."""
+    record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    older = {"sha": RELEASED, "parents": ["0" * 40], "author": person("Bob Ito", "bob@example.com"),
+             "committer": person("Bob Ito", "bob@example.com"), "co_authors": [], "pull_requests": []}  # fmt: skip
+    window = identities_file(range={"mode": "window", "head": HEAD, "since": None, "complete": False})
+    window["commits"] = [*window["commits"], older]
+    upload_identities(aws, store, window)
+    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=True)
+
+    assert guard(job_event(), codepipeline, store, iam).allowed
+    assert guard_records(store)[0]["change"]["evidence"]["commits"] == [HEAD, MID]
+
+
+def test_evidence_for_another_commit_fails_closed(store, iam, aws):
+    record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    upload_identities(aws, store, identities_file(head="f" * 40))
+
+    assert f"describes commit {'f' * 40}, but this execution built {HEAD}" in rejection(store, iam)
+
+
+def test_a_plain_role_session_needs_a_source_identity(store, started, iam):
+    """Alice assumes the (non-SSO) approvers role with session name bob@example.com."""
+    role = "arn:aws:iam::111111111111:role/DataPlatformReleaseApprovers"
+    spoof = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com"
+    codepipeline = CodePipeline().approval(updated_by=spoof).expect_result(success=False)
+    cloudtrail, stubber = _cloudtrail(spoof)  # the PutApprovalResult carries no sourceIdentity
+
+    with stubber:
+        guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(role,))
+
+    assert "cannot be tied to a person" in codepipeline.result[1]["failureDetails"]["message"]
+
+    codepipeline = CodePipeline().approval(updated_by=spoof).expect_result(success=False)
+    cloudtrail, stubber = _cloudtrail(spoof, source_identity="alice@example.com")
+    with stubber:
+        guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(role,))
+    assert "alice@example.com approved a change they authored" in codepipeline.result[1]["failureDetails"]["message"]
+
+    codepipeline = CodePipeline().approval(updated_by=spoof).expect_result(success=True)
+    cloudtrail, stubber = _cloudtrail(spoof, source_identity="bob@example.com")
+    with stubber:
+        decision = guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(role,))
+    assert decision.allowed and codepipeline.result[1]["outputVariables"]["APPROVER"] == "bob@example.com"
+
+
+def test_an_unmapped_identity_center_user_is_rejected(store, started, iam):
+    message = rejection(store, iam, aliases={"alice@example.com": ["alice@example.com"]})
+
+    assert "bob@example.com (identity-center) is not mapped to a git e-mail in approval.identity_aliases" in message

@@ -113,7 +113,12 @@ def is_mapped(person: str, aliases: Mapping[str, Iterable[str]] | None) -> bool:
 
 
 def same_person(
-    person: str, author_identities: Iterable[str | None], aliases: Mapping[str, Iterable[str]] | None = None
+    person: Principal | str,
+    author_identities: Iterable[str | None],
+    aliases: Mapping[str, Iterable[str]] | None = None,
 ) -> bool:
-    approver = identities([person], aliases)
+    """`person` is a verified name (person_of); a Principal falls back to its ARN's name, as the ledger
+    report and the review command still compare by ARN."""
+    name = person.person if isinstance(person, Principal) else person
+    approver = identities([name], aliases)
     return bool(approver & identities(author_identities, aliases))

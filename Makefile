@@ -86,6 +86,27 @@ changeset-review: venv ## Pipeline step: reject a prepared change set that repla
 synth: venv ## cdk synth every environment into build/cdk.out
 	$(PY) -m cicd validate --only cdk-synth
 
+.PHONY: packages
+packages: spark-jars mwaa-wheelhouse ## Network: fetch and verify the jars and wheels the cloud installs into build/packages (docs/packages.md)
+
+.PHONY: spark-jars
+spark-jars: $(VENV_STAMP) ## Network (Maven Central): download the jars of jars.lock.json into build/packages/jars, sha256-checked
+	$(PY) -m cicd.packages spark-jars
+
+.PHONY: spark-jars-lock
+spark-jars-lock: $(VENV_STAMP) ## Network (Maven Central): record the sha256 of new jars in jars.lock.json (checked against Maven's .sha1)
+	$(PY) -m cicd.packages spark-jars --record
+
+.PHONY: mwaa-wheelhouse
+mwaa-wheelhouse: $(VENV_STAMP) ## Network (PyPI): pip download the MWAA locks (hashes enforced) and build build/packages/plugins.zip
+	$(PY) -m cicd.packages mwaa-wheelhouse
+
+.PHONY: mwaa-lock
+mwaa-lock: $(VENV_STAMP) ## Network (PyPI): re-resolve pipeline_assets/mwaa/{wheelhouse,dbt}.lock for MWAA's Python after changing a pin
+	cd pipeline_assets/mwaa && for name in wheelhouse dbt; do \
+		../../$(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11.9 \
+			--python-platform x86_64-manylinux_2_28 -c ../../requirements-dev.lock $$name.in -o $$name.lock; done
+
 .PHONY: fmt
 fmt: $(VENV_STAMP) ## Format and auto-fix Python
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

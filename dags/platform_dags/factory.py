@@ -25,6 +25,7 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
 from platform_dags import dbt, tasks
 from platform_dags.runtime import AWS_CONN_ID
+from platform_dags.spark_packages import KAFKA_STREAMING_JARS, jar_uris
 from platform_dags.spec import PipelineSpec, Streaming, load_spec
 from platform_dags.tasks import RELEASE_TASK
 
@@ -93,12 +94,11 @@ def landing_uri(spec: PipelineSpec) -> str:
     return base if spec.is_streaming else base + "interval_start={{ ts_nodash }}/"
 
 
-# Streaming from MSK: the Kafka source and MSK IAM auth are not in the EMR image, so they are resolved
-# as packages (EMR 7.9 runs Spark 3.5.5, Scala 2.12); state lives in RocksDB, on executor disk.
+# Streaming from MSK: the Kafka source and MSK IAM auth are not in the EMR image. The jobs run without
+# internet, so the jars come from S3 where the build staged them (spark_packages.py), never from Maven.
+# State lives in RocksDB, on executor disk.
 KAFKA_STREAMING_CONF = {
-    "spark.jars.packages": ",".join(
-        ("org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.5", "software.amazon.msk:aws-msk-iam-auth:2.2.0")
-    ),
+    "spark.jars": jar_uris(platform("release_bucket"), KAFKA_STREAMING_JARS),
     "spark.sql.streaming.stateStore.providerClass": (
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
     ),

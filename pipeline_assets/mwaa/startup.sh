@@ -6,13 +6,15 @@ set -eu
 
 # dbt runs in its own virtual environment: dbt-core's dependency pins conflict with Airflow's
 # constraints file, and a conflict in requirements.txt fails the whole environment update.
-# Only workers run tasks, so only they pay for the install. Same pins as requirements-dev.txt.
+# Only workers run tasks, so only they pay for the install. MWAA has no internet access: the wheels
+# and their hash-pinned lock (pipeline_assets/mwaa/dbt.lock) come in plugins.zip (docs/packages.md).
 DBT_VENV="/usr/local/airflow/dbt-venv"
+DBT_WHEELS="/usr/local/airflow/plugins/dbt"
 if [ "${MWAA_AIRFLOW_COMPONENT:-}" = "worker" ]; then
     python3 -m venv "$DBT_VENV"
     "$DBT_VENV/bin/pip" install --no-cache-dir --quiet --disable-pip-version-check \
-        "dbt-core==1.11.16" \
-        "dbt-snowflake==1.12.4"
+        --no-index --find-links /usr/local/airflow/plugins/dbt --require-hashes \
+        -r "$DBT_WHEELS/requirements.lock"
 fi
 
 # Tasks find dbt through this variable (never a hard-coded path in a DAG file).

@@ -297,3 +297,26 @@ def test_the_factory_pool_is_the_one_the_dag_policy_requires():
     from cicd.dags.policy import load_policy
 
     assert load_policy().wap_pool == WAP_POOL
+
+
+@pytest.mark.parametrize("spec_file", sorted((DAGS / "pipelines").glob("*.yaml")), ids=lambda path: path.stem)
+def test_spark_jobs_load_only_staged_locked_jars_never_maven(spec_file):
+    """EMR Serverless runs without internet: no spark.jars.packages, only jars of jars.lock.json in S3."""
+    from cicd.packages.locks import load_jars
+    from cicd.packages.rules import check_spark_parameters
+
+    spec = load_spec(spec_file)
+    if spec.spark is None:
+        pytest.skip("no Spark step")
+    parameters = factory.spark_submit_parameters(spec)
+    assert check_spark_parameters(spec_file.name, parameters, load_jars(DAGS.parent)) == []
+
+
+def test_the_streaming_job_reads_its_jars_from_the_release_bucket():
+    from cicd.packages.rules import spark_conf
+
+    conf = spark_conf(factory.spark_submit_parameters(load_spec(DAGS / "pipelines" / "operations_events.yaml")))
+    jars = conf["spark.jars"].split(",")
+    assert jars[0] == "s3://JINJA/packages/jars/spark-sql-kafka-0-10_2.12-3.5.5.jar"
+    assert factory.platform("release_bucket") in factory.KAFKA_STREAMING_CONF["spark.jars"]
+    assert len(jars) == 5 and "spark.jars.packages" not in conf

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cicd.packages.locks import DBT_LOCK, WHEELHOUSE_LOCK, load_requirements_lock
 from config import load_all
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,20 +39,28 @@ def test_every_mwaa_requirement_is_pinned_like_the_local_toolchain():
         )
 
 
-def test_the_constraints_file_matches_the_airflow_version_of_every_environment():
+def test_the_wheelhouse_holds_airflow_at_the_version_of_every_environment():
     text = (MWAA / "requirements.txt").read_text()
-    constraint = re.search(r"constraints-(\d+\.\d+\.\d+)/constraints-(3\.\d+)\.txt", text)
-    assert constraint, "requirements.txt must install under Airflow's constraints file"
-    assert constraint[1] == DEV_PINS["apache-airflow"]
+    assert "--constraint /usr/local/airflow/plugins/constraints.txt" in text
+    assert "://" not in text  # MWAA runs without internet: nothing is fetched from a URL
+    airflow = load_requirements_lock(ROOT, WHEELHOUSE_LOCK)["apache-airflow"].version
+    assert airflow == DEV_PINS["apache-airflow"]
     for env in load_all().environments:
-        assert env.orchestration.airflow_version == constraint[1], f"config/{env.name}.yaml airflow_version"
-    assert constraint[2] == "3.11"  # MWAA's Python for Airflow 2.10
+        assert env.orchestration.airflow_version == airflow, f"config/{env.name}.yaml airflow_version"
 
 
-def test_the_startup_script_installs_dbt_with_the_local_pins():
+def test_the_mwaa_locks_use_the_local_toolchain_pins():
+    for lock in (WHEELHOUSE_LOCK, DBT_LOCK):
+        for name, wheel in load_requirements_lock(ROOT, lock).items():
+            if name in DEV_PINS:
+                assert wheel.version == DEV_PINS[name], f"{lock} pins {name}=={wheel.version}: run `make mwaa-lock`"
+
+
+def test_the_startup_script_installs_dbt_from_the_locked_wheels():
     script = (MWAA / "startup.sh").read_text()
-    installed = pins("\n".join(line.strip() for line in script.splitlines()))
-    assert installed == {"dbt-core": DEV_PINS["dbt-core"], "dbt-snowflake": DEV_PINS["dbt-snowflake"]}
+    dbt = load_requirements_lock(ROOT, DBT_LOCK)
+    assert (dbt["dbt-core"].version, dbt["dbt-snowflake"].version) == (DEV_PINS["dbt-core"], DEV_PINS["dbt-snowflake"])
+    assert "--no-index" in script and "--require-hashes" in script
     assert "export DBT_EXECUTABLE=" in script
 
 

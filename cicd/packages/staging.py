@@ -1,0 +1,160 @@
+"""Fetching (network) and assembling (offline) what the cloud runtimes install.
+
+    build/packages/jars/<file>.jar     verified against jars.lock.json; staged at s3://<release bucket>/packages/jars/
+    build/packages/wheels/...          `pip download` of wheelhouse.lock and dbt.lock, hashes enforced by pip
+    build/packages/plugins.zip         MWAA's plugins.zip: wheels, constraints.txt, dbt/ wheels and lock
+
+Only `fetch_jars` and `download_wheels` need network; `build_plugins_zip` runs offline from what
+they left, so the same bytes can be rebuilt and compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.request import urlopen
+
+from cicd.packages.locks import (
+    DBT_LOCK,
+    JAR_LOCK,
+    WHEELHOUSE_LOCK,
+    Jar,
+    LockedWheel,
+    load_jars,
+    load_requirements_lock,
+)
+from cicd.packages.locks import normalize as normalize_name
+from cicd.release.parts.spark import deterministic_zip
+
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+# MWAA's Python for Airflow 2.10 on x86_64 Linux: pip download fetches wheels for it, not for this machine.
+MWAA_PLATFORM = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp")
+WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-.*\.whl|\.tar\.gz|\.zip)$")
+
+Fetch = Callable[[str], bytes]
+
+
+class StagingError(Exception):
+    pass
+
+
+def _download(url: str) -> bytes:
+    with urlopen(url, timeout=60) as response:  # noqa: S310 (a fixed https Maven Central URL)
+        return bytes(response.read())
+
+
+def fetch_jars(root: Path, dest: Path, *, record: bool = False, fetch: Fetch = _download) -> list[Jar]:
+    """Download every locked jar into dest and check its sha256; `record` fills in missing hashes.
+
+    A hash is recorded only after the download matches the .sha1 Maven Central publishes beside the
+    jar, so a first recording is checked against a second source.
+    """
+    jars, recorded = load_jars(root), {}
+    dest.mkdir(parents=True, exist_ok=True)
+    for jar in jars:
+        url = f"{MAVEN_CENTRAL}/{jar.maven_path()}"
+        data = fetch(url)
+        digest = hashlib.sha256(data).hexdigest()
+        if jar.sha256 is None:
+            if not record:
+                raise StagingError(f"{JAR_LOCK}: {jar.coordinate} has no sha256; run `make spark-jars-lock` first")
+            published = fetch(url + ".sha1").decode().split()[0].strip().lower()
+            if hashlib.sha1(data).hexdigest() != published:  # noqa: S324 (Maven's published checksum)
+                raise StagingError(f"{url}: download does not match Maven Central's .sha1; not recording it")
+            recorded[jar.coordinate] = digest
+        elif digest != jar.sha256:
+            raise StagingError(
+                f"{url}: sha256 {digest} differs from {JAR_LOCK} ({jar.sha256}); the artifact changed upstream "
+                "or in transit. Do not stage it; investigate before updating the lock."
+            )
+        (dest / jar.file).write_bytes(data)
+    if recorded:
+        _record_hashes(root, recorded)
+    return load_jars(root)
+
+
+def _record_hashes(root: Path, recorded: dict[str, str]) -> None:
+    path = root / JAR_LOCK
+    lock = json.loads(path.read_text())
+    for entry in lock["jars"]:
+        entry["sha256"] = recorded.get(entry["coordinate"], entry["sha256"])
+    path.write_text(json.dumps(lock, indent=2) + "\n")
+
+
+def verify_staged_jars(root: Path, jar_dir: Path) -> dict[str, bytes]:
+    """The staged jars, each checked against the lock; what the stacks upload."""
+    staged = {}
+    for jar in load_jars(root):
+        path = jar_dir / jar.file
+        if jar.sha256 is None or not path.is_file():
+            raise StagingError(f"{path} is not staged (or has no sha256 in {JAR_LOCK}); run `make spark-jars`")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != jar.sha256:
+            raise StagingError(f"{path}: sha256 differs from {JAR_LOCK}; run `make spark-jars` again")
+        staged[jar.file] = data
+    return staged
+
+
+def download_command(lock: Path, dest: Path) -> list[str]:
+    # --no-deps: the lock is the whole closure already; pip then allows the few sdist-only pins
+    # (e.g. python-nvd3) next to --platform, and --require-hashes makes every file match the lock.
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--require-hashes",
+        *MWAA_PLATFORM,
+        "--dest",
+        str(dest),
+        "--requirement",
+        str(lock),
+    ]
+
+
+def download_wheels(root: Path, dest: Path) -> None:
+    for lock, folder in ((WHEELHOUSE_LOCK, "airflow"), (DBT_LOCK, "dbt")):
+        (dest / folder).mkdir(parents=True, exist_ok=True)
+        subprocess.run(download_command(root / lock, dest / folder), check=True)
+
+
+def _locked_files(root: Path, lock: Path, folder: Path) -> list[Path]:
+    """The downloaded file of every pin of the lock, each checked against the lock's hashes."""
+    locked = load_requirements_lock(root, lock)
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        match = WHEEL_NAME.match(path.name)
+        name = normalize_name(match["name"]) if match else ""
+        if match and name in locked and normalize_name(match["version"]) == normalize_name(locked[name].version):
+            if hashlib.sha256(path.read_bytes()).hexdigest() not in locked[name].hashes:
+                raise StagingError(f"{path}: sha256 is not one of {lock}'s hashes; run `make mwaa-wheelhouse`")
+            files[name] = path
+    missing = sorted(set(locked) - set(files))
+    if missing:
+        raise StagingError(
+            f"{folder} lacks {len(missing)} distribution(s) of {lock}, e.g. {missing[:3]}; "
+            "run `make mwaa-wheelhouse` (needs PyPI)"
+        )
+    return [files[name] for name in sorted(files)]
+
+
+def build_plugins_zip(root: Path, wheel_dir: Path) -> bytes:
+    """plugins.zip, deterministic: the same locks and wheels give the same bytes (and the same S3 object)."""
+    entries = {path.name: path.read_bytes() for path in _locked_files(root, WHEELHOUSE_LOCK, wheel_dir / "airflow")}
+    entries.update({f"dbt/{path.name}": path.read_bytes() for path in _locked_files(root, DBT_LOCK, wheel_dir / "dbt")})
+    entries["constraints.txt"] = constraints_text(load_requirements_lock(root, WHEELHOUSE_LOCK)).encode()
+    entries["dbt/requirements.lock"] = (root / DBT_LOCK).read_bytes()
+    return deterministic_zip(entries)
+
+
+def constraints_text(locked: Mapping[str, LockedWheel]) -> str:
+    header = f"# Written from {WHEELHOUSE_LOCK} by the package build: every version MWAA may install.\n"
+    return header + "".join(f"{name}=={wheel.version}\n" for name, wheel in sorted(locked.items()))

@@ -22,6 +22,7 @@ from constructs.suppressions import (
     suppress_inline_policy,
 )
 
+from cicd.packages.rules import JARS_PREFIX
 from config.model import SparkCapacity
 from stacks.network import import_vpc
 
@@ -93,8 +94,10 @@ class ComputeStack(cdk.Stack):
 
         job_role = SparkJobRole(self, "SparkJobRole", application_arns=[self.batch.arn, self.streaming.arn])
         self.job_role = job_role.role
-        # Jobs read the release's artifacts and nothing else of that bucket.
+        # Jobs read the release's artifacts and the staged jars (EMR Serverless has no internet, so
+        # spark.jars points at packages/jars/, docs/packages.md), and nothing else of that bucket.
         release_bucket.grant_read(self.job_role, "releases/*")
+        release_bucket.grant_read(self.job_role, f"{JARS_PREFIX}*")
         raw_bucket.grant_read_write(self.job_role)
         checkpoint_bucket.grant_read_write(self.job_role)
         self.log_group.grant_write(self.job_role)
@@ -109,11 +112,12 @@ class ComputeStack(cdk.Stack):
 
         suppress_grants(
             self.job_role,
-            what="read of releases/* in the release bucket, read/write of the raw and checkpoint buckets, and "
+            what="read of releases/* and packages/jars/* in the release bucket, read/write of the raw and checkpoint buckets, and "
             "the consumer groups Spark's Kafka source creates (spark-kafka-source-<uuid>)",
             actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_GRANT_ACTIONS),
             resources=(
                 f"Resource::{arn_token(release_bucket)}/releases/*",
+                f"Resource::{arn_token(release_bucket)}/{JARS_PREFIX}*",
                 f"Resource::{arn_token(raw_bucket)}/*",
                 f"Resource::{arn_token(checkpoint_bucket)}/*",
                 f"Resource::{msk_cluster_arn.replace(':cluster/', ':group/')}/{SPARK_CONSUMER_GROUP_PREFIX}*",

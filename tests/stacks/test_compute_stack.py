@@ -82,6 +82,10 @@ def test_the_job_role_reads_release_artifacts_and_raw_and_checkpoint_buckets_and
     ]
     assert not any("ReleaseBucket" in cfn.rendered(s["Resource"]) for s in write_statements)
     assert any(cfn.rendered(r).endswith('"/releases/*"]]}') for r in release_arns)
+    # The staged Spark jars (spark.jars, EMR Serverless has no internet): that prefix too, and no other.
+    assert any(cfn.rendered(r).endswith('"/packages/jars/*"]]}') for r in release_arns)
+    object_arns = [cfn.rendered(r) for r in release_arns if '"/' in cfn.rendered(r)]
+    assert all(arn.endswith(('"/releases/*"]]}', '"/packages/jars/*"]]}')) for arn in object_arns), object_arns
     cluster = env.streaming.msk_cluster_arn
     assert cluster in kafka_resources
     for topic in STREAMING_TOPICS:

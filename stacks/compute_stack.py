@@ -112,8 +112,8 @@ class ComputeStack(cdk.Stack):
 
         suppress_grants(
             self.job_role,
-            what="read of releases/* and packages/jars/* in the release bucket, read/write of the raw and checkpoint buckets, and "
-            "the consumer groups Spark's Kafka source creates (spark-kafka-source-<uuid>)",
+            what="read of releases/* and packages/jars/* in the release bucket, read/write of the raw and "
+            "checkpoint buckets, and the consumer groups Spark's Kafka source creates (spark-kafka-source-<uuid>)",
             actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_GRANT_ACTIONS),
             resources=(
                 f"Resource::{arn_token(release_bucket)}/releases/*",

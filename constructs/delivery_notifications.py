@@ -25,25 +25,24 @@ PIPELINE_EVENTS = (
 
 
 class DeliveryNotifications(Construct):
-    """An encrypted topic with e-mail subscribers, fed by pipeline notifications and rollback events."""
+    """An encrypted topic with e-mail subscribers, fed by pipeline notifications and rollback events.
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        emails: Sequence[str],
-        pipeline: codepipeline.IPipeline,
-    ) -> None:
+    The topic exists before the pipeline (approval actions publish to it); `watch` subscribes it to
+    the pipeline's events once the pipeline is built.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, emails: Sequence[str]) -> None:
         super().__init__(scope, construct_id)
         key = kms.Key(self, "TopicKey", enable_key_rotation=True, description="Encrypts delivery notifications")
         self.topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True)
-        for service in ("codestar-notifications.amazonaws.com", "events.amazonaws.com", "codepipeline.amazonaws.com"):
-            # Publishers to an encrypted topic need the key: grant per service principal, not to '*'.
+        # Publishers to an encrypted topic need the key: grant per service principal, not to '*'.
+        # Approval actions publish through their own action roles (grant_publish covers the key).
+        for service in ("codestar-notifications.amazonaws.com", "events.amazonaws.com"):
             key.grant_encrypt_decrypt(iam.ServicePrincipal(service))
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
+    def watch(self, pipeline: codepipeline.IPipeline) -> None:
         notifications.NotificationRule(
             self,
             "PipelineEvents",

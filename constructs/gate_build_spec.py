@@ -11,7 +11,10 @@ from typing import Any
 from aws_cdk import aws_codebuild as codebuild
 
 # What `make venv` installs, cached between builds (S3 cache) so a warm build skips the download.
-TOOLCHAIN_CACHE_PATHS = [".venv/**/*", ".venv-checkov/**/*", "node_modules/**/*", ".make/**/*", "/root/.cache/uv/**/*"]
+# Never the .make/ stamps: a restored stamp tells make the toolchain is installed and verified, so a
+# tampered or stale cached .venv would be used as is. Without stamps `make venv` re-checks the cached
+# environment against the lock file (fast with the uv cache) on every build.
+TOOLCHAIN_CACHE_PATHS = [".venv/**/*", ".venv-checkov/**/*", "node_modules/**/*", "/root/.cache/uv/**/*"]
 GATE_JUNIT = "build/gate/junit.xml"
 
 

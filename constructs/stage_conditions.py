@@ -1,59 +1,131 @@
-"""CodePipeline V2 stage conditions that CDK Pipelines has no property for (escape hatches).
+"""CodePipeline V2 stage structure and conditions that CDK Pipelines has no property for (escape hatches).
+
+CDK Pipelines renders one CodePipeline stage per Stage/Wave and has no stage conditions. `StageLayout`
+takes the rendered stages once, after every L2 stage and action exists, lets the pipeline stack
+reshape them by *name* (never by index: adding a stage shifts every index after it, see
+TOOLCHAIN.md), and writes them back as one `Stages` override.
 
 OnFailure ROLLBACK: a failed deploy in the stage re-runs the stage with the last successful
 execution's artifacts. OnSuccess: after the stage succeeds, the release-health alarm is watched for
-the bake period; if it goes to ALARM the stage is rolled back the same way.
+the bake period; if it goes to ALARM the stage is rolled back the same way. BeforeEntry SKIP: the
+stage runs only while a VariableCheck rule holds.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aws_cdk as cdk
 from aws_cdk import aws_codepipeline as codepipeline
 
-
-def stage_index(pipeline: codepipeline.Pipeline, stage_name: str) -> int:
-    names = [stage.stage_name for stage in pipeline.stages]
-    if stage_name not in names:
-        raise ValueError(f"pipeline has no stage {stage_name!r} (stages: {', '.join(names)})")
-    return names.index(stage_name)
+Stage = dict[str, Any]
 
 
-def add_rollback_conditions(
-    pipeline: codepipeline.Pipeline,
-    *,
-    stage_name: str,
-    alarm_name: str,
-    bake_minutes: int,
-    alarm_reader_role_arn: str,
-) -> None:
-    cfn = pipeline.node.default_child
-    assert isinstance(cfn, codepipeline.CfnPipeline)
-    index = stage_index(pipeline, stage_name)
-    cfn.add_property_override(f"Stages.{index}.OnFailure", {"Result": "ROLLBACK"})
-    cfn.add_property_override(
-        f"Stages.{index}.OnSuccess",
-        {
+def bake_condition(*, alarm_name: str, bake_minutes: int, alarm_reader_role_arn: str) -> dict[str, Any]:
+    return {
+        "Result": "ROLLBACK",
+        "Rules": [
+            {
+                "Name": "ReleaseHealthBake",
+                "RuleTypeId": {"Category": "Rule", "Owner": "AWS", "Provider": "CloudWatchAlarm", "Version": "1"},
+                "Configuration": {"AlarmName": alarm_name, "AlarmStates": "ALARM", "WaitTime": str(bake_minutes)},
+                # The alarm lives in the environment's account; the pipeline's service role, which
+                # evaluates stage conditions, reads it through this role (it must be allowed to assume it).
+                "RoleArn": alarm_reader_role_arn,
+            }
+        ],
+    }
+
+
+def skip_unless_condition(*, rule_name: str, variable: str, equals: str) -> dict[str, Any]:
+    """Enter the stage when `variable` == `equals`; otherwise skip it (VariableCheck supports SKIP)."""
+    return {
+        "Result": "SKIP",
+        "Rules": [
+            {
+                "Name": rule_name,
+                "RuleTypeId": {"Category": "Rule", "Owner": "AWS", "Provider": "VariableCheck", "Version": "1"},
+                "Configuration": {"Variable": variable, "Value": equals, "Operator": "EQ"},
+            }
+        ],
+    }
+
+
+class StageLayout:
+    """The pipeline's rendered stages, reshaped by name and applied once as the `Stages` override.
+
+    Call `apply()` last: L2 stages or actions added to the pipeline afterwards would not appear.
+    """
+
+    def __init__(self, pipeline: codepipeline.Pipeline) -> None:
+        cfn = pipeline.node.default_child
+        assert isinstance(cfn, codepipeline.CfnPipeline)
+        self._cfn = cfn
+        resolved = cdk.Stack.of(pipeline).resolve(cfn.stages)
+        # The L1's own converter turns the L2's camelCase declarations into CloudFormation's shape
+        # (it validates the whole props object, hence the placeholder for the required roleArn).
+        rendered = cfn._render_properties({"stages": resolved, "roleArn": "unused"})
+        self.stages: list[Stage] = copy.deepcopy(rendered["Stages"])
+
+    @property
+    def names(self) -> list[str]:
+        return [stage["Name"] for stage in self.stages]
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage["Name"] == name:
+                return stage
+        raise ValueError(f"pipeline has no stage {name!r} (stages: {', '.join(self.names)})")
+
+    def action(self, stage_name: str, action_name: str) -> dict[str, Any]:
+        for action in self.stage(stage_name)["Actions"]:
+            if action["Name"] == action_name:
+                return action  # type: ignore[no-any-return]
+        raise ValueError(f"stage {stage_name!r} has no action {action_name!r}")
+
+    def split_stage(self, stage_name: str, new_stage_name: str, moves: Callable[[str], bool]) -> Stage:
+        """Move the actions whose name `moves` into a new stage right after `stage_name`.
+
+        Run orders are kept relative and restart at 1, so dependencies among the moved actions hold.
+        The caller guarantees no action left behind depends on a moved one.
+        """
+        if new_stage_name in self.names:
+            raise ValueError(f"pipeline already has a stage {new_stage_name!r}")
+        source = self.stage(stage_name)
+        moved = [a for a in source["Actions"] if moves(a["Name"])]
+        kept = [a for a in source["Actions"] if not moves(a["Name"])]
+        if not moved or not kept:
+            raise ValueError(
+                f"splitting {stage_name!r} into {new_stage_name!r} must leave actions in both "
+                f"(moving {len(moved)} of {len(source['Actions'])})"
+            )
+        offset = min(a["RunOrder"] for a in moved) - 1
+        source["Actions"] = kept
+        new_stage: Stage = {
+            "Name": new_stage_name,
+            "Actions": [{**a, "RunOrder": a["RunOrder"] - offset} for a in moved],
+        }
+        self.stages.insert(self.names.index(stage_name) + 1, new_stage)
+        return new_stage
+
+    def set_rollback(self, stage_name: str, *, alarm_name: str, bake_minutes: int, alarm_reader_role_arn: str) -> None:
+        stage = self.stage(stage_name)
+        stage["OnFailure"] = {"Result": "ROLLBACK"}
+        stage["OnSuccess"] = {
             "Conditions": [
-                {
-                    "Result": "ROLLBACK",
-                    "Rules": [
-                        {
-                            "Name": "ReleaseHealthBake",
-                            "RuleTypeId": {
-                                "Category": "Rule",
-                                "Owner": "AWS",
-                                "Provider": "CloudWatchAlarm",
-                                "Version": "1",
-                            },
-                            "Configuration": {
-                                "AlarmName": alarm_name,
-                                "AlarmStates": "ALARM",
-                                "WaitTime": str(bake_minutes),
-                            },
-                            # The alarm lives in the environment's account; the rule reads it through this role.
-                            "RoleArn": alarm_reader_role_arn,
-                        }
-                    ],
-                }
+                bake_condition(
+                    alarm_name=alarm_name, bake_minutes=bake_minutes, alarm_reader_role_arn=alarm_reader_role_arn
+                )
             ]
-        },
-    )
+        }
+
+    def set_before_entry(self, stage_name: str, condition: dict[str, Any]) -> None:
+        self.stage(stage_name)["BeforeEntry"] = {"Conditions": [condition]}
+
+    def conditioned_stages(self) -> Sequence[str]:
+        return [s["Name"] for s in self.stages if {"OnFailure", "OnSuccess", "BeforeEntry"} & set(s)]
+
+    def apply(self) -> None:
+        self._cfn.add_property_override("Stages", self.stages)

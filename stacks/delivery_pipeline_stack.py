@@ -1,8 +1,11 @@
 """The delivery pipeline: commit → gate + release build → dev → staging → approval → prod.
 
+Stages: Source, Build, ApproveTrustBoundary (skipped unless the commit moves the trust boundary),
+UpdatePipeline, Assets, Dev, Staging, ApproveProd, Prod (platform lane), ProdRelease (release lane).
+
 CDK Pipelines (V2, QUEUED, cross-account keys with rotation, self-mutating). What CDK Pipelines
-cannot express — stage rollback on failure, the alarm-watching bake, the approval's notification —
-is added with escape hatches after build_pipeline(), in constructs/stage_conditions.py and here.
+cannot express — stage conditions, the release lane's own stage, the trust-boundary gate — is added
+after build_pipeline() through constructs/stage_conditions.py and constructs/trust_boundary.py.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
-from constructs import Construct
+from constructs import Construct, trust_boundary
+from constructs.approval_step import NotifyingApprovalStep
 from constructs.approver_access import ApproverAccess
 from constructs.delivery_notifications import DeliveryNotifications
 from constructs.gate_build_spec import GATE_JUNIT, TOOLCHAIN_CACHE_PATHS, gate_build_environment
 from constructs.lambda_invoke_step import LambdaInvokeStep
 from constructs.pull_request_validation import PullRequestValidation
 from constructs.secure_bucket import AccessLogBucket, SecureBucket
-from constructs.stage_conditions import add_rollback_conditions, stage_index
+from constructs.stage_conditions import StageLayout, skip_unless_condition
 from constructs.suppressions import (
     KMS_GRANT_ACTIONS,
     S3_READ_ACTIONS,
@@ -42,6 +46,14 @@ from config import DeliveryConfig, EnvironmentConfig
 # The README's main command: the gate and the release build. The pipeline runs nothing else.
 MAIN_COMMAND = "make validate"
 APPROVAL_ACTION = "PromoteToProd"
+# A gated environment (approval.required) gets three pipeline stages: the approval, the platform
+# lane (named like the environment's Stage) and the release lane. Rolling the release lane's stage
+# back redeploys only the release lane stack and never meets a person; a rejected approval fails a
+# stage that has no conditions, so it never triggers a rollback either. cicd/rollback/pipeline.py
+# names the release-lane stage by the same rule (a test keeps them equal).
+APPROVAL_STAGE = "Approve{stage}"
+VALIDATE_NAMESPACE = "BuildVariables"
+RELEASE_LANE_STAGE = "{stage}Release"
 
 
 class PlatformStage(Protocol):
@@ -50,11 +62,15 @@ class PlatformStage(Protocol):
     @property
     def stage_name(self) -> str: ...
 
+    @property
+    def stacks(self) -> list[cdk.Stack]: ...
+
     release_health_alarm_name: str
     release_health_reader_role_arn: str
     integration_test_role_arn: str
     integration_outputs: Mapping[str, cdk.CfnOutput]
     platform_stacks: Sequence[cdk.Stack]
+    release_lane: cdk.Stack
 
 
 StageFactory = Callable[[Construct, EnvironmentConfig], Any]
@@ -79,37 +95,98 @@ class DeliveryPipelineStack(cdk.Stack):
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
         self._pipeline_name = delivery.pipeline_name
         self._approval_guard = approval_guard
-        key = kms.Key(self, "BuildKey", enable_key_rotation=True, description="Encrypts build logs and caches")
+        self.build_key = self._build_key()
         access_logs = AccessLogBucket(self, "AccessLogs", removal_policy=cdk.RemovalPolicy.RETAIN, retention_days=90)
-        cache = SecureBucket(
-            self,
-            "ToolchainCache",
-            encryption_key=key,
-            access_log_bucket=access_logs.bucket,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-            noncurrent_version_days=1,
-        ).bucket
+        # Trusted builds (Validate) and pull requests never share a cache: a PR could otherwise plant
+        # a .venv that the next trusted build runs. Each bucket is granted to its own projects only.
+        self.cache = self._cache_bucket("ToolchainCache", access_logs.bucket)
+        pull_request_cache = self._cache_bucket("PullRequestCache", access_logs.bucket)
+        self.notifications = DeliveryNotifications(self, "Notifications", emails=delivery.notification_emails)
 
-        self.source = source = pipelines.CodePipelineSource.connection(
+        self.source = pipelines.CodePipelineSource.connection(
             delivery.repository,
             delivery.branch,
             connection_arn=delivery.connection_arn,
             code_build_clone_output=True,  # a git checkout, so the release records its commit
         )
-        self.synth = pipelines.CodeBuildStep(
+        self.synth = self._validate_step(evidence_bucket, evidence_key)
+        # Exported build variables become the Validate action's output variables (ListActionExecutions),
+        # where the rollback command finds releases; _shape_stages gives the action a fixed namespace so
+        # stage conditions can read them. (The tokens these return resolve only inside CDK Pipelines steps.)
+        self.synth.exported_variable("RELEASE_ID")
+        self.synth.exported_variable(trust_boundary.VARIABLE)
+        self.pipeline = self._code_pipeline(cdk_cli_version, log_retention)
+        self.stages = self._add_environments(delivery, environments, stage_factory)
+        self.pipeline.build_pipeline()
+
+        base = self.pipeline.pipeline
+        self.notifications.watch(base)
+        self._shape_stages(base, environments)
+        self._grant_approvers(environments)
+        self.pull_requests = PullRequestValidation(
+            self,
+            "PullRequestValidation",
+            repository=delivery.repository,
+            connection_arn=delivery.connection_arn,
+            cache_bucket=pull_request_cache,
+            encryption_key=self.build_key,
+            log_retention=log_retention,
+        )
+        self._confine_auto_approval([APPROVAL_STAGE.format(stage=s) for s in self._gated_stage_names(environments)])
+        self._allow_both_connection_namespaces()
+        cdk.CfnOutput(self, "PipelineName", value=base.pipeline_name)
+        cdk.CfnOutput(self, "NotificationTopicArn", value=self.notifications.topic.topic_arn)
+        self._suppress_generated_findings()
+
+    def _build_key(self) -> kms.Key:
+        key = kms.Key(self, "BuildKey", enable_key_rotation=True, description="Encrypts build logs and caches")
+        # The build log groups are encrypted with this key: CloudWatch Logs must be allowed to use it,
+        # for log groups of this account and region only, or the log groups fail to create.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
+        return key
+
+    def _cache_bucket(self, construct_id: str, access_logs: s3.IBucket) -> s3.IBucket:
+        return SecureBucket(
+            self,
+            construct_id,
+            encryption_key=self.build_key,
+            access_log_bucket=access_logs,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            noncurrent_version_days=1,
+        ).bucket
+
+    def _validate_step(self, evidence_bucket: s3.IBucket, evidence_key: kms.IKey) -> pipelines.CodeBuildStep:
+        return pipelines.CodeBuildStep(
             "Validate",
-            input=source,
+            input=self.source,
             commands=[MAIN_COMMAND],
             primary_output_directory="build/cdk.out",
             build_environment=gate_build_environment(),
             partial_build_spec=codebuild.BuildSpec.from_object(
                 {
-                    # RELEASE_ID is exported through self.synth.exported_variable() below.
+                    # RELEASE_ID and TRUST_BOUNDARY_CHANGED are exported through exported_variable().
                     "env": {"variables": {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CI": "true"}},
                     "phases": {
                         "install": {"runtime-versions": {"python": "3.11", "nodejs": "20", "java": "corretto17"}},
                         "post_build": {
                             "commands": [
+                                # Run from the deployed build spec, not the commit: constructs/trust_boundary.py.
+                                *trust_boundary.baseline_commands(),
+                                *trust_boundary.classify_commands(),
                                 # Evidence of every build, passed or failed, goes to the ledger.
                                 "make audit-evidence",
                                 'export RELEASE_ID="$(cat build/cdk.out/evidence/release-id)"',
@@ -120,11 +197,11 @@ class DeliveryPipelineStack(cdk.Stack):
                     "cache": {"paths": TOOLCHAIN_CACHE_PATHS},
                 }
             ),
-            cache=codebuild.Cache.bucket(cache, prefix="validate"),
+            cache=codebuild.Cache.bucket(self.cache, prefix="validate"),
             timeout=cdk.Duration.minutes(30),
             env={
                 "EVIDENCE_BUCKET": evidence_bucket.bucket_name,
-                "PIPELINE_NAME": delivery.pipeline_name,
+                "PIPELINE_NAME": self._pipeline_name,
                 "PIPELINE_EXECUTION_ID": "#{codepipeline.PipelineExecutionId}",
             },
             role_policy_statements=[
@@ -133,16 +210,20 @@ class DeliveryPipelineStack(cdk.Stack):
                     actions=["s3:PutObject"], resources=[evidence_bucket.arn_for_objects("incoming/*")]
                 ),
                 iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[evidence_key.key_arn]),
+                # The trust-boundary baseline: which execution last got through self-mutation, and its commit.
+                iam.PolicyStatement(
+                    actions=["codepipeline:ListActionExecutions", "codepipeline:GetPipelineExecution"],
+                    resources=[self._pipeline_arn],
+                ),
             ],
         )
-        # Asking for the variable gives the Validate action a variables namespace, so RELEASE_ID appears
-        # in its output variables (ListActionExecutions), where the rollback command finds releases.
-        self.release_id_variable = self.synth.exported_variable("RELEASE_ID")
-        self.pipeline = pipelines.CodePipeline(
+
+    def _code_pipeline(self, cdk_cli_version: str, log_retention: logs.RetentionDays) -> pipelines.CodePipeline:
+        return pipelines.CodePipeline(
             self,
             "Pipeline",
             synth=self.synth,
-            pipeline_name=delivery.pipeline_name,
+            pipeline_name=self._pipeline_name,
             pipeline_type=codepipeline.PipelineType.V2,
             execution_mode=codepipeline.ExecutionMode.QUEUED,
             cross_account_keys=True,
@@ -153,12 +234,17 @@ class DeliveryPipelineStack(cdk.Stack):
             code_build_defaults=pipelines.CodeBuildOptions(
                 logging=codebuild.LoggingOptions(
                     cloud_watch=codebuild.CloudWatchLoggingOptions(
-                        log_group=logs.LogGroup(self, "BuildLogs", encryption_key=key, retention=log_retention)
+                        log_group=logs.LogGroup(
+                            self, "BuildLogs", encryption_key=self.build_key, retention=log_retention
+                        )
                     )
                 )
             ),
         )
 
+    def _add_environments(
+        self, delivery: DeliveryConfig, environments: Sequence[EnvironmentConfig], stage_factory: StageFactory
+    ) -> dict[str, PlatformStage]:
         integration_vpc = ec2.Vpc.from_vpc_attributes(
             self,
             "IntegrationVpc",
@@ -166,70 +252,34 @@ class DeliveryPipelineStack(cdk.Stack):
             availability_zones=list(delivery.integration_network.availability_zones),
             private_subnet_ids=list(delivery.integration_network.subnet_ids),
         )
-        self.stages: dict[str, PlatformStage] = {}
+        stages: dict[str, PlatformStage] = {}
         for env in environments:
             stage: PlatformStage = stage_factory(self, env)
-            self.stages[env.name] = stage
+            stages[env.name] = stage
+            if env.approval.required:
+                # Its own stage with no conditions: see APPROVAL_STAGE.
+                self.pipeline.add_wave(
+                    APPROVAL_STAGE.format(stage=stage.stage_name), pre=self._approval_steps(env, stage)
+                )
             self.pipeline.add_stage(
                 stage,  # type: ignore[arg-type]
-                pre=self._pre_steps(env, stage),
                 post=self._post_steps(env, stage, integration_vpc),
                 stack_steps=self._change_set_reviews(env, stage),
             )
+        return stages
 
-        self.pipeline.build_pipeline()
-        base = self.pipeline.pipeline
-        self.notifications = DeliveryNotifications(
-            self, "Notifications", emails=delivery.notification_emails, pipeline=base
-        )
-        for env in environments:
-            stage = self.stages[env.name]
-            if env.approval.auto_rollback:
-                add_rollback_conditions(
-                    base,
-                    stage_name=stage.stage_name,
-                    alarm_name=stage.release_health_alarm_name,
-                    bake_minutes=env.approval.bake_minutes,
-                    alarm_reader_role_arn=stage.release_health_reader_role_arn,
-                )
-            if env.approval.required:
-                assert env.approval.approvers_role_arn is not None  # the config model guarantees it
-                self._notify_approval(base, stage.stage_name, delivery.pipeline_name)
-                ApproverAccess(
-                    self,
-                    f"{stage.stage_name}Approvers",
-                    approvers_role_arn=env.approval.approvers_role_arn,
-                    pipeline_arn=self._pipeline_arn,
-                    approval_actions=[(stage.stage_name, APPROVAL_ACTION)],
-                )
-        self.pull_requests = PullRequestValidation(
-            self,
-            "PullRequestValidation",
-            repository=delivery.repository,
-            connection_arn=delivery.connection_arn,
-            cache_bucket=cache,
-            encryption_key=key,
-            log_retention=log_retention,
-        )
-        self._confine_auto_approval(
-            base, [s.stage_name for e, s in zip(environments, self.stages.values(), strict=True) if e.approval.required]
-        )
-        cdk.CfnOutput(self, "PipelineName", value=base.pipeline_name)
-        cdk.CfnOutput(self, "NotificationTopicArn", value=self.notifications.topic.topic_arn)
-        self._suppress_generated_findings()
-
-    def _pre_steps(self, env: EnvironmentConfig, stage: PlatformStage) -> list[pipelines.Step]:
-        if not env.approval.required:
-            return []
+    def _approval_steps(self, env: EnvironmentConfig, stage: PlatformStage) -> list[pipelines.Step]:
         # IAM or security-group widening needs its own explicit confirmation, before the approval.
         broadening = pipelines.ConfirmPermissionsBroadening("ConfirmPermissionsBroadening", stage=stage)  # type: ignore[arg-type]
-        approval = pipelines.ManualApprovalStep(
+        approval = NotifyingApprovalStep(
             APPROVAL_ACTION,
+            topic=self.notifications.topic,
             comment=(
                 f"Promote to {env.name}: review the release (RELEASE_ID of the Validate action), the diff of "
                 "the source revision and the staging results (integration tests, canaries) before approving. "
                 "The approver must not be the commit's author."
             ),
+            review_url=self._review_url,
         )
         approval.add_step_dependency(broadening)
         # Separation of duties: fails the stage when the approver wrote the change or is no approver.
@@ -237,7 +287,7 @@ class DeliveryPipelineStack(cdk.Stack):
             "SeparationOfDuties",
             function=self._approval_guard,
             user_parameters={
-                "approval_stage": stage.stage_name,
+                "approval_stage": APPROVAL_STAGE.format(stage=stage.stage_name),
                 "approval_action": APPROVAL_ACTION,
                 "pipeline_name": self._pipeline_name,
                 "execution_id": "#{codepipeline.PipelineExecutionId}",
@@ -303,43 +353,133 @@ class DeliveryPipelineStack(cdk.Stack):
     def _qualifier(self) -> str:
         return str(self.node.try_get_context("@aws-cdk/core:bootstrapQualifier") or "hnb659fds")
 
-    def _notify_approval(self, pipeline: codepipeline.Pipeline, stage_name: str, pipeline_name: str) -> None:
-        """ManualApprovalStep has no notification property; set it on the generated action."""
-        cfn = pipeline.node.default_child
-        assert isinstance(cfn, codepipeline.CfnPipeline)
-        index = stage_index(pipeline, stage_name)
-        actions = [action.action_properties.action_name for action in pipeline.stages[index].actions]
-        action_index = actions.index(APPROVAL_ACTION)
-        prefix = f"Stages.{index}.Actions.{action_index}.Configuration"
-        cfn.add_property_override(f"{prefix}.NotificationArn", self.notifications.topic.topic_arn)
-        cfn.add_property_override(
-            f"{prefix}.ExternalEntityLink",
-            # The execution view shows the Validate action's RELEASE_ID, the source diff and staging results.
-            f"https://{self.region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/{pipeline_name}/view",
+    @property
+    def _review_url(self) -> str:
+        # The execution view shows the Validate action's RELEASE_ID, the source diff and staging results.
+        return (
+            f"https://{self.region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/{self._pipeline_name}/view"
         )
-        self.notifications.topic.grant_publish(pipeline.role)
 
-    def _confine_auto_approval(self, pipeline: codepipeline.Pipeline, stage_names: Sequence[str]) -> None:
+    @staticmethod
+    def _gated_stage_names(environments: Sequence[EnvironmentConfig]) -> list[str]:
+        return [env.name.capitalize() for env in environments if env.approval.required]
+
+    def _shape_stages(self, pipeline: codepipeline.Pipeline, environments: Sequence[EnvironmentConfig]) -> None:
+        """Trust-boundary gate, release-lane stages and stage conditions, all looked up by stage name."""
+        trust_boundary.add_trust_boundary_stage(
+            pipeline,
+            topic=self.notifications.topic,
+            guard=self._approval_guard,
+            pipeline_name=self._pipeline_name,
+            review_url=self._review_url,
+        )
+        layout = StageLayout(pipeline)  # after every L2 stage exists: see StageLayout
+        layout.action("Build", "Validate")["Namespace"] = VALIDATE_NAMESPACE
+        layout.set_before_entry(
+            trust_boundary.STAGE_NAME,
+            skip_unless_condition(
+                rule_name="TrustBoundaryChanged",
+                variable=f"#{{{VALIDATE_NAMESPACE}.{trust_boundary.VARIABLE}}}",
+                equals="true",
+            ),
+        )
+        for env in environments:
+            stage = self.stages[env.name]
+            rollback_stage = stage.stage_name
+            if env.approval.required:
+                rollback_stage = self._split_release_lane(layout, stage)
+            if env.approval.auto_rollback:
+                layout.set_rollback(
+                    rollback_stage,
+                    alarm_name=stage.release_health_alarm_name,
+                    bake_minutes=env.approval.bake_minutes,
+                    alarm_reader_role_arn=stage.release_health_reader_role_arn,
+                )
+                # Stage conditions run as the pipeline's service role: it assumes the reader role.
+                pipeline.role.add_to_principal_policy(
+                    iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[stage.release_health_reader_role_arn])
+                )
+        layout.apply()
+
+    @staticmethod
+    def _split_release_lane(layout: StageLayout, stage: PlatformStage) -> str:
+        lane = stage.release_lane
+        dependants = [s.node.id for s in stage.stacks if lane in s.dependencies]
+        if dependants:
+            raise ValueError(
+                f"stage {stage.stage_name}: {', '.join(dependants)} depend on the release lane stack {lane.node.id}, "
+                "so it cannot deploy in its own, later pipeline stage; remove the dependency "
+                "(stacks/data_platform_stage.py) or stop splitting the release lane out"
+            )
+        name = RELEASE_LANE_STAGE.format(stage=stage.stage_name)
+        layout.split_stage(stage.stage_name, name, lambda action: action.split(".")[0] == lane.node.id)
+        return name
+
+    def _grant_approvers(self, environments: Sequence[EnvironmentConfig]) -> None:
+        """Each gated environment's approvers approve its promotion, and judge trust-boundary changes."""
+        for env in environments:
+            if not env.approval.required:
+                continue
+            assert env.approval.approvers_role_arn is not None  # the config model guarantees it
+            stage_name = env.name.capitalize()
+            ApproverAccess(
+                self,
+                f"{stage_name}Approvers",
+                approvers_role_arn=env.approval.approvers_role_arn,
+                pipeline_arn=self._pipeline_arn,
+                approval_actions=[
+                    (APPROVAL_STAGE.format(stage=stage_name), APPROVAL_ACTION),
+                    (trust_boundary.STAGE_NAME, trust_boundary.APPROVAL_ACTION),
+                ],
+            )
+
+    def _confine_auto_approval(self, approval_stages: Sequence[str]) -> None:
         """ConfirmPermissionsBroadening's Lambda may approve any approval action of a tagged pipeline.
 
-        Narrow it to its own Confirm action, so the promotion approval stays with the approvers role.
+        Narrow PutApprovalResult to its own Confirm actions, so the promotion approval stays with the
+        approvers role. The Lambda first calls GetPipelineState (on the pipeline, not on an action ARN)
+        to find the approval token: grant exactly that, on this pipeline only.
         """
-        for child in self.node.find_all():
-            if not isinstance(child, iam.CfnPolicy) or "PipelinesSecurityCheck" not in child.node.path:
-                continue
-            document = self.resolve(child.policy_document)
-            for i, statement in enumerate(document["Statement"]):
+        check = self.pipeline.node.find_child("PipelinesSecurityCheck")
+        [role] = [c for c in check.node.find_all() if isinstance(c, iam.Role) and "AutoApprove" in c.node.path]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["codepipeline:GetPipelineState"], resources=[self._pipeline_arn])
+        )
+        confirm = [f"{self._pipeline_arn}/{name}/ConfirmPermissionsBroadening.Confirm" for name in approval_stages]
+        for policy, index, _ in self._statements_with("codepipeline:PutApprovalResult", under=check):
+            # Built from the fixed name: a Ref to the pipeline here would be a dependency cycle.
+            policy.add_property_override(f"PolicyDocument.Statement.{index}.Action", "codepipeline:PutApprovalResult")
+            policy.add_property_override(f"PolicyDocument.Statement.{index}.Resource", confirm)
+
+    def _allow_both_connection_namespaces(self) -> None:
+        """CDK grants only codestar-connections:UseConnection; a codeconnections ARN is authorized under
+        the new prefix. Grant both, on the same connection, to every role that uses it."""
+        for policy, index, statement in self._statements_with("codestar-connections:UseConnection", under=self):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            policy.add_property_override(
+                f"PolicyDocument.Statement.{index}.Action",
+                sorted({*actions, "codeconnections:UseConnection"}),
+            )
+
+    def _statements_with(self, action: str, *, under: Construct) -> list[tuple[iam.CfnPolicy, int, dict[str, Any]]]:
+        found = []
+        for policy in under.node.find_all():
+            if not isinstance(policy, iam.CfnPolicy) or cdk.Stack.of(policy) is not self:
+                continue  # the environments' Stages are children too, with their own stacks
+            for index, statement in enumerate(self.resolve(policy.policy_document)["Statement"]):
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                if "codepipeline:PutApprovalResult" in actions:
-                    child.add_property_override(
-                        f"PolicyDocument.Statement.{i}.Resource",
-                        # Built from the fixed name: a Ref to the pipeline here would be a dependency cycle.
-                        [f"{self._pipeline_arn}/{name}/ConfirmPermissionsBroadening.Confirm" for name in stage_names],
-                    )
+                if action in actions:
+                    found.append((policy, index, statement))
+        return found
 
     def _suppress_generated_findings(self) -> None:
         """Findings on what CDK Pipelines generates, each on its narrowest construct with its reason."""
-        generated = self.pipeline.node
+        self._suppress_artifact_bucket()
+        self._suppress_generated_roles()
+        self._suppress_inline_policies()
+        self._suppress_grant_wildcards()
+
+    def _suppress_artifact_bucket(self) -> None:
         artifacts = self.pipeline.pipeline.artifact_bucket.node.default_child
         assert isinstance(artifacts, cdk.CfnResource)
         for rule, reason in {
@@ -357,6 +497,14 @@ class DeliveryPipelineStack(cdk.Stack):
                 ("CKV_AWS_21", "artifacts are written once per execution under new keys"),
             ],
         )
+        nag_suppress(
+            artifacts,
+            "AwsSolutions-S1",
+            "CDK Pipelines' artifact bucket; access is recorded by the delivery account's CloudTrail.",
+        )
+
+    def _suppress_generated_roles(self) -> None:
+        generated = self.pipeline.node
         generated_roles = {
             "Assets": "publishes this app's file assets to the target accounts' bootstrap buckets through the "
             "cdk-*-file-publishing roles; CDK Pipelines scopes it to its artifact bucket and build logs",
@@ -376,6 +524,8 @@ class DeliveryPipelineStack(cdk.Stack):
                         resource,
                         concurrency_reason="invoked once per prod promotion by CodePipeline; no burst to bound",
                     )
+
+    def _suppress_inline_policies(self) -> None:
         # Inline default policies come from grants on each CodeBuild/CodePipeline role.
         for resource in self.node.find_all():
             if isinstance(resource, iam.CfnPolicy) and "IntegrationTests/PolicyDocument" in resource.node.path:
@@ -406,6 +556,8 @@ class DeliveryPipelineStack(cdk.Stack):
                     "NIST.800.53.R5-IAMNoInlinePolicy",
                     "Default policy generated from CDK grants, scoped to this role's own resources.",
                 )
+
+    def _suppress_grant_wildcards(self) -> None:
         # Roles of the pipeline itself and of every CodeBuild action: grants on the artifact bucket, the
         # build key, the toolchain cache and the evidence inbox; CodeBuild's own log/report groups; VPC ENIs.
         nag_suppress(
@@ -433,13 +585,9 @@ class DeliveryPipelineStack(cdk.Stack):
             children=True,
         )
         nag_suppress(
-            artifacts,
-            "AwsSolutions-S1",
-            "CDK Pipelines' artifact bucket; access is recorded by the delivery account's CloudTrail.",
-        )
-        nag_suppress(
             self.pull_requests,
             "AwsSolutions-IAM5",
-            "CodeBuild's own log-group/report-group wildcards and grants on the toolchain cache bucket and build key.",
+            "CodeBuild's own log-group/report-group wildcards and grants on its own pull-request cache bucket "
+            "and the build key.",
             children=True,
         )

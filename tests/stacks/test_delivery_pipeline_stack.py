@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import assertions
+from constructs import trust_boundary
+from constructs.gate_build_spec import TOOLCHAIN_CACHE_PATHS
 
+from cicd.rollback.pipeline import release_lane_stage
 from config import load_all
 from stacks import release_bundle
-from stacks.delivery_pipeline_stack import APPROVAL_ACTION, MAIN_COMMAND
+from stacks.delivery_pipeline_stack import APPROVAL_ACTION, MAIN_COMMAND, RELEASE_LANE_STAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,11 +59,20 @@ def test_v2_queued_and_named(pipeline):
     assert pipeline["Name"] == load_all().delivery.pipeline_name
 
 
-def test_stages_run_source_build_selfmutate_assets_then_dev_staging_prod(pipeline):
+def test_stages_run_source_build_trust_gate_selfmutate_assets_then_dev_staging_approval_prod(pipeline):
     names = [s["Name"] for s in pipeline["Stages"]]
-    assert names[:3] == ["Source", "Build", "UpdatePipeline"]
-    assert [n for n in names if n in ("Dev", "Staging", "Prod")] == ["Dev", "Staging", "Prod"]
-    assert names.index("Dev") < names.index("Staging") < names.index("Prod")
+    assert names == [
+        "Source",
+        "Build",
+        "ApproveTrustBoundary",
+        "UpdatePipeline",
+        "Assets",
+        "Dev",
+        "Staging",
+        "ApproveProd",
+        "Prod",
+        "ProdRelease",
+    ]
 
 
 def test_the_build_runs_exactly_the_readme_main_command(app_stacks):
@@ -75,24 +87,44 @@ def test_the_build_runs_exactly_the_readme_main_command(app_stacks):
     [spec] = specs
     assert spec["phases"]["build"]["commands"] == [MAIN_COMMAND]
     assert spec["reports"]["ValidationGate"]["files"] == ["build/gate/junit.xml"]
-    assert spec["env"]["exported-variables"] == ["RELEASE_ID"]
+    assert "RELEASE_ID" in spec["env"]["exported-variables"]
     assert ".venv/**/*" in spec["cache"]["paths"]
 
 
-def test_prod_approval_comes_before_the_guard_and_before_any_deploy(pipeline):
-    prod = actions(pipeline, "Prod")
-    approval = prod[APPROVAL_ACTION]
+def test_prod_approval_and_guard_have_their_own_stage_without_conditions_before_any_prod_deploy(pipeline):
+    gate = stage(pipeline, "ApproveProd")
+    assert not {"OnFailure", "OnSuccess", "BeforeEntry"} & set(gate)  # a rejection never triggers a rollback
+    approve = actions(pipeline, "ApproveProd")
+    approval = approve[APPROVAL_ACTION]
     assert approval["ActionTypeId"]["Category"] == "Approval"
     assert "NotificationArn" in approval["Configuration"]
-    guard = prod["SeparationOfDuties"]
+    guard = approve["SeparationOfDuties"]
     assert guard["ActionTypeId"]["Provider"] == "Lambda"
-    deploys = [a["RunOrder"] for name, a in prod.items() if name.endswith(".Deploy")]
-    prepares = [a["RunOrder"] for name, a in prod.items() if name.endswith(".Prepare")]
-    assert approval["RunOrder"] < guard["RunOrder"] <= min(prepares)
-    assert guard["RunOrder"] < min(deploys)
+    assert json.loads(guard["Configuration"]["UserParameters"])["approval_stage"] == "ApproveProd"
+    check = approve["ConfirmPermissionsBroadening.Check"]
+    assert check["RunOrder"] < approve["ConfirmPermissionsBroadening.Confirm"]["RunOrder"] < approval["RunOrder"]
+    assert approval["RunOrder"] < guard["RunOrder"]
+    # CDK's check finds its Confirm action by the stage it was placed in.
+    assert (
+        '"name":"STAGE_NAME","type":"PLAINTEXT","value":"ApproveProd"' in check["Configuration"]["EnvironmentVariables"]
+    )
+    names = [s["Name"] for s in pipeline["Stages"]]
+    assert names.index("ApproveProd") + 1 == names.index("Prod")
+
+
+def test_prod_platform_stage_reviews_change_sets_and_its_release_lane_deploys_alone(pipeline):
+    prod = actions(pipeline, "Prod")
     reviews = [name for name in prod if "ReviewChangeSet" in name]
     assert {r.split(".")[0] for r in reviews} == {"Storage", "Compute", "Orchestration"}
-    assert "ConfirmPermissionsBroadening.Check" in prod
+    assert not [name for name in prod if name.startswith("Release.")]
+    assert not {"OnFailure", "OnSuccess"} & set(stage(pipeline, "Prod"))  # platform lane: no stage rollback
+    release = actions(pipeline, "ProdRelease")
+    assert {name: a["RunOrder"] for name, a in release.items()} == {"Release.Prepare": 1, "Release.Deploy": 2}
+    assert release["Release.Deploy"]["Configuration"]["StackName"] == "Prod-Release"
+
+
+def test_the_rollback_command_and_the_pipeline_name_the_release_lane_stage_alike():
+    assert RELEASE_LANE_STAGE.format(stage="Prod") == release_lane_stage("Prod") == "ProdRelease"
 
 
 def test_dev_and_staging_are_not_gated_by_a_human(pipeline):
@@ -101,11 +133,11 @@ def test_dev_and_staging_are_not_gated_by_a_human(pipeline):
         assert "Approval" not in categories
 
 
-def test_staging_and_prod_roll_back_on_failure_and_bake_on_the_release_health_alarm(pipeline):
+def test_staging_and_prod_release_lane_roll_back_on_failure_and_bake_on_the_release_health_alarm(pipeline):
     config = load_all()
-    for name in ("Staging", "Prod"):
+    for name, env_name in (("Staging", "staging"), ("ProdRelease", "prod")):
         declared = stage(pipeline, name)
-        env = config.environment(name.lower())
+        env = config.environment(env_name)
         assert declared["OnFailure"] == {"Result": "ROLLBACK"}
         [condition] = declared["OnSuccess"]["Conditions"]
         assert condition["Result"] == "ROLLBACK"
@@ -115,6 +147,25 @@ def test_staging_and_prod_roll_back_on_failure_and_bake_on_the_release_health_al
         assert rule["Configuration"]["WaitTime"] == str(env.approval.bake_minutes)
         assert rule["RoleArn"] == f"arn:aws:iam::{env.account}:role/data-platform-{env.name}-release-health-reader"
     assert "OnFailure" not in stage(pipeline, "Dev")  # dev.yaml: auto_rollback false
+    conditioned = [s["Name"] for s in pipeline["Stages"] if {"OnFailure", "OnSuccess"} & set(s)]
+    assert conditioned == ["Staging", "ProdRelease"]
+
+
+def test_the_pipeline_role_that_evaluates_the_bake_rule_may_assume_the_alarm_readers(app_stacks, pipeline):
+    role_ref = pipeline["RoleArn"]["Fn::GetAtt"][0]
+    readers = {
+        rule["RoleArn"]
+        for s in pipeline["Stages"]
+        for c in s.get("OnSuccess", {}).get("Conditions", [])
+        for rule in c["Rules"]
+    }
+    assert len(readers) == 2
+    assumable = set()
+    for _, statement in _statements_of_role(app_stacks["pipeline"], role_ref):
+        if statement["Action"] == "sts:AssumeRole":
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assumable |= {r for r in resources if isinstance(r, str)}
+    assert readers <= assumable
 
 
 def test_staging_post_steps_run_integration_tests_then_canaries(pipeline):
@@ -133,21 +184,161 @@ def _statements(template: assertions.Template) -> list[tuple[str, dict]]:
     return found
 
 
-def test_only_the_approvers_role_may_approve_the_promotion(app_stacks):
+def _statements_of_role(template: assertions.Template, role_logical_id: str) -> list[tuple[str, dict]]:
+    policies = template.find_resources("AWS::IAM::Policy")
+    attached = {lid for lid, p in policies.items() if {"Ref": role_logical_id} in p["Properties"]["Roles"]}
+    return [(lid, s) for lid, s in _statements(template) if lid in attached]
+
+
+def _actions_of(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def _action_role(pipeline: dict, stage_name: str, action_name: str) -> str:
+    return actions(pipeline, stage_name)[action_name]["RoleArn"]["Fn::GetAtt"][0]
+
+
+def test_only_the_approvers_role_may_approve_the_promotion_and_trust_boundary_changes(app_stacks):
     granted = []
     for logical_id, statement in _statements(app_stacks["pipeline"]):
-        actions_ = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        if any(a in ("codepipeline:PutApprovalResult", "codepipeline:*", "*") for a in actions_):
+        if any(a in ("codepipeline:PutApprovalResult", "codepipeline:*", "*") for a in _actions_of(statement)):
             granted.append((logical_id, json.dumps(statement["Resource"])))
     approvers = [g for g in granted if g[0].startswith("ProdApproversPolicy")]
-    assert len(approvers) == 1 and f"/Prod/{APPROVAL_ACTION}" in approvers[0][1]
+    assert len(approvers) == 1 and f"/ApproveProd/{APPROVAL_ACTION}" in approvers[0][1]
+    assert f"/{trust_boundary.STAGE_NAME}/{trust_boundary.APPROVAL_ACTION}" in approvers[0][1]
     others = [g for g in granted if not g[0].startswith("ProdApproversPolicy")]
     # CDK's broadening check may approve its own Confirm action, and nothing else.
-    assert all("ConfirmPermissionsBroadening.Confirm" in resource for _, resource in others), others
-    assert all(f"/Prod/{APPROVAL_ACTION}" not in resource for _, resource in others)
+    assert others and all(
+        json.loads(r)[0]["Fn::Join"][1][-1].endswith("/ApproveProd/ConfirmPermissionsBroadening.Confirm")
+        for _, r in others
+    ), others
+    assert all(APPROVAL_ACTION not in resource and "TrustBoundary" not in resource for _, resource in others)
     policies = app_stacks["pipeline"].find_resources("AWS::IAM::Policy")
     approver_policy = next(p for lid, p in policies.items() if lid.startswith("ProdApproversPolicy"))
     assert approver_policy["Properties"]["Roles"] == ["DataPlatformReleaseApprovers"]
+
+
+def test_the_auto_approve_lambda_may_read_the_pipeline_state_it_looks_the_token_up_in(app_stacks):
+    found = [
+        s
+        for lid, s in _statements(app_stacks["pipeline"])
+        if "AutoApprove" in lid and "codepipeline:GetPipelineState" in _actions_of(s)
+    ]
+    [statement] = found
+    assert _actions_of(statement) == ["codepipeline:GetPipelineState"]
+    assert statement["Resource"]["Fn::Join"][1][-1].endswith(
+        ":codepipeline:eu-west-1:111111111111:data-platform-delivery"
+    )
+
+
+def test_approval_requests_are_published_by_the_approval_actions_own_roles(app_stacks, pipeline):
+    template = app_stacks["pipeline"]
+    for stage_name, action_name in (
+        ("ApproveProd", APPROVAL_ACTION),
+        (trust_boundary.STAGE_NAME, trust_boundary.APPROVAL_ACTION),
+    ):
+        assert actions(pipeline, stage_name)[action_name]["Configuration"]["NotificationArn"] == {
+            "Ref": next(iter(template.find_resources("AWS::SNS::Topic")))
+        }
+        granted = {
+            a: s
+            for _, s in _statements_of_role(template, _action_role(pipeline, stage_name, action_name))
+            for a in _actions_of(s)
+        }
+        assert granted["sns:Publish"]["Resource"]["Ref"].startswith("NotificationsTopic")
+        assert granted["kms:GenerateDataKey*"]["Resource"]["Fn::GetAtt"][0].startswith("NotificationsTopicKey")
+        assert "kms:Decrypt" in granted
+    pipeline_role = pipeline["RoleArn"]["Fn::GetAtt"][0]
+    assert not [s for _, s in _statements_of_role(template, pipeline_role) if "sns:Publish" in _actions_of(s)]
+
+
+def test_every_role_using_the_connection_may_use_it_under_both_service_prefixes(app_stacks):
+    users = [s for _, s in _statements(app_stacks["pipeline"]) if any("UseConnection" in a for a in _actions_of(s))]
+    assert len(users) >= 6  # source action, Validate, integration tests, canaries, change-set reviews, PRs
+    for statement in users:
+        assert {"codeconnections:UseConnection", "codestar-connections:UseConnection"} <= set(_actions_of(statement))
+        assert statement["Resource"].startswith("arn:aws:codeconnections:")
+
+
+def test_cloudwatch_logs_may_use_the_build_key_for_this_accounts_log_groups_only(app_stacks):
+    template = app_stacks["pipeline"]
+    [key] = [k for lid, k in template.find_resources("AWS::KMS::Key").items() if lid.startswith("BuildKey")]
+    [logs] = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Principal", {}).get("Service")]
+    assert logs["Principal"]["Service"] == "logs.eu-west-1.amazonaws.com"
+    assert set(logs["Action"]) == {
+        "kms:Encrypt*",
+        "kms:Decrypt*",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:Describe*",
+    }
+    arn = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert json.dumps(arn).endswith(':logs:eu-west-1:111111111111:log-group:*"]]}')
+    encrypted = [g for g in template.find_resources("AWS::Logs::LogGroup").values() if "KmsKeyId" in g["Properties"]]
+    assert len(encrypted) == 2  # the pipeline's build logs and the PR builds' logs
+    assert all(
+        g["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+        == next(lid for lid in template.find_resources("AWS::KMS::Key") if lid.startswith("BuildKey"))
+        for g in encrypted
+    )
+
+
+def test_trust_boundary_changes_are_approved_by_the_deployed_guard_before_self_mutation(pipeline):
+    names = [s["Name"] for s in pipeline["Stages"]]
+    assert names.index("Build") < names.index(trust_boundary.STAGE_NAME) < names.index("UpdatePipeline")
+    gate = stage(pipeline, trust_boundary.STAGE_NAME)
+    gate_actions = actions(pipeline, trust_boundary.STAGE_NAME)
+    approval, guard = gate_actions[trust_boundary.APPROVAL_ACTION], gate_actions[trust_boundary.GUARD_ACTION]
+    assert approval["ActionTypeId"]["Category"] == "Approval" and approval["RunOrder"] < guard["RunOrder"]
+    # The guard is the function deployed now (a Ref into the audit stack), invoked before UpdatePipeline deploys it.
+    assert guard["ActionTypeId"]["Provider"] == "Lambda"
+    assert json.loads(guard["Configuration"]["UserParameters"])["approval_stage"] == trust_boundary.STAGE_NAME
+    [condition] = gate["BeforeEntry"]["Conditions"]
+    assert condition["Result"] == "SKIP"
+    [rule] = condition["Rules"]
+    assert rule["Configuration"] == {
+        "Variable": f"#{{BuildVariables.{trust_boundary.VARIABLE}}}",
+        "Value": "true",
+        "Operator": "EQ",
+    }
+    assert actions(pipeline, "Build")["Validate"]["Namespace"] == "BuildVariables"
+
+
+def test_the_validate_build_classifies_the_trust_boundary_from_its_deployed_build_spec(app_stacks):
+    [spec] = [
+        json.loads(p["Properties"]["Source"]["BuildSpec"])
+        for p in app_stacks["pipeline"].find_resources("AWS::CodeBuild::Project").values()
+        if "RELEASE_ID" in p["Properties"]["Source"].get("BuildSpec", "")
+    ]
+    post = spec["phases"]["post_build"]["commands"]
+    expected = [*trust_boundary.baseline_commands(), *trust_boundary.classify_commands()]
+    assert post[: len(expected)] == expected
+    assert post.index("make audit-evidence") > post.index(expected[-1])  # the evidence file is uploaded
+    assert set(spec["env"]["exported-variables"]) == {"RELEASE_ID", trust_boundary.VARIABLE}
+
+
+def test_pull_requests_cannot_touch_the_trusted_toolchain_cache_and_stamps_are_never_cached(app_stacks):
+    template = app_stacks["pipeline"]
+    projects = template.find_resources("AWS::CodeBuild::Project")
+    [pr] = [p["Properties"] for p in projects.values() if p["Properties"].get("Triggers", {}).get("Webhook")]
+    [validate] = [
+        p["Properties"] for p in projects.values() if "RELEASE_ID" in p["Properties"]["Source"].get("BuildSpec", "")
+    ]
+    trusted = validate["Cache"]["Location"]["Fn::Join"][1][0]["Ref"]
+    assert trusted.startswith("ToolchainCache")
+    assert pr["Cache"]["Location"]["Fn::Join"][1][0]["Ref"].startswith("PullRequestCache")
+    pr_role = pr["ServiceRole"]["Fn::GetAtt"][0]
+    assert trusted not in json.dumps([s for _, s in _statements_of_role(template, pr_role)])
+    buckets = [
+        lid
+        for lid in template.find_resources("AWS::S3::Bucket")
+        if lid.startswith(("ToolchainCache", "PullRequestCache"))
+    ]
+    assert len(buckets) == 2
+    for project in projects.values():
+        spec = project["Properties"]["Source"].get("BuildSpec", "")
+        assert ".make" not in spec
+    assert not [p for p in TOOLCHAIN_CACHE_PATHS if p.startswith(".make")]
 
 
 def test_no_role_of_the_pipeline_has_an_unscoped_star_action(app_stacks):

@@ -3,9 +3,12 @@
 The pipeline's synth action (stage `Build`, action `Validate`) exports the release id it built as
 the CodeBuild variable `RELEASE_ID`; CodePipeline records it in the action execution's
 `output.outputVariables`. An execution *deployed* the release to an environment when every action
-of that environment's stage succeeded in it. `RollbackStage` re-runs the stage with that
-execution's artifacts, i.e. CloudFormation updates the release lane stack back to the template
-that carries the release, and the activator custom resource re-activates it.
+of the pipeline stage that deploys the environment's release lane succeeded in it: the release-lane
+stage `<Stage>Release` where the environment has one (prod: `ProdRelease`, after `ApproveProd` and
+the platform stage `Prod`), else the environment's stage itself (`Staging`). `RollbackStage`
+re-runs that stage with that execution's artifacts, i.e. CloudFormation updates the release lane
+stack back to the template that carries the release, and the activator custom resource
+re-activates it. In a release-lane stage nothing else is redeployed and no approval waits.
 """
 
 from __future__ import annotations
@@ -46,6 +49,21 @@ class Deployment:
     release_id: str
     deployed_at: datetime | None
     synth_artifacts: tuple[ArtifactLocation, ...]
+    stage: str = ""  # the pipeline stage that deployed the release lane: what RollbackStage re-runs
+
+
+def release_lane_stage(stage: str) -> str:
+    """The pipeline stage of `stage`'s release lane, where it has its own (stacks/delivery_pipeline_stack.py)."""
+    return f"{stage}Release"
+
+
+def _deploying_stage(actions: list[dict[str, Any]], stage: str) -> tuple[str, list[dict[str, Any]]]:
+    """The release-lane stage's actions of one execution if it ran one, else the environment stage's."""
+    for candidate in (release_lane_stage(stage), stage):
+        found = [a for a in actions if a.get("stageName") == candidate]
+        if found:
+            return candidate, found
+    return stage, []
 
 
 def _code(exc: BaseException) -> str:
@@ -100,15 +118,16 @@ def find_deployment(
         )
     deployed = []
     for execution_id, artifacts in built.items():
-        actions = [a for a in by_execution[execution_id] if a.get("stageName") == stage]
+        deploying, actions = _deploying_stage(by_execution[execution_id], stage)
         if actions and all(a.get("status") == "Succeeded" for a in actions):
             times: list[datetime] = [a["lastUpdateTime"] for a in actions if a.get("lastUpdateTime")]
             finished = max(times) if times else None
-            deployed.append(Deployment(execution_id, release_id, finished, artifacts))
+            deployed.append(Deployment(execution_id, release_id, finished, artifacts, deploying))
     if not deployed:
         raise PipelineError(
             "NotDeployed",
-            f"{release_id} was built by execution(s) {', '.join(sorted(built))}; none of them completed stage {stage}",
+            f"{release_id} was built by execution(s) {', '.join(sorted(built))}; none of them completed stage "
+            f"{release_lane_stage(stage)} or {stage}",
         )
     return max(deployed, key=lambda d: (d.deployed_at is not None, d.deployed_at or datetime.min))
 

@@ -197,9 +197,9 @@ def rollback(
     used: str | None = None
     if method in ("auto", "pipeline") and deployment is not None:
         try:
-            with steps.step(f"RollbackStage {env.pipeline}/{env.stage}") as record:
+            with steps.step(f"RollbackStage {env.pipeline}/{deployment.stage}") as record:
                 reference = start_rollback(
-                    clients.codepipeline, env.pipeline, env.stage, deployment.pipeline_execution_id
+                    clients.codepipeline, env.pipeline, deployment.stage, deployment.pipeline_execution_id
                 )
                 record["detail"] = f"rollback execution {reference}"
             with steps.step("wait for the rollback execution"):

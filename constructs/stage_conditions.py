@@ -14,6 +14,7 @@ stage runs only while a VariableCheck rule holds.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,79 +54,129 @@ def skip_unless_condition(*, rule_name: str, variable: str, equals: str) -> dict
     }
 
 
+def _find(stages: list[Stage], name: str) -> Stage:
+    for stage in stages:
+        if stage["Name"] == name:
+            return stage
+    raise ValueError(f"pipeline has no stage {name!r} (stages: {', '.join(s['Name'] for s in stages)})")
+
+
+def _find_action(stages: list[Stage], stage_name: str, action_name: str) -> dict[str, Any]:
+    for action in _find(stages, stage_name)["Actions"]:
+        if action["Name"] == action_name:
+            return action  # type: ignore[no-any-return]
+    raise ValueError(f"stage {stage_name!r} has no action {action_name!r}")
+
+
+def _split(stages: list[Stage], stage_name: str, new_stage_name: str, moves: Callable[[str], bool]) -> None:
+    if new_stage_name in [s["Name"] for s in stages]:
+        raise ValueError(f"pipeline already has a stage {new_stage_name!r}")
+    source = _find(stages, stage_name)
+    moved = [a for a in source["Actions"] if moves(a["Name"])]
+    kept = [a for a in source["Actions"] if not moves(a["Name"])]
+    if not moved or not kept:
+        raise ValueError(
+            f"splitting {stage_name!r} into {new_stage_name!r} must leave actions in both "
+            f"(moving {len(moved)} of {len(source['Actions'])})"
+        )
+    offset = min(a["RunOrder"] for a in moved) - 1
+    source["Actions"] = kept
+    new_stage: Stage = {"Name": new_stage_name, "Actions": [{**a, "RunOrder": a["RunOrder"] - offset} for a in moved]}
+    stages.insert(stages.index(source) + 1, new_stage)
+
+
+def _walk(value: Any, replace: Callable[[Any], Any]) -> Any:
+    replaced = replace(value)
+    if replaced is not value:
+        return replaced
+    if isinstance(value, dict):
+        return {k: _walk(v, replace) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, replace) for v in value]
+    return value
+
+
+def _referenced_ids(value: Any) -> set[str]:
+    found: set[str] = set()
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Ref"} and not str(node["Ref"]).startswith("AWS::"):
+            found.add(str(node["Ref"]))
+        if isinstance(node, dict) and set(node) == {"Fn::GetAtt"}:
+            found.add(str(node["Fn::GetAtt"][0]))
+        return node
+
+    _walk(value, visit)
+    return found
+
+
 class StageLayout:
     """The pipeline's rendered stages, reshaped by name and applied once as the `Stages` override.
 
+    The stages are rendered (resolved) now, before CDK turns cross-stack references into
+    exports/imports at synthesis: a reference to another stack's resource would come out as a
+    plain Ref. So every such token is passed in `references` and put back as a token, which CDK
+    then resolves to an import as usual; any other foreign reference is an error here.
     Call `apply()` last: L2 stages or actions added to the pipeline afterwards would not appear.
     """
 
-    def __init__(self, pipeline: codepipeline.Pipeline) -> None:
+    def __init__(self, pipeline: codepipeline.Pipeline, *, references: Sequence[str] = ()) -> None:
         cfn = pipeline.node.default_child
         assert isinstance(cfn, codepipeline.CfnPipeline)
         self._cfn = cfn
-        resolved = cdk.Stack.of(pipeline).resolve(cfn.stages)
+        stack = cdk.Stack.of(pipeline)
+        resolved = stack.resolve(cfn.stages)
         # The L1's own converter turns the L2's camelCase declarations into CloudFormation's shape
         # (it validates the whole props object, hence the placeholder for the required roleArn).
-        rendered = cfn._render_properties({"stages": resolved, "roleArn": "unused"})
-        self.stages: list[Stage] = copy.deepcopy(rendered["Stages"])
+        rendered = copy.deepcopy(list(cfn._render_properties({"stages": resolved, "roleArn": "unused"})["Stages"]))
+        tokens = {json.dumps(stack.resolve(t), sort_keys=True): t for t in references}
+        self.stages: list[Stage] = _walk(
+            rendered,
+            lambda node: tokens.get(json.dumps(node, sort_keys=True), node) if isinstance(node, dict) else node,
+        )
+        local = {
+            stack.resolve(e.logical_id)
+            for e in stack.node.find_all()
+            if isinstance(e, cdk.CfnElement) and cdk.Stack.of(e) is stack
+        }
+        foreign = _referenced_ids(self.stages) - local
+        if foreign:
+            raise ValueError(
+                f"pipeline stages reference {', '.join(sorted(foreign))} of another stack; pass the referencing "
+                "token (e.g. function.function_name) to StageLayout(references=...) so it becomes an import"
+            )
 
     @property
     def names(self) -> list[str]:
         return [stage["Name"] for stage in self.stages]
 
     def stage(self, name: str) -> Stage:
-        for stage in self.stages:
-            if stage["Name"] == name:
-                return stage
-        raise ValueError(f"pipeline has no stage {name!r} (stages: {', '.join(self.names)})")
+        return _find(self.stages, name)
 
     def action(self, stage_name: str, action_name: str) -> dict[str, Any]:
-        for action in self.stage(stage_name)["Actions"]:
-            if action["Name"] == action_name:
-                return action  # type: ignore[no-any-return]
-        raise ValueError(f"stage {stage_name!r} has no action {action_name!r}")
+        return _find_action(self.stages, stage_name, action_name)
 
-    def split_stage(self, stage_name: str, new_stage_name: str, moves: Callable[[str], bool]) -> Stage:
+    def set_action_property(self, stage_name: str, action_name: str, key: str, value: Any) -> None:
+        _find_action(self.stages, stage_name, action_name)[key] = value
+
+    def split_stage(self, stage_name: str, new_stage_name: str, moves: Callable[[str], bool]) -> None:
         """Move the actions whose name `moves` into a new stage right after `stage_name`.
 
         Run orders are kept relative and restart at 1, so dependencies among the moved actions hold.
         The caller guarantees no action left behind depends on a moved one.
         """
-        if new_stage_name in self.names:
-            raise ValueError(f"pipeline already has a stage {new_stage_name!r}")
-        source = self.stage(stage_name)
-        moved = [a for a in source["Actions"] if moves(a["Name"])]
-        kept = [a for a in source["Actions"] if not moves(a["Name"])]
-        if not moved or not kept:
-            raise ValueError(
-                f"splitting {stage_name!r} into {new_stage_name!r} must leave actions in both "
-                f"(moving {len(moved)} of {len(source['Actions'])})"
-            )
-        offset = min(a["RunOrder"] for a in moved) - 1
-        source["Actions"] = kept
-        new_stage: Stage = {
-            "Name": new_stage_name,
-            "Actions": [{**a, "RunOrder": a["RunOrder"] - offset} for a in moved],
-        }
-        self.stages.insert(self.names.index(stage_name) + 1, new_stage)
-        return new_stage
+        _split(self.stages, stage_name, new_stage_name, moves)
 
     def set_rollback(self, stage_name: str, *, alarm_name: str, bake_minutes: int, alarm_reader_role_arn: str) -> None:
-        stage = self.stage(stage_name)
-        stage["OnFailure"] = {"Result": "ROLLBACK"}
-        stage["OnSuccess"] = {
-            "Conditions": [
-                bake_condition(
-                    alarm_name=alarm_name, bake_minutes=bake_minutes, alarm_reader_role_arn=alarm_reader_role_arn
-                )
-            ]
-        }
+        bake = bake_condition(
+            alarm_name=alarm_name, bake_minutes=bake_minutes, alarm_reader_role_arn=alarm_reader_role_arn
+        )
+        _find(self.stages, stage_name).update(
+            {"OnFailure": {"Result": "ROLLBACK"}, "OnSuccess": {"Conditions": [bake]}}
+        )
 
     def set_before_entry(self, stage_name: str, condition: dict[str, Any]) -> None:
-        self.stage(stage_name)["BeforeEntry"] = {"Conditions": [condition]}
-
-    def conditioned_stages(self) -> Sequence[str]:
-        return [s["Name"] for s in self.stages if {"OnFailure", "OnSuccess", "BeforeEntry"} & set(s)]
+        _find(self.stages, stage_name)["BeforeEntry"] = {"Conditions": [condition]}
 
     def apply(self) -> None:
         self._cfn.add_property_override("Stages", self.stages)

@@ -373,8 +373,9 @@ class DeliveryPipelineStack(cdk.Stack):
             pipeline_name=self._pipeline_name,
             review_url=self._review_url,
         )
-        layout = StageLayout(pipeline)  # after every L2 stage exists: see StageLayout
-        layout.action("Build", "Validate")["Namespace"] = VALIDATE_NAMESPACE
+        # After every L2 stage exists; the guard lives in the audit stack (a cross-stack reference).
+        layout = StageLayout(pipeline, references=[self._approval_guard.function_name])
+        layout.set_action_property("Build", "Validate", "Namespace", VALIDATE_NAMESPACE)
         layout.set_before_entry(
             trust_boundary.STAGE_NAME,
             skip_unless_condition(

@@ -10,18 +10,18 @@ from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_s3 as s3
 from constructs.stage_conditions import StageLayout, skip_unless_condition
 
+ENV = cdk.Environment(account="111111111111", region="eu-west-1")
 
-def _pipeline() -> tuple[cdk.Stack, codepipeline.Pipeline]:
-    stack = cdk.Stack(cdk.App(), "Test", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+
+def _pipeline(bucket_in_other_stack: bool = False) -> tuple[cdk.Stack, codepipeline.Pipeline]:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Test", env=ENV)
+    bucket = s3.Bucket(cdk.Stack(app, "Other", env=ENV) if bucket_in_other_stack else stack, "Bucket")
     source = codepipeline.Artifact("Source")
     pipeline = codepipeline.Pipeline(stack, "Pipeline", pipeline_type=codepipeline.PipelineType.V2)
     pipeline.add_stage(
         stage_name="Source",
-        actions=[
-            actions.S3SourceAction(
-                action_name="Fetch", bucket=s3.Bucket(stack, "Bucket"), bucket_key="src.zip", output=source
-            )
-        ],
+        actions=[actions.S3SourceAction(action_name="Fetch", bucket=bucket, bucket_key="src.zip", output=source)],
     )
     pipeline.add_stage(
         stage_name="Prod",
@@ -83,3 +83,14 @@ def test_mistakes_name_the_stage_and_what_is_wrong(call, message):
     _, pipeline = _pipeline()
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call(StageLayout(pipeline))
+
+
+def test_a_cross_stack_reference_stays_an_import_when_its_token_is_passed():
+    stack, pipeline = _pipeline(bucket_in_other_stack=True)
+    with pytest.raises(ValueError, match=r"reference Bucket\w+ of another stack; pass the referencing token"):
+        StageLayout(pipeline)
+    other_bucket = stack.node.root.node.find_child("Other").node.find_child("Bucket")
+    layout = StageLayout(pipeline, references=[other_bucket.bucket_name])
+    layout.apply()
+    bucket = _stages(stack)[0]["Actions"][0]["Configuration"]["S3Bucket"]
+    assert "Fn::ImportValue" in bucket  # a plain Ref here would name a resource this template does not have

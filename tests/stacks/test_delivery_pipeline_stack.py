@@ -304,6 +304,29 @@ def test_trust_boundary_changes_are_approved_by_the_deployed_guard_before_self_m
     assert actions(pipeline, "Build")["Validate"]["Namespace"] == "BuildVariables"
 
 
+def test_every_ref_in_the_reshaped_stages_names_a_resource_of_this_template(app_stacks, pipeline):
+    """The stages are rewritten at synthesis: cross-stack references (the guard) must still become imports."""
+    template = app_stacks["pipeline"].to_json()
+    known = set(template["Resources"]) | set(template.get("Parameters", {}))
+
+    def refs(value):
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and not value["Ref"].startswith("AWS::"):
+                yield value["Ref"]
+            for item in value.values():
+                yield from refs(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from refs(item)
+
+    assert set(refs(pipeline["Stages"])) <= known
+    for stage_name, action_name in (
+        ("ApproveProd", "SeparationOfDuties"),
+        (trust_boundary.STAGE_NAME, trust_boundary.GUARD_ACTION),
+    ):
+        assert "Fn::ImportValue" in actions(pipeline, stage_name)[action_name]["Configuration"]["FunctionName"]
+
+
 def test_the_validate_build_classifies_the_trust_boundary_from_its_deployed_build_spec(app_stacks):
     [spec] = [
         json.loads(p["Properties"]["Source"]["BuildSpec"])

@@ -439,3 +439,18 @@ def test_ledger_listens_to_pipeline_approval_evidence_and_stack_events(app_stack
     assert sources.count('["aws.codepipeline"]') == 2
     assert sources.count('["aws.cloudformation"]') == 2
     assert sources.count('["aws.s3"]') == 1
+
+
+def test_a_stack_depending_on_the_release_lane_stops_the_split_with_the_fix():
+    from types import SimpleNamespace
+
+    import aws_cdk as cdk
+
+    from stacks.delivery_pipeline_stack import DeliveryPipelineStack
+
+    stage = cdk.Stage(cdk.App(), "Prod")
+    lane, monitoring = cdk.Stack(stage, "Release"), cdk.Stack(stage, "Monitoring")
+    monitoring.add_dependency(lane)
+    platform = SimpleNamespace(stage_name="Prod", release_lane=lane, stacks=[lane, monitoring])
+    with pytest.raises(ValueError, match=r"Monitoring depend on the release lane stack Release.*stage\.py"):
+        DeliveryPipelineStack._split_release_lane(None, platform)  # type: ignore[arg-type]

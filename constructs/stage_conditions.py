@@ -110,6 +110,20 @@ def _referenced_ids(value: Any) -> set[str]:
     return found
 
 
+def _join_as_sub(value: Any) -> Any:
+    if not (isinstance(value, dict) and set(value) == {"Fn::Join"} and value["Fn::Join"][0] == ""):
+        return value
+    parts = []
+    for part in value["Fn::Join"][1]:
+        if isinstance(part, str) and "${" not in part:
+            parts.append(part)
+        elif isinstance(part, dict) and set(part) == {"Ref"} and isinstance(part["Ref"], str):
+            parts.append("${" + part["Ref"] + "}")
+        else:
+            return value
+    return {"Fn::Sub": "".join(parts)}
+
+
 class StageLayout:
     """The pipeline's rendered stages, reshaped by name and applied once as the `Stages` override.
 
@@ -177,6 +191,19 @@ class StageLayout:
 
     def set_before_entry(self, stage_name: str, condition: dict[str, Any]) -> None:
         _find(self.stages, stage_name)["BeforeEntry"] = {"Conditions": [condition]}
+
+    def configuration_role_arns_as_sub(self) -> None:
+        """Write CDK's `Fn::Join ["", ...]` role ARNs in action configurations as the equal `Fn::Sub`.
+
+        cfn-lint's pipeline-action rule (E3703) checks Configuration.RoleArn as an ARN and accepts a
+        Sub but not a Join; CloudFormation resolves both to the same string. Only joins of literals
+        and Refs are rewritten; anything else is left as CDK rendered it.
+        """
+        for stage in self.stages:
+            for action in stage["Actions"]:
+                configuration = action.get("Configuration") or {}
+                if "RoleArn" in configuration:
+                    configuration["RoleArn"] = _join_as_sub(configuration["RoleArn"])
 
     def apply(self) -> None:
         self._cfn.add_property_override("Stages", self.stages)

@@ -377,6 +377,7 @@ class DeliveryPipelineStack(cdk.Stack):
         # After every L2 stage exists; the guard lives in the audit stack (a cross-stack reference).
         layout = StageLayout(pipeline, references=[self._approval_guard.function_name])
         layout.set_action_property("Build", "Validate", "Namespace", VALIDATE_NAMESPACE)
+        layout.configuration_role_arns_as_sub()
         layout.set_before_entry(
             trust_boundary.STAGE_NAME,
             skip_unless_condition(

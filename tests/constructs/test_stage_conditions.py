@@ -94,3 +94,26 @@ def test_a_cross_stack_reference_stays_an_import_when_its_token_is_passed():
     layout.apply()
     bucket = _stages(stack)[0]["Actions"][0]["Configuration"]["S3Bucket"]
     assert "Fn::ImportValue" in bucket  # a plain Ref here would name a resource this template does not have
+
+
+@pytest.mark.parametrize(
+    ("role_arn", "expected"),
+    [
+        (
+            {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::222222222222:role/deploy"]]},
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::222222222222:role/deploy"},
+        ),
+        ({"Fn::GetAtt": ["Role", "Arn"]}, {"Fn::GetAtt": ["Role", "Arn"]}),
+        (
+            {"Fn::Join": ["", ["a", {"Fn::GetAtt": ["R", "Arn"]}]]},
+            {"Fn::Join": ["", ["a", {"Fn::GetAtt": ["R", "Arn"]}]]},
+        ),
+        ({"Fn::Join": [":", ["a", "b"]]}, {"Fn::Join": [":", ["a", "b"]]}),
+    ],
+)
+def test_configuration_role_arns_become_the_equal_sub_only_when_they_are_plain_joins(role_arn, expected):
+    _, pipeline = _pipeline()
+    layout = StageLayout(pipeline)
+    layout.stage("Prod")["Actions"][0]["Configuration"] = {"RoleArn": role_arn}
+    layout.configuration_role_arns_as_sub()
+    assert layout.stage("Prod")["Actions"][0]["Configuration"]["RoleArn"] == expected

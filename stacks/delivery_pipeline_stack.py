@@ -49,8 +49,9 @@ APPROVAL_ACTION = "PromoteToProd"
 # stage that has no conditions, so it never triggers a rollback either. cicd/rollback/pipeline.py
 # names the release-lane stage by the same rule (a test keeps them equal).
 APPROVAL_STAGE = "Approve{stage}"
-VALIDATE_NAMESPACE = "BuildVariables"
 RELEASE_LANE_STAGE = "{stage}Release"
+# The Validate action's variables namespace: stage conditions read #{BuildVariables.TRUST_BOUNDARY_CHANGED}.
+VALIDATE_NAMESPACE = "BuildVariables"
 
 
 class PlatformStage(Protocol):

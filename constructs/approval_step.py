@@ -28,7 +28,7 @@ class NotifyingApprovalStep(pipelines.Step):
         stage.add_action(
             approval_action(
                 options.action_name,
-                options.run_order,
+                int(options.run_order),
                 topic=self.topic,
                 comment=self.comment,
                 review_url=self.review_url,

@@ -15,7 +15,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import pipelines
-from constructs import Construct
+from constructs import Construct, IConstruct
 from constructs.suppressions import (
     KMS_GRANT_ACTIONS,
     S3_READ_ACTIONS,
@@ -59,7 +59,7 @@ def allow_both_connection_namespaces(stack: cdk.Stack) -> None:
 
 
 def statements_with(
-    stack: cdk.Stack, action: str, *, under: Construct
+    stack: cdk.Stack, action: str, *, under: IConstruct
 ) -> list[tuple[iam.CfnPolicy, int, dict[str, Any]]]:
     found = []
     for policy in under.node.find_all():

@@ -64,7 +64,7 @@ def _find(stages: list[Stage], name: str) -> Stage:
 def _find_action(stages: list[Stage], stage_name: str, action_name: str) -> dict[str, Any]:
     for action in _find(stages, stage_name)["Actions"]:
         if action["Name"] == action_name:
-            return action  # type: ignore[no-any-return]
+            return action
     raise ValueError(f"stage {stage_name!r} has no action {action_name!r}")
 
 

@@ -16,18 +16,16 @@ approval that is meant to judge it. So:
    unless TRUST_BOUNDARY_CHANGED is "true". No baseline (first run, history gone, commit not in the
    clone) counts as changed: the gate fails closed.
 
-Config files are classified by line: only a changed line that looks like an approval field (the
-`approval:` block's keys, break-glass, identities) puts a config file inside the boundary, so that a
-bake-time or retention change does not need a second approval.
+All of config/ is inside: approvers, break-glass and identity aliases are nested YAML mappings, and
+a line-level filter (`git diff -G`) cannot tell an alias list entry from a bake-time change, so any
+config change is judged (fail closed; config changes are rare next to code changes).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -55,26 +53,18 @@ TRUST_BOUNDARY_PATHS = (
     "stacks/delivery_pipeline_stack.py",  # the pipeline itself
     "stacks/delivery_audit_stack.py",  # the ledger and guard stack
     "app.py",  # wires approvers and guard into both stacks
-    "config/model.py",  # what an approval field means
-    "config/loader.py",
+    "config/",  # approvers, break-glass, identity aliases, and what those fields mean
 )
-CONFIG_FILES = "config/*.yaml"
-# A changed line in a config file that matches this is an approval field (`git diff -G` semantics).
-CONFIG_APPROVAL_LINES = r"approv|break_glass|identit|required:"
 
 
-def in_boundary(path: str, changed_lines: Iterable[str] = ()) -> bool:
-    """Whether a change to `path` (with these added/removed lines) moves the trust boundary."""
-    if any(path == p or (p.endswith("/") and path.startswith(p)) for p in TRUST_BOUNDARY_PATHS):
-        return True
-    if fnmatch.fnmatchcase(path, CONFIG_FILES) and "/" not in path.removeprefix("config/"):
-        return any(re.search(CONFIG_APPROVAL_LINES, line) for line in changed_lines)
-    return False
+def in_boundary(path: str) -> bool:
+    """Whether a change to `path` moves the trust boundary (git pathspec semantics: file or directory)."""
+    return any(path == p or (p.endswith("/") and path.startswith(p)) for p in TRUST_BOUNDARY_PATHS)
 
 
-def boundary_changes(changes: Mapping[str, Iterable[str]]) -> list[str]:
-    """The changed paths (path -> changed lines) that move the trust boundary, sorted."""
-    return sorted(path for path, lines in changes.items() if in_boundary(path, lines))
+def boundary_changes(paths: Iterable[str]) -> list[str]:
+    """The changed paths that move the trust boundary, sorted."""
+    return sorted(path for path in set(paths) if in_boundary(path))
 
 
 def baseline_commands(pipeline_name_var: str = "PIPELINE_NAME") -> list[str]:
@@ -95,16 +85,14 @@ def classify_commands() -> list[str]:
     Plain git and python3 (no repository code runs: the commit under review cannot change the verdict).
     """
     paths = " ".join(shlex.quote(p.rstrip("/")) for p in TRUST_BOUNDARY_PATHS)
-    config = f'-G {shlex.quote(CONFIG_APPROVAL_LINES)} "$BASE_COMMIT" HEAD -- {shlex.quote(CONFIG_FILES)}'
-    diff = f'{{ git diff --name-only "$BASE_COMMIT" HEAD -- {paths}; git diff --name-only {config}; }}'
+    diff = f'git diff --name-only "$BASE_COMMIT" HEAD -- {paths}'
     evidence = (
         "import json, os; paths = open(os.environ['PATHS_FILE']).read().split(); "
         "print(json.dumps({'commit': os.environ.get('CODEBUILD_RESOLVED_SOURCE_VERSION'), "
         "'baseline_commit': os.environ.get('BASE_COMMIT') or None, 'changed': os.environ['"
         + VARIABLE
         + "'] == 'true', "
-        "'paths': paths, 'rules': {'paths': " + repr(list(TRUST_BOUNDARY_PATHS)) + ", "
-        "'config_files': " + repr(CONFIG_FILES) + ", 'config_lines': " + repr(CONFIG_APPROVAL_LINES) + "}}, "
+        "'paths': paths, 'rules': {'paths': " + repr(list(TRUST_BOUNDARY_PATHS)) + "}}, "
         "indent=2, sort_keys=True))"
     )
     return [

@@ -189,6 +189,8 @@ class DeliveryPipelineStack(cdk.Stack):
                                 # Run from the deployed build spec, not the commit: constructs/trust_boundary.py.
                                 *trust_boundary.baseline_commands(),
                                 *trust_boundary.classify_commands(),
+                                # Who wrote the change (authors, committers, co-authors, PRs), for the guard.
+                                "make change-identities",
                                 # Evidence of every build, passed or failed, goes to the ledger.
                                 "make audit-evidence",
                                 'export RELEASE_ID="$(cat build/cdk.out/evidence/release-id)"',

@@ -345,6 +345,7 @@ def test_the_validate_build_classifies_the_trust_boundary_from_its_deployed_buil
     expected = [*trust_boundary.baseline_commands(), *trust_boundary.classify_commands()]
     assert post[: len(expected)] == expected
     assert post.index("make audit-evidence") > post.index(expected[-1])  # the evidence file is uploaded
+    assert post.index("make change-identities") + 1 == post.index("make audit-evidence")
     assert set(spec["env"]["exported-variables"]) == {"RELEASE_ID", trust_boundary.VARIABLE}
 
 

@@ -2,12 +2,18 @@
 
 Log-file validation writes signed digest files, so an auditor can prove months later that no log
 was altered or removed (aws cloudtrail validate-logs).
+
+The trail encrypts with a customer-managed key, which CloudTrail may only use when the key policy
+says so (create-kms-key-policy-for-cloudtrail in the CloudTrail user guide): GenerateDataKey* for
+this trail's log and digest files, DescribeKey, and Decrypt because the buckets use S3 Bucket Keys.
+Without them CreateTrail fails with InsufficientEncryptionPolicyException.
 """
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -15,8 +21,53 @@ from constructs import Construct
 from constructs.suppressions import nag_suppress
 
 
+def trail_arn(stack: cdk.Stack, name: str) -> str:
+    return f"arn:{stack.partition}:cloudtrail:{stack.region}:{stack.account}:trail/{name}"
+
+
+def cloudtrail_key_statements(stack: cdk.Stack, name: str) -> list[iam.PolicyStatement]:
+    """What CloudTrail needs on the key, confined by aws:SourceArn to this one trail."""
+    cloudtrail_service = iam.ServicePrincipal("cloudtrail.amazonaws.com")
+    this_trail = {"aws:SourceArn": trail_arn(stack, name)}
+    return [
+        iam.PolicyStatement(
+            sid="AllowCloudTrailToEncryptLogs",
+            principals=[cloudtrail_service],
+            actions=["kms:GenerateDataKey*"],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={
+                "StringEquals": this_trail,
+                "StringLike": {
+                    "kms:EncryptionContext:aws:cloudtrail:arn": (
+                        f"arn:{stack.partition}:cloudtrail:*:{stack.account}:trail/*"
+                    )
+                },
+            },
+        ),
+        iam.PolicyStatement(
+            sid="AllowCloudTrailToDescribeKey",
+            principals=[cloudtrail_service],
+            actions=["kms:DescribeKey"],
+            resources=["*"],
+            conditions={"StringEquals": this_trail},
+        ),
+        # With S3 Bucket Keys, CloudTrail must also decrypt to create or update an SSE-KMS trail.
+        iam.PolicyStatement(
+            sid="AllowCloudTrailToUseBucketKeys",
+            principals=[cloudtrail_service],
+            actions=["kms:Decrypt"],
+            resources=["*"],
+            conditions={"StringEquals": this_trail},
+        ),
+    ]
+
+
 class AuditTrail(Construct):
-    """`self.trail` is the trail created here, or None when the organisation trail covers the account."""
+    """`self.trail` is the trail created here, or None when the organisation trail covers the account.
+
+    `trail_name` is a fixed name: the key policy must name the trail's ARN, and the key exists before
+    the trail does (storage stack, or earlier in the same stack), so a generated name would be a cycle.
+    """
 
     def __init__(
         self,
@@ -24,6 +75,7 @@ class AuditTrail(Construct):
         construct_id: str,
         *,
         mode: str,
+        trail_name: str,
         organization_trail_arn: str | None,
         bucket: s3.IBucket,
         encryption_key: kms.IKey,
@@ -35,10 +87,14 @@ class AuditTrail(Construct):
             # Nothing to create: the record says which trail is the evidence, for the auditor.
             cdk.CfnOutput(self, "OrganizationTrailArn", value=organization_trail_arn or "")
             return
+        stack = cdk.Stack.of(self)
+        for statement in cloudtrail_key_statements(stack, trail_name):
+            encryption_key.add_to_resource_policy(statement)
         log_group = logs.LogGroup(self, "Logs", encryption_key=encryption_key, retention=log_retention)
         self.trail = cloudtrail.Trail(
             self,
             "Trail",
+            trail_name=trail_name,
             bucket=bucket,
             s3_key_prefix="cloudtrail",
             encryption_key=encryption_key,

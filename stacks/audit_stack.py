@@ -32,6 +32,7 @@ class AuditStack(cdk.Stack):
         evidence_bucket: s3.IBucket,
         encryption_key: kms.IKey,
         delivery_account: str,
+        environment_name: str,
         trail_mode: str,
         organization_trail_arn: str | None,
         log_retention: logs.RetentionDays,
@@ -42,6 +43,8 @@ class AuditStack(cdk.Stack):
             self,
             "AuditTrail",
             mode=trail_mode,
+            # The name carries the environment: dev and staging may share an account.
+            trail_name=f"data-platform-{environment_name}-audit",
             organization_trail_arn=organization_trail_arn,
             bucket=evidence_bucket,
             encryption_key=encryption_key,

@@ -59,7 +59,6 @@ class DeliveryAuditStack(cdk.Stack):
             removal_policy=cdk.RemovalPolicy.RETAIN,
             description="Encrypts the SOC 2 change evidence",
         )
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudtrail.amazonaws.com"))
         self.key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
         access_logs = AccessLogBucket(self, "AccessLogs", removal_policy=cdk.RemovalPolicy.RETAIN, retention_days=365)
         evidence = SecureBucket(
@@ -91,6 +90,7 @@ class DeliveryAuditStack(cdk.Stack):
             self,
             "AuditTrail",
             mode=trail_mode,
+            trail_name=f"{pipeline_name}-audit",
             organization_trail_arn=organization_trail_arn,
             bucket=self.evidence_bucket,
             encryption_key=self.key,

@@ -33,3 +33,15 @@ def test_integration_test_role_is_trusted_by_the_delivery_account_only(synth):
     assert role["Properties"]["RoleName"] == "data-platform-staging-integration-tests"
     [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert ":iam::111111111111:root" in str(statement["Principal"]["AWS"])
+
+
+def test_the_environment_data_key_lets_cloudtrail_encrypt_for_this_environments_trail(synth, config):
+    account = config.environment("dev").account
+    storage = synth.template("dev", "Storage").find_resources("AWS::KMS::Key")
+    statements = {s.get("Sid"): s for s in storage["DataKey"]["Properties"]["KeyPolicy"]["Statement"]}
+    for sid in ("AllowCloudTrailToEncryptLogs", "AllowCloudTrailToDescribeKey", "AllowCloudTrailToUseBucketKeys"):
+        source = statements[sid]["Condition"]["StringEquals"]["aws:SourceArn"]
+        assert f":cloudtrail:eu-west-1:{account}:trail/data-platform-dev-audit" in str(source), sid
+    synth.template("dev", "Audit").has_resource_properties(
+        "AWS::CloudTrail::Trail", {"TrailName": "data-platform-dev-audit"}
+    )

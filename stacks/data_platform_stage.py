@@ -31,6 +31,16 @@ from stacks.storage_stack import StorageStack
 STREAMING_TOPICS = ("operations.events.v1",)
 
 
+def has_delivery_access(env_config: EnvironmentConfig) -> bool:
+    """Whether the delivery account gets a role into this environment for its post-deploy tests.
+
+    That role is trusted by the whole delivery account and reads the environment's secrets, so an
+    environment holding production data never gets one (config/model.py ties prod to production
+    data); the integration tests and canary post-steps run against staging only.
+    """
+    return env_config.data.source != "production"
+
+
 def active_release_parameter(environment: str) -> str:
     # One parameter per environment; the environment is in the name because dev and staging may
     # share an account (only prod's is required to be its own).
@@ -198,6 +208,7 @@ class DataPlatformStage(cdk.Stage):
             evidence_bucket=self.storage.evidence_bucket,
             encryption_key=self.storage.data_key,
             delivery_account=delivery_account,
+            environment_name=env_config.name,
             trail_mode=env_config.audit_trail.mode,
             organization_trail_arn=env_config.audit_trail.organization_trail_arn,
             log_retention=log_retention,
@@ -221,27 +232,40 @@ class DataPlatformStage(cdk.Stage):
         )
         self.release_health_alarm_name = self.monitoring.release_health_alarm_name
         self.integration_outputs["CANARY_FUNCTIONS"] = self.monitoring.canary_functions_output
-        self.delivery_access = DeliveryAccessStack(
-            self,
-            "DeliveryAccess",
-            description="The role the delivery pipeline's staging integration tests and canary runs assume",
-            environment_name=env_config.name,
-            delivery_account=delivery_account,
-            raw_bucket=self.storage.raw_bucket,
-            release_bucket=self.storage.release_bucket,
-            data_key=self.storage.data_key,
-            active_release_parameter_name=self.active_release_parameter_name,
-            secret_names=(
-                env_config.snowflake.private_key_secret_name,
-                env_config.streaming.bootstrap_servers_secret_name,
-            ),
-            canary_function_arns=[fn.function_arn for _, fn in sorted(self.monitoring.canaries.functions.items())],
-        )
         # Plain strings, not tokens: the pipeline in the delivery account cannot import them.
         self.release_health_reader_role_arn = role_arn(
             env_config.account, release_health_reader_role_name(env_config.name)
         )
-        self.integration_test_role_arn = role_arn(env_config.account, integration_test_role_name(env_config.name))
+        self.delivery_access: DeliveryAccessStack | None = None
+        self._integration_test_role_arn: str | None = None
+        if has_delivery_access(env_config):
+            self.delivery_access = DeliveryAccessStack(
+                self,
+                "DeliveryAccess",
+                description="The role the delivery pipeline's staging integration tests and canary runs assume",
+                environment_name=env_config.name,
+                delivery_account=delivery_account,
+                raw_bucket=self.storage.raw_bucket,
+                release_bucket=self.storage.release_bucket,
+                data_key=self.storage.data_key,
+                active_release_parameter_name=self.active_release_parameter_name,
+                secret_names=(
+                    env_config.snowflake.private_key_secret_name,
+                    env_config.streaming.bootstrap_servers_secret_name,
+                ),
+                canary_function_arns=[fn.function_arn for _, fn in sorted(self.monitoring.canaries.functions.items())],
+            )
+            self._integration_test_role_arn = role_arn(env_config.account, integration_test_role_name(env_config.name))
+
+    @property
+    def integration_test_role_arn(self) -> str:
+        if self._integration_test_role_arn is None:
+            raise ValueError(
+                f"stacks/data_platform_stage.py: {self.environment_name} has no DeliveryAccess role (rule: an "
+                "environment holding production data is never reachable from the delivery account); run "
+                "integration tests and canary post-steps against staging instead"
+            )
+        return self._integration_test_role_arn
 
     @property
     def stacks(self) -> list[cdk.Stack]:

@@ -7,7 +7,7 @@ import json
 import aws_cdk as cdk
 import pytest
 
-from stacks.data_platform_stage import DataPlatformStage
+from stacks.data_platform_stage import DataPlatformStage, has_delivery_access
 from stacks.release_bundle import BUILD_COMMAND, ReleaseBundleError
 from stacks.release_lane_stack import ReleaseLaneStack
 
@@ -116,3 +116,27 @@ def test_integration_outputs_are_environment_variables_backed_by_stack_outputs(s
     assert stage.integration_outputs["RELEASE_BUCKET"] is stage.outputs["ReleaseBucketName"]
     assert stage.integration_outputs["ACTIVE_RELEASE_PARAMETER"] is stage.outputs["ActiveReleaseParameterName"]
     assert [s.node.id for s in stage.platform_stacks] == ["Storage", "Compute", "Orchestration"]
+
+
+def test_prod_has_no_delivery_access_stack_and_refuses_to_name_its_role(synth):
+    stage = synth.stage("prod")
+    assert "DeliveryAccess" not in [s.node.id for s in stage.stacks]
+    assert stage.delivery_access is None
+    with pytest.raises(ValueError, match=r"data_platform_stage\.py: prod has no DeliveryAccess role.*staging"):
+        _ = stage.integration_test_role_arn
+
+
+def test_staging_keeps_the_role_its_integration_tests_assume(synth, config):
+    stage = synth.stage("staging")
+    assert stage.delivery_access is not None
+    assert stage.integration_test_role_arn == (
+        f"arn:aws:iam::{config.environment('staging').account}:role/data-platform-staging-integration-tests"
+    )
+
+
+@pytest.mark.parametrize(("env", "expected"), [("dev", True), ("staging", True), ("prod", False)])
+def test_no_environment_holding_production_data_is_reachable_from_the_delivery_account(config, env, expected):
+    settings = config.environment(env)
+    assert has_delivery_access(settings) is expected
+    production_copy = settings.model_copy(update={"data": settings.data.model_copy(update={"source": "production"})})
+    assert has_delivery_access(production_copy) is False

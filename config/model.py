@@ -165,6 +165,10 @@ class Retention(_Frozen):
     release_artifact_days: int = Field(ge=30, le=3650)
     raw_landing_days: int = Field(ge=1, le=3650)
     evidence_years: int = Field(ge=1, le=10)
+    # Default Object Lock retention mode of the environment's evidence bucket (its CloudTrail logs).
+    # COMPLIANCE: nobody, root included, can shorten or delete before it expires. GOVERNANCE: only with
+    # s3:BypassGovernanceRetention, which the bucket policy denies to everyone. prod: COMPLIANCE.
+    evidence_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
 
 
 class AuditTrail(_Frozen):
@@ -228,6 +232,10 @@ class EnvironmentConfig(_Frozen):
                 )
             if self.retention.evidence_years < 7:
                 raise ValueError("retention.evidence_years: prod keeps SOC 2 evidence for at least 7 years")
+            if self.retention.evidence_lock_mode != "COMPLIANCE":
+                raise ValueError(
+                    "retention.evidence_lock_mode: prod evidence is locked in COMPLIANCE mode (allowed: COMPLIANCE)"
+                )
         if self.approval.required and self.approval.approvers_role_arn is None:
             raise ValueError("approval.approvers_role_arn: required when approval.required is true")
         allowed_source = {"dev": "synthetic", "staging": "masked", "prod": "production"}[self.name]

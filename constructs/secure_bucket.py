@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from cdk_nag import NagSuppressions
@@ -26,6 +27,51 @@ def _base_rules(noncurrent_version_days: int) -> list[s3.LifecycleRule]:
             expired_object_delete_marker=True,
         ),
     ]
+
+
+# What nobody may do to evidence, whatever their identity policy says: delete it, lower the bucket's
+# lock, or change or bypass an object's retention. A later change of the default retention therefore
+# needs this statement removed first, in a reviewed change of its own.
+EVIDENCE_OBJECT_DENY = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention")
+EVIDENCE_BUCKET_DENY = ("s3:PutBucketObjectLockConfiguration",)
+
+
+def deny_evidence_tampering(bucket: s3.IBucket, *, retention_writer_prefixes: Sequence[str] = ()) -> None:
+    """Deny-everyone statements for an Object Lock bucket.
+
+    `retention_writer_prefixes` are where writers set each object's own retention at write time
+    (PutObject with Object Lock headers needs s3:PutObjectRetention); everywhere else it is denied.
+    """
+    everyone = [iam.AnyPrincipal()]
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="EvidenceIsNeverDeleted",
+            effect=iam.Effect.DENY,
+            principals=everyone,
+            actions=list(EVIDENCE_OBJECT_DENY),
+            resources=[bucket.arn_for_objects("*")],
+        )
+    )
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="EvidenceLockIsNeverChanged",
+            effect=iam.Effect.DENY,
+            principals=everyone,
+            actions=list(EVIDENCE_BUCKET_DENY),
+            resources=[bucket.bucket_arn],
+        )
+    )
+    retention = iam.PolicyStatement(
+        sid="EvidenceRetentionIsNeverChanged",
+        effect=iam.Effect.DENY,
+        principals=everyone,
+        actions=["s3:PutObjectRetention"],
+    )
+    if retention_writer_prefixes:
+        retention.add_not_resources(*(bucket.arn_for_objects(f"{prefix}*") for prefix in retention_writer_prefixes))
+    else:
+        retention.add_resources(bucket.arn_for_objects("*"))
+    bucket.add_to_resource_policy(retention)
 
 
 class AccessLogBucket(Construct):
@@ -83,6 +129,9 @@ class AccessLogBucket(Construct):
 class SecureBucket(Construct):
     """A private, TLS-only, KMS-encrypted, versioned bucket that logs its access.
 
+    With `object_lock_retention` it is an evidence bucket: a default retention, and a bucket policy
+    that denies everyone deleting objects or changing their lock (`deny_evidence_tampering`).
+
     `self.bucket` is the bucket; `self.resource` its CloudFormation resource (for pinning its logical id).
     """
 
@@ -98,6 +147,7 @@ class SecureBucket(Construct):
         lifecycle_rules: Sequence[s3.LifecycleRule] = (),
         object_lock_enabled: bool = False,
         object_lock_retention: s3.ObjectLockRetention | None = None,
+        retention_writer_prefixes: Sequence[str] = (),
         replication_reason: str = "Single-region platform: versioning and S3's durability cover loss; "
         "cross-region disaster recovery is out of scope for this bucket.",
     ) -> None:
@@ -127,3 +177,10 @@ class SecureBucket(Construct):
         NagSuppressions.add_resource_suppressions(
             resource, [{"id": "NIST.800.53.R5-S3BucketReplicationEnabled", "reason": replication_reason}]
         )
+        if object_lock_retention is not None:
+            deny_evidence_tampering(self.bucket, retention_writer_prefixes=retention_writer_prefixes)
+        elif retention_writer_prefixes:
+            raise ValueError(
+                f"{construct_id}: retention_writer_prefixes only apply to an Object Lock bucket; "
+                "give object_lock_retention as well"
+            )

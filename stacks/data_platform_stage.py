@@ -78,6 +78,7 @@ class DataPlatformStage(cdk.Stage):
             release_artifact_days=env_config.retention.release_artifact_days,
             raw_landing_days=env_config.retention.raw_landing_days,
             evidence_days=env_config.retention.evidence_years * 366,
+            evidence_lock_mode=env_config.retention.evidence_lock_mode,
         )
         storage = self.storage
         self.compute = ComputeStack(

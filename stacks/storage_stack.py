@@ -39,6 +39,7 @@ class StorageStack(cdk.Stack):
         release_artifact_days: int,
         raw_landing_days: int,
         evidence_days: int,
+        evidence_lock_mode: str = "COMPLIANCE",
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=protect, **kwargs)
@@ -83,13 +84,19 @@ class StorageStack(cdk.Stack):
                 )
             ],
         )
-        # Object Lock can only be switched on when the bucket is created; the audit stack sets retention.
-        # Evidence outlives any stack, in every environment.
+        # Object Lock can only be switched on when the bucket is created. CloudTrail sets no retention
+        # on its log files, so the default retention is what locks them; SecureBucket also denies
+        # everyone deleting them or changing their lock. Evidence outlives any stack, in every environment.
+        lock = (
+            s3.ObjectLockRetention.compliance
+            if evidence_lock_mode == "COMPLIANCE"
+            else s3.ObjectLockRetention.governance
+        )
         self.evidence_bucket = bucket(
             "EvidenceBucket",
             removal_policy=cdk.RemovalPolicy.RETAIN,
             noncurrent_version_days=evidence_days,
-            object_lock_enabled=True,
+            object_lock_retention=lock(cdk.Duration.days(evidence_days)),
         )
 
         self.outputs = {

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
@@ -99,3 +100,44 @@ def test_the_log_bucket_explains_each_exception():
     assert resource["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"
     ] == {"SSEAlgorithm": "AES256"}
+
+
+def evidence_policy(**bucket_props) -> tuple[dict[str, dict], str]:
+    """The statements of the evidence bucket's policy by Sid, and the bucket's logical id."""
+    stack, bucket, _ = stack_with(
+        object_lock_retention=s3.ObjectLockRetention.compliance(cdk.Duration.days(30)), **bucket_props
+    )
+    bucket_id = stack.resolve(bucket.resource.logical_id)
+    [policy] = [
+        p
+        for p in Template.from_stack(stack).find_resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    return {s.get("Sid", ""): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}, bucket_id
+
+
+def test_an_object_lock_bucket_denies_everyone_deleting_or_unlocking_evidence():
+    statements, _ = evidence_policy()
+    for sid, actions in {
+        "EvidenceIsNeverDeleted": sorted(["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"]),
+        "EvidenceLockIsNeverChanged": "s3:PutBucketObjectLockConfiguration",
+        "EvidenceRetentionIsNeverChanged": "s3:PutObjectRetention",
+    }.items():
+        assert statements[sid]["Effect"] == "Deny", sid
+        assert statements[sid]["Principal"] == {"AWS": "*"}, sid
+        assert statements[sid]["Action"] == actions, sid
+    assert "Resource" in statements["EvidenceRetentionIsNeverChanged"]
+
+
+def test_writers_that_set_retention_at_write_time_keep_it_under_their_prefix_only():
+    statements, bucket_id = evidence_policy(retention_writer_prefixes=["ledger/"])
+    retention = statements["EvidenceRetentionIsNeverChanged"]
+    assert "Resource" not in retention
+    assert retention["NotResource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/ledger/*"]]}
+
+
+def test_a_plain_bucket_has_no_evidence_statements_and_refuses_writer_prefixes():
+    stack, _, _ = stack_with()
+    assert "Evidence" not in json.dumps(Template.from_stack(stack).to_json())
+    with pytest.raises(ValueError, match="retention_writer_prefixes only apply to an Object Lock bucket"):
+        stack_with(retention_writer_prefixes=["ledger/"])

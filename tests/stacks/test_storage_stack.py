@@ -72,7 +72,7 @@ def test_every_bucket_denies_plain_http_and_old_tls(synth):
     covered = set()
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        conditions = [s["Condition"] for s in statements if s["Effect"] == "Deny"]
+        conditions = [s["Condition"] for s in statements if s["Effect"] == "Deny" and "Condition" in s]
         assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
         assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
         covered.add(policy["Properties"]["Bucket"]["Ref"])
@@ -156,3 +156,33 @@ def test_checkpoint_snapshots_expire(synth):
             }
         },
     )
+
+
+@pytest.mark.parametrize(("env", "mode"), [("dev", "GOVERNANCE"), ("prod", "COMPLIANCE")])
+def test_the_evidence_bucket_locks_by_default_for_the_configured_retention(synth, config, env, mode):
+    bucket = resources(synth.template(env, "Storage"), "AWS::S3::Bucket")["EvidenceBucket"]["Properties"]
+    days = config.environment(env).retention.evidence_years * 366
+    assert bucket["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}},
+    }
+
+
+def test_nobody_may_delete_evidence_or_change_its_lock(synth):
+    template = synth.template("prod", "Storage")
+    [policy] = [
+        p
+        for p in template.find_resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": "EvidenceBucket"}
+    ]
+    denied = set()
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"} and "Condition" not in statement:
+            denied |= set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    assert denied >= {
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutObjectRetention",
+        "s3:BypassGovernanceRetention",
+    }

@@ -1,0 +1,40 @@
+"""Rules of the config model that protect SOC 2 evidence; each names the file, the field and the fix."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import ConfigError, load_all
+from config.loader import CONFIG_DIR
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    target.mkdir()
+    for path in CONFIG_DIR.glob("*.yaml"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def edit(config_dir: Path, env: str, change) -> None:
+    path = config_dir / f"{env}.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_prod_evidence_is_locked_in_compliance_mode(config_dir):
+    edit(config_dir, "prod", lambda d: d["retention"].update(evidence_lock_mode="GOVERNANCE"))
+    with pytest.raises(ConfigError) as caught:
+        load_all(config_dir)
+    [message] = [str(p) for p in caught.value.problems]
+    assert "prod.yaml" in message and "retention.evidence_lock_mode" in message and "allowed: COMPLIANCE" in message
+
+
+def test_lower_environments_may_choose_governance_and_default_to_compliance():
+    config = load_all()
+    assert config.environment("dev").retention.evidence_lock_mode == "GOVERNANCE"
+    assert config.environment("staging").retention.evidence_lock_mode == "COMPLIANCE"

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from config import EnvironmentConfig, PlatformConfig, load_all
 from stacks.data_platform_stage import DataPlatformStage
-from stacks.delivery_audit_stack import DeliveryAuditStack
+from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
 from stacks.delivery_pipeline_stack import DeliveryPipelineStack
 from stacks.nag import apply_nag_checks
 
@@ -44,7 +44,8 @@ def build_app(config: PlatformConfig, app: cdk.App | None = None) -> cdk.App:
         pipeline_name=delivery.pipeline_name,
         environment_accounts=[env.account for env in config.environments],
         retention_days=evidence_retention_days(config),
-        approvers=sorted({env.approval.approvers_role_arn for env in gated if env.approval.approvers_role_arn}),
+        approvers=approvers_role_arns(config),
+        approver_identity=delivery.approver_identity,
         break_glass=sorted({env.approval.break_glass_role_arn for env in gated if env.approval.break_glass_role_arn}),
         trail_mode=delivery.audit_trail.mode,
         organization_trail_arn=delivery.audit_trail.organization_trail_arn,

@@ -262,6 +262,27 @@ class IntegrationNetwork(_Frozen):
         return self
 
 
+class ApproverIdentity(_Frozen):
+    """Who may assume the approvers role (approval.approvers_role_arn), which the delivery audit stack creates.
+
+    account: IAM principals of the delivery account, with MFA; saml: the SAML provider's federated
+    users; identity-center: the given permission set's IAM Identity Center role. Every session must
+    carry sts:SourceIdentity (the person), which stays on the session and in CloudTrail.
+    """
+
+    source: Literal["account", "saml", "identity-center"] = "account"
+    saml_provider_arn: str | None = Field(default=None, pattern=r"^arn:aws:iam::\d{12}:saml-provider/[\w.-]+$")
+    permission_set: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,32}$")
+
+    @model_validator(mode="after")
+    def _source_settings(self) -> ApproverIdentity:
+        if (self.source == "saml") != (self.saml_provider_arn is not None):
+            raise ValueError("saml_provider_arn: required with source 'saml' and only allowed with it")
+        if (self.source == "identity-center") != (self.permission_set is not None):
+            raise ValueError("permission_set: required with source 'identity-center' and only allowed with it")
+        return self
+
+
 class DeliveryConfig(_Frozen):
     """The delivery pipeline: where it lives, what it watches, who approves."""
 
@@ -275,6 +296,7 @@ class DeliveryConfig(_Frozen):
     notification_emails: tuple[Email, ...] = Field(min_length=1)
     integration_network: IntegrationNetwork
     audit_trail: AuditTrail = AuditTrail()
+    approver_identity: ApproverIdentity = ApproverIdentity()
     # A fixed name, because operators and the rollback command address the pipeline by it.
     pipeline_name: str = Field(default="data-platform-delivery", pattern=r"^[A-Za-z0-9.@_-]{1,100}$")
     # CDK bootstrap qualifier of the target accounts (cdk bootstrap --qualifier); default "hnb659fds".

@@ -12,7 +12,6 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -20,9 +19,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+from constructs.approvers_role import ApproversRole, approvers_role_name
 from constructs.audit_trail import AuditTrail
 from constructs.evidence_functions import EvidenceFunctions
+from constructs.ledger_events import LedgerEvents
 from constructs.secure_bucket import AccessLogBucket, SecureBucket
+
+from config.model import ApproverIdentity, PlatformConfig
 
 PIPELINE_EVENT_TYPES = [
     "CodePipeline Pipeline Execution State Change",
@@ -32,6 +35,19 @@ PIPELINE_EVENT_TYPES = [
 STACK_EVENT_TYPES = ["CloudFormation Stack Status Change", "CloudFormation Drift Detection Status Change"]
 LEDGER_PREFIX = "ledger"
 STACK_API_CALLS = ["CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet", "ContinueUpdateRollback"]
+
+
+def approvers_role_arns(config: PlatformConfig) -> list[str]:
+    """The approvers roles of every gated environment: each must be a role this stack can create."""
+    gated = [env for env in config.environments if env.approval.required and env.approval.approvers_role_arn]
+    for env in gated:
+        assert env.approval.approvers_role_arn is not None
+        approvers_role_name(
+            env.approval.approvers_role_arn,
+            delivery_account=config.delivery.account,
+            config_file=f"config/{env.name}.yaml",
+        )
+    return sorted({str(env.approval.approvers_role_arn) for env in gated})
 
 
 class DeliveryAuditStack(cdk.Stack):
@@ -44,6 +60,7 @@ class DeliveryAuditStack(cdk.Stack):
         environment_accounts: Sequence[str],
         retention_days: int,
         approvers: Sequence[str],
+        approver_identity: ApproverIdentity,
         break_glass: Sequence[str],
         trail_mode: str,
         organization_trail_arn: str | None,
@@ -80,6 +97,19 @@ class DeliveryAuditStack(cdk.Stack):
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
         )
         self.evidence_bucket = evidence.bucket
+        # A second version of a ledger key would replace the record that readers see (Object Lock keeps
+        # the old version, but only a reader listing versions would notice): every ledger write must be
+        # create-only. Multipart uploads cannot carry the header, so they are refused here too.
+        self.evidence_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LedgerWritesAreCreateOnly",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[self.evidence_bucket.arn_for_objects(f"{LEDGER_PREFIX}/*")],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
+        )
         self.trail = AuditTrail(
             self,
             "AuditTrail",
@@ -109,34 +139,71 @@ class DeliveryAuditStack(cdk.Stack):
             identity_aliases=identity_aliases,
         )
         self.approval_guard = self.functions.guard
-        ledger = targets.LambdaFunction(self.functions.ledger, retry_attempts=8, max_event_age=cdk.Duration.hours(24))
-        patterns = {
-            "PipelineEvents": events.EventPattern(
-                source=["aws.codepipeline"], detail_type=PIPELINE_EVENT_TYPES, detail={"pipeline": [pipeline_name]}
-            ),
-            "ApprovalApiCalls": events.EventPattern(
-                source=["aws.codepipeline"],
-                detail_type=["AWS API Call via CloudTrail"],
-                detail={"eventSource": ["codepipeline.amazonaws.com"], "eventName": ["PutApprovalResult"]},
-            ),
-            "BuildEvidence": events.EventPattern(
-                source=["aws.s3"],
-                detail_type=["Object Created"],
-                detail={
-                    "bucket": {"name": [self.evidence_bucket.bucket_name]},
-                    "object": {"key": [{"prefix": "incoming/"}]},
-                },
-            ),
-            # Forwarded from dev, staging and prod (stacks/audit_stack.py): direct changes and drift.
-            "StackEvents": events.EventPattern(source=["aws.cloudformation"], detail_type=STACK_EVENT_TYPES),
-            "StackApiCalls": events.EventPattern(
-                source=["aws.cloudformation"],
-                detail_type=["AWS API Call via CloudTrail"],
-                detail={"eventSource": ["cloudformation.amazonaws.com"], "eventName": STACK_API_CALLS},
-            ),
-        }
-        for rule_id, pattern in patterns.items():
-            events.Rule(self, rule_id, event_pattern=pattern, targets=[ledger])
+        self.approvers_roles = [
+            ApproversRole(
+                self,
+                "ApproversRole" if index == 0 else f"ApproversRole{index + 1}",
+                role_name=approvers_role_name(
+                    arn, delivery_account=self.account, config_file="DeliveryAuditStack(approvers=...)"
+                ),
+                source=approver_identity.source,
+                saml_provider_arn=approver_identity.saml_provider_arn,
+                permission_set=approver_identity.permission_set,
+            ).role
+            for index, arn in enumerate(approvers)
+        ]
+        delivery_only = [self.account]
+        # Forwarded from dev, staging and prod (stacks/audit_stack.py): direct changes and drift; the
+        # delivery account's own stacks are recorded as well.
+        stack_accounts = [self.account, *environment_accounts]
+        self.ledger_events = LedgerEvents(
+            self,
+            "LedgerEvents",
+            ledger=self.functions.ledger,
+            dead_letters=self.functions.dead_letters,
+            dead_letter_key=self.key,
+            patterns={
+                "PipelineEvents": (
+                    events.EventPattern(
+                        source=["aws.codepipeline"],
+                        detail_type=PIPELINE_EVENT_TYPES,
+                        detail={"pipeline": [pipeline_name]},
+                    ),
+                    delivery_only,
+                ),
+                "ApprovalApiCalls": (
+                    events.EventPattern(
+                        source=["aws.codepipeline"],
+                        detail_type=["AWS API Call via CloudTrail"],
+                        detail={"eventSource": ["codepipeline.amazonaws.com"], "eventName": ["PutApprovalResult"]},
+                    ),
+                    delivery_only,
+                ),
+                "BuildEvidence": (
+                    events.EventPattern(
+                        source=["aws.s3"],
+                        detail_type=["Object Created"],
+                        detail={
+                            "bucket": {"name": [self.evidence_bucket.bucket_name]},
+                            "object": {"key": [{"prefix": "incoming/"}]},
+                        },
+                    ),
+                    delivery_only,
+                ),
+                "StackEvents": (
+                    events.EventPattern(source=["aws.cloudformation"], detail_type=STACK_EVENT_TYPES),
+                    stack_accounts,
+                ),
+                "StackApiCalls": (
+                    events.EventPattern(
+                        source=["aws.cloudformation"],
+                        detail_type=["AWS API Call via CloudTrail"],
+                        detail={"eventSource": ["cloudformation.amazonaws.com"], "eventName": STACK_API_CALLS},
+                    ),
+                    stack_accounts,
+                ),
+            },
+        )
         for account in sorted(set(environment_accounts)):
             events.CfnEventBusPolicy(
                 self,

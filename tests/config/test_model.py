@@ -38,3 +38,18 @@ def test_lower_environments_may_choose_governance_and_default_to_compliance():
     config = load_all()
     assert config.environment("dev").retention.evidence_lock_mode == "GOVERNANCE"
     assert config.environment("staging").retention.evidence_lock_mode == "COMPLIANCE"
+
+
+def test_a_saml_approver_identity_needs_its_provider(config_dir):
+    path = config_dir / "delivery.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["approver_identity"] = {"source": "saml"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as caught:
+        load_all(config_dir)
+    [message] = [str(p) for p in caught.value.problems]
+    assert "delivery.yaml" in message and "saml_provider_arn" in message and "source 'saml'" in message
+
+
+def test_the_default_approver_identity_is_the_delivery_account_with_mfa():
+    assert load_all().delivery.approver_identity.source == "account"

@@ -120,9 +120,12 @@ class EvidenceFunctions(Construct):
                 )
             )
             function.add_to_role_policy(
-                # Without ListBucket a missing key answers 403 instead of 404 (the idempotency check).
+                # Without ListBucket a missing key answers 403 instead of 404 (the idempotency check);
+                # ListBucketVersions lets a reader refuse a record that has more than one version.
                 iam.PolicyStatement(
-                    sid="ListEvidence", actions=["s3:ListBucket"], resources=[evidence_bucket.bucket_arn]
+                    sid="ListEvidence",
+                    actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                    resources=[evidence_bucket.bucket_arn],
                 )
             )
             encryption_key.grant_encrypt_decrypt(function)

@@ -26,6 +26,10 @@ class EvidenceStoreError(Exception):
     """The evidence bucket refused a read or write in a way that is not "already recorded"."""
 
 
+class EvidenceTamperedError(EvidenceStoreError):
+    """A ledger key has more than one version: something overwrote or deleted a write-once record."""
+
+
 def _json_default(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -76,9 +80,13 @@ class EvidenceStore:
         self.kms_key_id = kms_key_id
         self.clock = clock
         members = s3.meta.service_model.operation_model("PutObject").input_shape.members
-        # Older boto3 builds (some Lambda runtimes) predate conditional writes; the head check
-        # below still prevents overwrites there, only the concurrent-delivery race stays open.
-        self._conditional_put = "IfNoneMatch" in members
+        # The bucket policy denies ledger writes without If-None-Match: a client too old to send it
+        # could never record anything, so say so now instead of failing every write.
+        if "IfNoneMatch" not in members:
+            raise EvidenceStoreError(
+                "this boto3/botocore cannot send If-None-Match on PutObject, which the evidence bucket requires "
+                "for ledger writes; package boto3 >= 1.35.16 with the function"
+            )
 
     def exists(self, key: str) -> bool:
         try:
@@ -109,9 +117,9 @@ class EvidenceStore:
             "ChecksumAlgorithm": "SHA256",
             "ObjectLockMode": OBJECT_LOCK_MODE,
             "ObjectLockRetainUntilDate": retain_until,
+            # Create-only: a concurrent delivery of the same event cannot add a second version.
+            "IfNoneMatch": "*",
         }
-        if self._conditional_put:
-            request["IfNoneMatch"] = "*"
         if self.kms_key_id:
             request["ServerSideEncryption"] = "aws:kms"
             request["SSEKMSKeyId"] = self.kms_key_id
@@ -129,8 +137,25 @@ class EvidenceStore:
         return WriteResult(key, written=True, retain_until=retain_until)
 
     def get_bytes(self, key: str) -> bytes:
+        self.check_single_version(key)
         body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
+
+    def check_single_version(self, key: str) -> None:
+        """Refuse to read a record that was ever overwritten or deleted (a second version or a delete marker).
+
+        Object Lock keeps every version, so the original survives, but what a plain GET returns is
+        no longer what was written: that is tampering, and nothing should be decided on it."""
+        versions = version_counts(self.s3, self.bucket, key).get(key, 0)
+        if versions > 1:
+            LOG.error(
+                "TAMPERING: s3://%s/%s has %d versions; a ledger record is written once", self.bucket, key, versions
+            )
+            raise EvidenceTamperedError(
+                f"s3://{self.bucket}/{key} has {versions} versions (or delete markers): a write-once ledger record "
+                "was overwritten or deleted; list them with `aws s3api list-object-versions --bucket "
+                f"{self.bucket} --prefix {key}` and treat this as a security incident"
+            )
 
     def get_json(self, key: str) -> dict[str, Any]:
         data = json.loads(self.get_bytes(key))
@@ -143,3 +168,15 @@ class EvidenceStore:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield str(item["Key"])
+
+
+def version_counts(s3: Any, bucket: str, prefix: str, *, key_marker: str | None = None) -> dict[str, int]:
+    """How many versions and delete markers each key under `prefix` has (ListObjectVersions)."""
+    counts: dict[str, int] = {}
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    if key_marker:
+        kwargs["KeyMarker"] = key_marker
+    for page in s3.get_paginator("list_object_versions").paginate(**kwargs):
+        for entry in (*page.get("Versions", []), *page.get("DeleteMarkers", [])):
+            counts[str(entry["Key"])] = counts.get(str(entry["Key"]), 0) + 1
+    return counts

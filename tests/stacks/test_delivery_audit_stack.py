@@ -239,3 +239,15 @@ def test_guard_lambda_gets_the_configured_identity_aliases(config, cfn):
     aliases = json.loads(guard["Properties"]["Environment"]["Variables"]["IDENTITY_ALIASES"])
     assert aliases == config.identity_aliases()
     assert aliases["bob@example.com"] == ["bob@example.com", "bito"]
+
+
+def test_ledger_readers_may_list_versions_to_detect_tampering(template):
+    listing = [
+        s
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "ListEvidence"
+    ]
+    assert len(listing) == 2  # the ledger writer and the approval guard both read records
+    for statement in listing:
+        assert statement["Action"] == ["s3:ListBucket", "s3:ListBucketVersions"]

@@ -2,8 +2,9 @@
 the change's identities.
 
 Wired into `python -m cicd` through `add_parser(subparsers)`. Command bodies parse, call the domain
-function and map the outcome to an exit code: 0 done, 1 a control failed (`report --strict`) or the
-action was refused, 2 bad input or unreadable ledger.
+function and map the outcome to an exit code: 0 done, 1 a control failed (`report --strict`), a ledger
+record was overwritten or deleted (`report`, always) or the action was refused, 2 bad input or
+unreadable ledger.
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
         print(f"wrote {args.output}: {len(report.changes)} changes, {len(report.flagged)} with a failed control")
     else:
         sys.stdout.write(text)
+    if report.tampered:
+        # Whatever --strict says: evidence that was overwritten or deleted is never a passing report.
+        print(
+            f"audit report: TAMPERING: {len(report.tampered)} ledger record(s) have more than one version: "
+            + ", ".join(report.tampered),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_FAILED if args.strict and report.flagged else EXIT_OK
 
 

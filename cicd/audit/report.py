@@ -32,6 +32,9 @@ CC81_POINTS: dict[str, tuple[str, ...]] = {
     c.UNREVIEWED_BREAK_GLASS: ("Provides for Changes Necessary in Emergency Situations",),
 }
 
+# The row kind and flag of a ledger key with more than one version.
+TAMPERED = "tampered-record"
+
 CSV_COLUMNS = (
     "change_id",
     "kind",
@@ -70,6 +73,9 @@ class Report:
     sample_size: int | None = None
     seed: int | None = None
     notes: list[str] = field(default_factory=list)
+    # Ledger keys with more than one version (a write-once record overwritten or deleted); None when
+    # the source cannot tell (a local copy).
+    tampered: dict[str, int] | None = None
 
     @property
     def flagged(self) -> list[Change]:
@@ -97,6 +103,8 @@ class Report:
                 "flag_counts": dict(sorted(self.flag_counts(self.changes).items())),
                 "controls": {rule: {"means": RULES_TEXT[rule], "cc8_1": list(CC81_POINTS[rule])} for rule in c.RULES},
                 "notes": self.notes,
+                "versions_checked": self.tampered is not None,
+                "tampered_records": self.tampered or {},
             },
             "changes": [ch.as_dict() for ch in self.changes],
         }
@@ -134,6 +142,11 @@ def build_report(
         f"Ledger partitions read: {ledger.first_day} to {ledger.last_day} (the period plus {lookback_days} days "
         f"before, for approvals and builds, and {lookahead_days} days after, for outcomes and rollbacks).",
     ]
+    if ledger.tampered is None:
+        notes.append(
+            "Record versions were not checked (a local copy keeps one version per key): run the report against "
+            "the bucket to detect overwritten or deleted records."
+        )
     shown, used_seed = population, None
     if sample is not None:
         used_seed = seed if seed is not None else secrets.randbelow(2**31)
@@ -148,6 +161,7 @@ def build_report(
         sample_size=sample,
         seed=used_seed,
         notes=notes,
+        tampered=ledger.tampered,
     )
 
 
@@ -189,6 +203,7 @@ def render_markdown(report: Report) -> str:
             f"(`--sample {report.sample_size} --seed {report.seed}` redraws the same sample) |\n"
         )
     w(f"| Changes shown with a failed control | {len(report.flagged)} of {len(report.changes)} |\n\n")
+    w(_tampering_markdown(report.tampered))
 
     w("## Controls\n\n| Flag | Fails when | SOC 2 CC8.1 points of focus | Changes flagged |\n|---|---|---|---|\n")
     counts = report.flag_counts(report.changes)
@@ -267,6 +282,21 @@ def render_markdown(report: Report) -> str:
     return out.getvalue()
 
 
+def _tampering_markdown(tampered: dict[str, int] | None) -> str:
+    if not tampered:
+        return ""
+    lines = [
+        f"## TAMPERING DETECTED: {len(tampered)} ledger record(s) overwritten or deleted\n\n",
+        "Each record is written once; these keys have more than one version or a delete marker, so what a "
+        "plain read returns may not be what was recorded. Treat this as a security incident and compare every "
+        "version (`aws s3api list-object-versions --prefix <key>`); the report below is built from the latest.\n\n",
+        "| Key | Versions and delete markers |\n|---|---|\n",
+        *(f"| `{key}` | {count} |\n" for key, count in tampered.items()),
+        "\n",
+    ]
+    return "".join(lines)
+
+
 def render_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -300,6 +330,10 @@ def render_csv(report: Report) -> str:
                 "flags": "; ".join(f"{f.rule}: {f.message}" for f in ch.flags),
                 "evidence_records": len(ch.evidence),
             }
+        )
+    for key, count in (report.tampered or {}).items():
+        writer.writerow(
+            {"change_id": key, "kind": TAMPERED, "flags": f"{TAMPERED}: {count} versions of a write-once record"}
         )
     return out.getvalue()
 

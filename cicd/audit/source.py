@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline_assets.ledger import layout
+from pipeline_assets.ledger.store import version_counts
 
 # S3 GETs are latency-bound; a few dozen in flight read a quarter's ledger in seconds.
 READ_WORKERS = 32
@@ -30,6 +31,10 @@ class LedgerSource(Protocol):
     def list_keys(self, prefix: str, start_after: str | None = None) -> Iterator[str]: ...
 
     def read(self, key: str) -> bytes: ...
+
+    def multi_version_keys(self, prefix: str) -> dict[str, int] | None:
+        """Keys under `prefix` with more than one version or a delete marker; None: this source has no versions."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,15 @@ class S3LedgerSource:
             raise LedgerError(f"cannot read s3://{self.bucket}/{key}: {exc}") from exc
         return data
 
+    def multi_version_keys(self, prefix: str) -> dict[str, int] | None:
+        try:
+            counts = version_counts(self.client, self.bucket, prefix)
+        except Exception as exc:
+            raise LedgerError(
+                f"cannot list versions of s3://{self.bucket}/{prefix} (the reader needs s3:ListBucketVersions): {exc}"
+            ) from exc
+        return {key: count for key, count in counts.items() if count > 1}
+
 
 @dataclass(frozen=True)
 class LocalLedgerSource:
@@ -83,12 +97,17 @@ class LocalLedgerSource:
         except OSError as exc:
             raise LedgerError(f"cannot read {self.root / key}: {exc}") from exc
 
+    def multi_version_keys(self, prefix: str) -> dict[str, int] | None:
+        return None  # a copy holds one version per key; check the bucket itself for overwrites
+
 
 @dataclass(frozen=True)
 class LoadedLedger:
     records: list[dict[str, Any]]
     first_day: date
     last_day: date
+    # Keys read that have more than one version (overwritten or deleted records); None: not checkable.
+    tampered: dict[str, int] | None = None
 
 
 def load(source: LedgerSource, *, since: date, until: date, lookback_days: int, lookahead_days: int) -> LoadedLedger:
@@ -108,6 +127,7 @@ def load(source: LedgerSource, *, since: date, until: date, lookback_days: int, 
         if day >= first:
             keys.append(key)
     keys += list(source.list_keys(layout.REVIEWS_PREFIX))
+    tampered = _tampered(source, first, last)
 
     def parse(key: str) -> dict[str, Any]:
         try:
@@ -123,4 +143,17 @@ def load(source: LedgerSource, *, since: date, until: date, lookback_days: int, 
 
     with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
         records = list(pool.map(parse, keys))
-    return LoadedLedger(records, first, last)
+    return LoadedLedger(records, first, last, tampered)
+
+
+def _tampered(source: LedgerSource, first: date, last: date) -> dict[str, int] | None:
+    """Records with history (overwritten, or deleted and so no longer listed) in the partitions read.
+
+    One listing per day partition: the window is bounded, and the days list in parallel."""
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    prefixes = [f"{layout.PARTITION_PREFIX}{day.isoformat()}/" for day in days] + [layout.REVIEWS_PREFIX]
+    with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
+        found = list(pool.map(source.multi_version_keys, prefixes))
+    if any(part is None for part in found):
+        return None
+    return dict(sorted(item for part in found if part for item in part.items()))

@@ -170,13 +170,10 @@ class EvidenceStore:
                 yield str(item["Key"])
 
 
-def version_counts(s3: Any, bucket: str, prefix: str, *, key_marker: str | None = None) -> dict[str, int]:
+def version_counts(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
     """How many versions and delete markers each key under `prefix` has (ListObjectVersions)."""
     counts: dict[str, int] = {}
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    if key_marker:
-        kwargs["KeyMarker"] = key_marker
-    for page in s3.get_paginator("list_object_versions").paginate(**kwargs):
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         for entry in (*page.get("Versions", []), *page.get("DeleteMarkers", [])):
             counts[str(entry["Key"])] = counts.get(str(entry["Key"]), 0) + 1
     return counts

@@ -66,3 +66,34 @@ def test_bad_options_are_usage_errors(argv, message, capsys):
         run(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_tampered_ledger_fails_the_report_even_without_strict(monkeypatch, capsys):
+    import boto3
+    from moto import mock_aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket="evidence-bucket",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+            ObjectLockEnabledForBucket=True,
+        )
+        paths = sorted((LEDGER / "ledger").rglob("*.json"))
+        for path in paths:
+            s3.put_object(Bucket="evidence-bucket", Key=path.relative_to(LEDGER).as_posix(), Body=path.read_bytes())
+        quiet = ["audit", "report", "--env", "prod", "--since", "2026-03-02", "--until", "2026-03-02"]
+        assert run([*quiet, "--bucket", "evidence-bucket"]) == 0
+        forged = next(p for p in paths if "dt=2026-03-02" in p.as_posix())
+        key = forged.relative_to(LEDGER).as_posix()
+        # Even the same bytes again are a second version: nothing may be written twice.
+        s3.put_object(Bucket="evidence-bucket", Key=key, Body=forged.read_bytes())
+        capsys.readouterr()
+
+        assert run([*quiet, "--bucket", "evidence-bucket"]) == 1
+
+    err = capsys.readouterr().err
+    assert "TAMPERING: 1 ledger record(s) have more than one version" in err and key in err

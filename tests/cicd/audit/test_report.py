@@ -305,3 +305,60 @@ def test_a_corrupt_record_names_its_key(tmp_path):
 def test_until_before_since_is_refused():
     with pytest.raises(ValueError, match="--until 2026-03-01 is before --since 2026-03-31"):
         build_report(LocalLedgerSource(LEDGER), Scope("prod", "Prod", date(2026, 3, 31), date(2026, 3, 1)), now=NOW)
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+    """The fixture ledger in a moto Object Lock bucket (one version per key, as the ledger writes it)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket="evidence-bucket",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+            ObjectLockEnabledForBucket=True,
+        )
+        for path in sorted((LEDGER / "ledger").rglob("*.json")):
+            s3.put_object(Bucket="evidence-bucket", Key=path.relative_to(LEDGER).as_posix(), Body=path.read_bytes())
+        yield s3
+
+
+def a_record_of_march(s3) -> str:
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket="evidence-bucket", Prefix="ledger/v1/dt=2026-03-05")["Contents"]
+    ]
+    return keys[0]
+
+
+def test_an_untouched_bucket_has_no_tampered_record(bucket):
+    report = build_report(S3LedgerSource(bucket, "evidence-bucket"), MARCH, now=NOW)
+    assert report.tampered == {}
+    assert "TAMPERING" not in render_markdown(report)
+
+
+@pytest.mark.parametrize("tamper", ["overwrite", "delete"])
+def test_a_record_with_history_is_reported_as_tampering_in_every_format(bucket, tamper):
+    key = a_record_of_march(bucket)
+    if tamper == "overwrite":
+        original = bucket.get_object(Bucket="evidence-bucket", Key=key)["Body"].read()
+        bucket.put_object(Bucket="evidence-bucket", Key=key, Body=original.replace(b"SUCCEEDED", b"FAILED"))
+    else:
+        bucket.delete_object(Bucket="evidence-bucket", Key=key)
+
+    report = build_report(S3LedgerSource(bucket, "evidence-bucket"), MARCH, now=NOW)
+
+    assert report.tampered == {key: 2}
+    markdown = render_markdown(report)
+    assert "## TAMPERING DETECTED: 1 ledger record(s) overwritten or deleted" in markdown
+    assert markdown.index("TAMPERING DETECTED") < markdown.index("## Changes")
+    assert f"| `{key}` | 2 |" in markdown
+    assert json.loads(render_json(report))["report"]["tampered_records"] == {key: 2}
+    rows = [r for r in csv.DictReader(io.StringIO(render_csv(report))) if r["kind"] == "tampered-record"]
+    assert [(r["change_id"], r["flags"]) for r in rows] == [(key, "tampered-record: 2 versions of a write-once record")]
+
+
+def test_a_local_copy_says_that_versions_were_not_checked(report):
+    assert report.tampered is None
+    assert any("versions were not checked" in note for note in report.notes)
+    assert json.loads(render_json(report))["report"]["versions_checked"] is False

@@ -308,7 +308,7 @@ def shared_identity_problems(
 ) -> list[tuple[str, str]]:
     """(environment, problem) for a name mapped to two e-mails across environments: one guard serves them all."""
     owners: dict[str, tuple[str, str]] = {}
-    problems = []
+    problems: list[tuple[str, str]] = []
     for env in environments:
         for email, names in env.approval.identity_aliases.items():
             for name in names:

@@ -11,6 +11,8 @@ Without them CreateTrail fails with InsufficientEncryptionPolicyException.
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_iam as iam
@@ -62,6 +64,16 @@ def cloudtrail_key_statements(stack: cdk.Stack, name: str) -> list[iam.PolicySta
     ]
 
 
+# CloudTrail's naming rule: 3-128 characters of letters, digits, '.', '_' and '-', starting and ending
+# with a letter or digit (CodePipeline names may contain '@', which a trail name may not).
+_TRAIL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,126})[A-Za-z0-9]$")
+
+
+def trail_name_for(base: str) -> str:
+    """`<base>-audit` made a valid trail name: characters CloudTrail refuses become '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{base}-audit").strip("._-")[:128]
+
+
 class AuditTrail(Construct):
     """`self.trail` is the trail created here, or None when the organisation trail covers the account.
 
@@ -82,6 +94,11 @@ class AuditTrail(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
+        if not _TRAIL_NAME.match(trail_name):
+            raise ValueError(
+                f"trail name {trail_name!r} breaks CloudTrail's naming rule (3-128 of A-Z a-z 0-9 . _ -, starting "
+                "and ending with a letter or digit); fix: build it with constructs.audit_trail.trail_name_for()"
+            )
         self.trail: cloudtrail.Trail | None = None
         if mode == "organization":
             # Nothing to create: the record says which trail is the evidence, for the auditor.

@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 from constructs.approvers_role import ApproversRole, approvers_role_name
-from constructs.audit_trail import AuditTrail
+from constructs.audit_trail import AuditTrail, trail_name_for
 from constructs.evidence_functions import EvidenceFunctions
 from constructs.ledger_events import LedgerEvents
 from constructs.secure_bucket import AccessLogBucket, SecureBucket
@@ -114,7 +114,7 @@ class DeliveryAuditStack(cdk.Stack):
             self,
             "AuditTrail",
             mode=trail_mode,
-            trail_name=f"{pipeline_name}-audit",
+            trail_name=trail_name_for(pipeline_name),
             organization_trail_arn=organization_trail_arn,
             bucket=self.evidence_bucket,
             encryption_key=self.key,

@@ -83,3 +83,31 @@ def test_the_trail_has_the_name_its_key_policy_names():
 def test_an_organization_trail_adds_nothing_to_the_key():
     [key] = build("organization").find_resources("AWS::KMS::Key").values()
     assert "cloudtrail" not in json.dumps(key["Properties"]["KeyPolicy"])
+
+
+def test_a_pipeline_name_with_characters_cloudtrail_refuses_still_makes_a_valid_trail_name():
+    from constructs.audit_trail import trail_name_for
+
+    assert trail_name_for("data-platform@delivery") == "data-platform-delivery-audit"
+
+
+def test_an_invalid_trail_name_is_refused_naming_the_rule_and_the_fix():
+    import aws_cdk as cdk
+    import pytest
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_logs as logs
+    from aws_cdk import aws_s3 as s3
+    from constructs.audit_trail import AuditTrail
+
+    stack = cdk.Stack(cdk.App(), "Trail")
+    with pytest.raises(ValueError, match=r"naming rule.*trail_name_for"):
+        AuditTrail(
+            stack,
+            "AuditTrail",
+            mode="account",
+            trail_name="pipeline@x-audit",
+            organization_trail_arn=None,
+            bucket=s3.Bucket(stack, "Bucket"),
+            encryption_key=kms.Key(stack, "Key"),
+            log_retention=logs.RetentionDays.ONE_YEAR,
+        )

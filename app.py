@@ -8,6 +8,7 @@ DataPlatformStage per environment (dev → staging → prod) into that environme
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -18,6 +19,7 @@ from stacks.data_platform_stage import DataPlatformStage
 from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
 from stacks.delivery_pipeline_stack import DeliveryPipelineStack
 from stacks.nag import apply_nag_checks
+from stacks.staged_packages import DEFAULT_PACKAGES_DIR, StagedPackages, parse_required
 
 ROOT = Path(__file__).resolve().parent
 
@@ -31,8 +33,24 @@ def evidence_retention_days(config: PlatformConfig) -> int:
     return round(max(env.retention.evidence_years for env in config.environments) * 365.25)
 
 
-def build_app(config: PlatformConfig, app: cdk.App | None = None) -> cdk.App:
+def packages_required(app: cdk.App) -> bool:
+    """`packages:required`: `-c packages:required=true`, else PACKAGES_REQUIRED, else cdk.json (false).
+
+    The delivery pipeline's Validate build sets it after `make packages`, so an environment is never
+    deployed without its jars and wheels; elsewhere synth stays offline (docs/packages.md).
+    """
+    from_env = os.environ.get("PACKAGES_REQUIRED")
+    context = app.node.try_get_context("packages:required")
+    cli_given = isinstance(context, str)  # -c values arrive as text; cdk.json's default is a boolean
+    return parse_required(context if cli_given or from_env is None else from_env)
+
+
+def build_app(
+    config: PlatformConfig, app: cdk.App | None = None, *, packages_dir: Path = DEFAULT_PACKAGES_DIR
+) -> cdk.App:
     app = app or cdk.App()
+    # Before any stack: a required but missing package directory stops synth with the command to run.
+    packages = StagedPackages.locate(packages_dir, required=packages_required(app))
     delivery = config.delivery
     delivery_env = cdk.Environment(account=delivery.account, region=delivery.region)
     gated = [env for env in config.environments if env.approval.required]
@@ -61,6 +79,7 @@ def build_app(config: PlatformConfig, app: cdk.App | None = None) -> cdk.App:
             env_config=env_config,
             delivery_account=delivery.account,
             delivery_pipeline_name=delivery.pipeline_name,
+            packages=packages,
         )
         # cdk-nag's Aspects on the app do not reach stacks inside a Stage: add them per stage, and
         # before build_pipeline(), which synthesizes the stages.

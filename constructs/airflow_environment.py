@@ -23,8 +23,9 @@ VARIABLES_PREFIX = "airflow/variables"
 class AirflowEnvironment(Construct):
     """MWAA, private webserver, all five log types, Secrets Manager for connections and variables.
 
-    `requirements` and `startup_script` are (S3 key, object version) pairs in `source_bucket`: pinning
-    the version means a platform rollback restores exactly the previous files.
+    `requirements`, `startup_script` and `plugins` are (S3 key, object version) pairs in `source_bucket`:
+    pinning the version means a platform rollback restores exactly the previous files. `plugins` is
+    None only where the staged packages are absent (an offline synth, docs/packages.md).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class AirflowEnvironment(Construct):
         startup_script: tuple[str, str],
         kms_key: kms.IKey,
         configuration: Mapping[str, str],
+        plugins: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -98,6 +100,8 @@ class AirflowEnvironment(Construct):
             requirements_s3_object_version=requirements[1],
             startup_script_s3_path=startup_script[0],
             startup_script_s3_object_version=startup_script[1],
+            plugins_s3_path=plugins[0] if plugins else None,
+            plugins_s3_object_version=plugins[1] if plugins else None,
             webserver_access_mode="PRIVATE_ONLY",
             # Running tasks finish on the old workers during an environment update instead of being killed.
             worker_replacement_strategy="GRACEFUL",

@@ -62,32 +62,38 @@ class ReleaseUpload(Construct):
             memory_limit=1024,  # the AWS CLI sync inside is CPU-bound on zip extraction; memory buys CPU
             log_group=self.log_group,
         )
-        self._suppress(release_bucket)
-
-    def _suppress(self, release_bucket: s3.IBucket) -> None:
-        # BucketDeployment runs one shared function (the AWS CLI in a layer) per stack and memory size.
-        function = cdk_singleton(self, "Custom::CDKBucketDeployment")
-        suppress_grants(
-            function,
+        suppress_bucket_deployment(
+            self,
+            release_bucket,
             what="read of the bundle zip in CDK's asset bucket, write of the release bucket",
-            actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_GRANT_ACTIONS),
-            resources=(ASSET_BUCKET_OBJECTS, f"Resource::{arn_token(release_bucket)}/*"),
+            runs="Runs only while this stack deploys a release, once per deployment.",
         )
-        nag_suppress(
-            function,
-            "AwsSolutions-IAM4",
-            "aws-cdk-lib's BucketDeployment function role; the managed policy only allows CloudWatch Logs writes.",
-            applies_to=[BASIC_EXECUTION_ROLE],
-            children=True,
-        )
-        nag_suppress(
-            function_resource(function),
-            "AwsSolutions-L1",
-            "The runtime is chosen by aws-cdk-lib's BucketDeployment and moves with the pinned aws-cdk-lib.",
-        )
-        suppress_inline_policy(function, "aws-cdk-lib's BucketDeployment function role holds only its grants.")
-        suppress_lambda(
-            function,
-            concurrency_reason="Runs only while this stack deploys a release, once per deployment.",
-            env_reason="The only environment variable is a path inside the function's AWS CLI layer; no secrets.",
-        )
+
+
+def suppress_bucket_deployment(scope: Construct, destination: s3.IBucket, *, what: str, runs: str) -> None:
+    """cdk-nag findings of the one function (the AWS CLI in a layer) BucketDeployment shares per stack."""
+    function = cdk_singleton(scope, "Custom::CDKBucketDeployment")
+    suppress_grants(
+        function,
+        what=what,
+        actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_GRANT_ACTIONS),
+        resources=(ASSET_BUCKET_OBJECTS, f"Resource::{arn_token(destination)}/*"),
+    )
+    nag_suppress(
+        function,
+        "AwsSolutions-IAM4",
+        "aws-cdk-lib's BucketDeployment function role; the managed policy only allows CloudWatch Logs writes.",
+        applies_to=[BASIC_EXECUTION_ROLE],
+        children=True,
+    )
+    nag_suppress(
+        function_resource(function),
+        "AwsSolutions-L1",
+        "The runtime is chosen by aws-cdk-lib's BucketDeployment and moves with the pinned aws-cdk-lib.",
+    )
+    suppress_inline_policy(function, "aws-cdk-lib's BucketDeployment function role holds only its grants.")
+    suppress_lambda(
+        function,
+        concurrency_reason=runs,
+        env_reason="The only environment variable is a path inside the function's AWS CLI layer; no secrets.",
+    )

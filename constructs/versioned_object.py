@@ -69,18 +69,22 @@ class VersionedObject(Construct):
             bucket.encryption_key.grant_encrypt(self.resource)
         self.version_id = self.resource.get_response_field("VersionId")
         suppress_inline_policy(self.resource, "The policy holds the single PutObject call of this resource.")
-        # AwsCustomResource runs one shared function per stack; its findings are suppressed on it.
-        function = cdk_singleton(self, "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
-        suppress_grants(function, what="KMS data-key use on the bucket's key", resources=(), actions=KMS_GRANT_ACTIONS)
-        nag_suppress(
-            function,
-            "AwsSolutions-IAM4",
-            "aws-cdk-lib's AwsCustomResource function role; the managed policy only allows CloudWatch Logs writes.",
-            applies_to=[BASIC_EXECUTION_ROLE],
-            children=True,
-        )
-        suppress_inline_policy(function, "aws-cdk-lib's AwsCustomResource function role holds only its KMS grant.")
-        suppress_lambda(
-            function,
-            concurrency_reason="Runs only during deployments of this stack, one call per changed file.",
-        )
+        suppress_custom_resource_provider(self)
+
+
+def suppress_custom_resource_provider(scope: Construct) -> None:
+    """cdk-nag findings of the one function AwsCustomResource shares per stack (its S3 calls, KMS grant)."""
+    function = cdk_singleton(scope, "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
+    suppress_grants(function, what="KMS data-key use on the bucket's key", resources=(), actions=KMS_GRANT_ACTIONS)
+    nag_suppress(
+        function,
+        "AwsSolutions-IAM4",
+        "aws-cdk-lib's AwsCustomResource function role; the managed policy only allows CloudWatch Logs writes.",
+        applies_to=[BASIC_EXECUTION_ROLE],
+        children=True,
+    )
+    suppress_inline_policy(function, "aws-cdk-lib's AwsCustomResource function role holds only its KMS grant.")
+    suppress_lambda(
+        function,
+        concurrency_reason="Runs only during deployments of this stack, one call per changed file.",
+    )

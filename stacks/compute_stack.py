@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -13,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from constructs.emr_serverless import SparkApplication, SparkJobRole
+from constructs.package_upload import JarUpload
 from constructs.suppressions import (
     KMS_GRANT_ACTIONS,
     S3_READ_ACTIONS,
@@ -50,6 +52,7 @@ class ComputeStack(cdk.Stack):
         kafka_topics: Sequence[str],
         bootstrap_servers_secret_name: str,
         log_retention: logs.RetentionDays,
+        jar_dir: Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -124,6 +127,20 @@ class ComputeStack(cdk.Stack):
             ),
         )
         suppress_inline_policy(self.job_role, "The job role's own policy, written by the grants above.")
+        # The jars spark.jars names; absent only in an offline synth without staged packages.
+        self.jars = (
+            JarUpload(
+                self,
+                "Jars",
+                jar_dir=jar_dir,
+                release_bucket=release_bucket,
+                prefix=JARS_PREFIX,
+                log_retention=log_retention,
+                log_key=data_key,
+            )
+            if jar_dir
+            else None
+        )
 
         self.outputs = {
             name: cdk.CfnOutput(self, name, value=value)

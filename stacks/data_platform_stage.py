@@ -25,6 +25,7 @@ from stacks.orchestration_stack import DAG_PREFIX, OrchestrationStack
 from stacks.pipeline_registry import load_registry
 from stacks.release_bundle import ReleaseBundle
 from stacks.release_lane_stack import ReleaseLaneStack
+from stacks.staged_packages import StagedPackages
 from stacks.storage_stack import StorageStack
 
 # The topics the streaming Spark job consumes (pipeline operations_events).
@@ -57,6 +58,7 @@ class DataPlatformStage(cdk.Stage):
         delivery_account: str,
         delivery_pipeline_name: str,
         release_dir: Path | None = None,
+        packages: StagedPackages | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -99,6 +101,7 @@ class DataPlatformStage(cdk.Stage):
             kafka_topics=STREAMING_TOPICS,
             bootstrap_servers_secret_name=env_config.streaming.bootstrap_servers_secret_name,
             log_retention=log_retention,
+            jar_dir=packages.jar_dir if packages else None,
         )
         self.active_release_parameter_name = active_release_parameter(env_config.name)
         orchestration = env_config.orchestration
@@ -142,6 +145,7 @@ class DataPlatformStage(cdk.Stage):
                 "platform.data_services_secret_name": env_config.data_services.secret_name,
             },
             log_retention=log_retention,
+            plugins_zip=packages.plugins_zip if packages else None,
         )
         self.release_lane = ReleaseLaneStack(
             self,

@@ -15,6 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from constructs.airflow_environment import AirflowEnvironment
 from constructs.emr_serverless import SparkApplication
+from constructs.package_upload import PluginsUpload
 from constructs.suppressions import S3_WRITE_ACTIONS, arn_token, suppress_grants
 from constructs.versioned_object import VersionedObject
 
@@ -24,6 +25,7 @@ MWAA_FILES = Path(__file__).resolve().parents[1] / "pipeline_assets" / "mwaa"
 DAG_PREFIX = "dags/"
 REQUIREMENTS_KEY = "requirements/requirements.txt"
 STARTUP_SCRIPT_KEY = "startup/startup.sh"
+PLUGINS_KEY = "plugins/plugins.zip"
 
 
 class OrchestrationStack(cdk.Stack):
@@ -52,6 +54,7 @@ class OrchestrationStack(cdk.Stack):
         secret_names: Sequence[str],
         platform_options: Mapping[str, str],
         log_retention: logs.RetentionDays,
+        plugins_zip: Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -80,6 +83,14 @@ class OrchestrationStack(cdk.Stack):
             content_type="text/x-sh",
             log_group=upload_logs,
         )
+        # The wheels and constraints requirements.txt installs from (no internet in the private subnets).
+        plugins = (
+            PluginsUpload(
+                self, "Plugins", plugins_zip=plugins_zip, bucket=dag_bucket, key=PLUGINS_KEY, log_group=upload_logs
+            )
+            if plugins_zip
+            else None
+        )
         self.airflow = AirflowEnvironment(
             self,
             "Airflow",
@@ -97,6 +108,7 @@ class OrchestrationStack(cdk.Stack):
             startup_script=(STARTUP_SCRIPT_KEY, startup.version_id),
             kms_key=data_key,
             configuration=platform_options,
+            plugins=(PLUGINS_KEY, plugins.version_id) if plugins else None,
         )
         # Replacing the environment would take 30+ minutes and drop its metadata database (run history).
         self.airflow.environment.override_logical_id("AirflowEnvironment")

@@ -34,6 +34,8 @@ CONSTRAINTS_PATH = f"{PLUGINS_DIR}/constraints.txt"
 # Spark jars live beside the releases, one object per locked file: s3://<release bucket>/packages/jars/<file>.
 JARS_PREFIX = "packages/jars/"
 MWAA_DIR = Path("pipeline_assets/mwaa")
+# What `make packages` writes and the stacks upload (stacks/staged_packages.py).
+STAGED_DIR = Path("build/packages")
 
 JINJA = re.compile(r"\{\{.*?\}\}")
 URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
@@ -250,6 +252,24 @@ def _spark_jar_names(root: Path) -> dict[str, tuple[str, ...]]:
     return {name: value for name, value in vars(module).items() if name.endswith("_JARS")}
 
 
+def check_staged(root: Path) -> list[Problem]:
+    """A warning, not an error: synth without staged packages is the normal offline case here."""
+    if (root / STAGED_DIR).is_dir():
+        return []
+    return [
+        Problem(
+            STAGED_DIR.as_posix(),
+            "packages:staged",
+            f"{STAGED_DIR.as_posix()}/ is absent, so this synth leaves out the Spark jar upload and MWAA's "
+            "plugins.zip: an environment deployed from it could not start Spark jobs that need the jars "
+            "or install its providers",
+            "run `make packages` (network: Maven Central and PyPI) before synth; the delivery pipeline "
+            "sets packages:required=true, which makes an absent directory a synth error",
+            severity="warning",
+        )
+    ]
+
+
 def check_repository(root: Path) -> list[Problem]:
     """Every offline rule on the repository as committed (what the gate's offline-packages check runs)."""
     try:
@@ -264,6 +284,7 @@ def check_repository(root: Path) -> list[Problem]:
         *check_startup_script(startup.as_posix(), (root / startup).read_text()),
         *scan_sources(root),
         *check_jar_hashes(JAR_LOCK.as_posix(), jars),
+        *check_staged(root),
     ]
     for name, files in _spark_jar_names(root).items():
         parameters = "--conf spark.jars=" + ",".join(f"s3://bucket/{JARS_PREFIX}{file}" for file in files)

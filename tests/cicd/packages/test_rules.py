@@ -12,6 +12,7 @@ from cicd.packages.rules import (
     check_repository,
     check_requirements,
     check_spark_parameters,
+    check_staged,
     check_startup_script,
     scan_sources,
 )
@@ -120,3 +121,11 @@ def test_a_jar_list_entry_missing_from_the_lock_fails(tmp_path):
     problems = [p for p in check_repository(tmp_path) if p.severity == "error"]
     assert rules(problems) == ["packages:spark-jar-locked"]
     assert "commons-pool2-2.12.0.jar" in problems[0].message
+
+
+def test_absent_staged_packages_are_a_warning_naming_the_directory_and_the_fix(tmp_path):
+    (problem,) = check_staged(tmp_path)
+    assert (problem.file, problem.rule, problem.severity) == ("build/packages", "packages:staged", "warning")
+    assert "`make packages`" in problem.fix and "packages:required=true" in problem.fix
+    (tmp_path / "build" / "packages").mkdir(parents=True)
+    assert check_staged(tmp_path) == []

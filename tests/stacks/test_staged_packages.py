@@ -14,12 +14,14 @@ from cicd.packages.locks import JAR_LOCK
 from cicd.packages.rules import JARS_PREFIX
 from config import load_all
 from stacks.data_platform_stage import DataPlatformStage
+from stacks.nag import apply_nag_checks
 from stacks.orchestration_stack import PLUGINS_KEY
 from stacks.staged_packages import StagedPackages, StagedPackagesError, parse_required
 
 ROOT = Path(__file__).resolve().parents[2]
 JAR = b"PK fake jar"
 JAR_FILE = "kafka-clients-3.4.1.jar"
+NAG_RULE = r".*(AwsSolutions|NIST\.800\.53|HIPAA|PCI|Serverless)-.*"
 
 
 def staged(tmp_path: Path) -> Path:
@@ -80,7 +82,7 @@ def test_a_misspelt_flag_is_an_error():
 @pytest.fixture(scope="module")
 def with_packages(tmp_path_factory, release_dir, cfn) -> DataPlatformStage:
     packages = staged(tmp_path_factory.mktemp("staged"))
-    return DataPlatformStage(
+    stage = DataPlatformStage(
         cfn.new_app(),
         "Dev",
         env_config=load_all().environment("dev"),
@@ -89,6 +91,18 @@ def with_packages(tmp_path_factory, release_dir, cfn) -> DataPlatformStage:
         release_dir=release_dir,
         packages=StagedPackages(jar_dir=packages / "jars", plugins_zip=packages / "plugins.zip"),
     )
+    apply_nag_checks(stage)
+    return stage
+
+
+@pytest.mark.parametrize("stack", ["compute", "orchestration"])
+def test_the_uploads_pass_cdk_nag(with_packages, stack):
+    # The gate's synth has no staged packages here, so only this test sees the uploads under cdk-nag.
+    found = getattr(with_packages, stack)
+    annotations = assertions.Annotations.from_stack(found)
+    errors = annotations.find_error("*", assertions.Match.string_like_regexp(".*"))
+    nag_warnings = annotations.find_warning("*", assertions.Match.string_like_regexp(NAG_RULE))
+    assert [(e.id, e.entry.data) for e in [*errors, *nag_warnings]] == []
 
 
 def test_jars_are_uploaded_beside_the_releases_and_never_pruned(with_packages, cfn):

@@ -42,6 +42,9 @@ from config import DeliveryConfig, EnvironmentConfig
 
 # The README's main command: the gate and the release build. The pipeline runs nothing else.
 MAIN_COMMAND = "make validate"
+# Before it, the pipeline stages the jars and wheels the private-subnet runtimes install (docs/packages.md);
+# PACKAGES_REQUIRED makes a missing or unlocked package stop synth instead of shipping a run that cannot start.
+STAGE_PACKAGES_COMMAND = "make packages"
 APPROVAL_ACTION = "PromoteToProd"
 # A gated environment (approval.required) gets three pipeline stages: the approval, the platform
 # lane (named like the environment's Stage) and the release lane. Rolling the release lane's stage
@@ -175,13 +178,19 @@ class DeliveryPipelineStack(cdk.Stack):
         return pipelines.CodeBuildStep(
             "Validate",
             input=self.source,
-            commands=[MAIN_COMMAND],
+            commands=[STAGE_PACKAGES_COMMAND, MAIN_COMMAND],
             primary_output_directory="build/cdk.out",
             build_environment=gate_build_environment(),
             partial_build_spec=codebuild.BuildSpec.from_object(
                 {
                     # RELEASE_ID and TRUST_BOUNDARY_CHANGED are exported through exported_variable().
-                    "env": {"variables": {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CI": "true"}},
+                    "env": {
+                        "variables": {
+                            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+                            "CI": "true",
+                            "PACKAGES_REQUIRED": "true",
+                        }
+                    },
                     "phases": {
                         "install": {"runtime-versions": {"python": "3.11", "nodejs": "20", "java": "corretto17"}},
                         "post_build": {

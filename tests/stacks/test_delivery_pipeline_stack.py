@@ -13,7 +13,7 @@ from constructs.gate_build_spec import TOOLCHAIN_CACHE_PATHS
 from cicd.rollback.pipeline import release_lane_stage
 from config import load_all
 from stacks import release_bundle
-from stacks.delivery_pipeline_stack import APPROVAL_ACTION, MAIN_COMMAND, RELEASE_LANE_STAGE
+from stacks.delivery_pipeline_stack import APPROVAL_ACTION, MAIN_COMMAND, RELEASE_LANE_STAGE, STAGE_PACKAGES_COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,9 @@ def test_the_build_runs_exactly_the_readme_main_command(app_stacks):
         if "BuildSpec" in p["Properties"]["Source"] and "RELEASE_ID" in p["Properties"]["Source"]["BuildSpec"]
     ]
     [spec] = specs
-    assert spec["phases"]["build"]["commands"] == [MAIN_COMMAND]
+    # The release build stages the runtimes' packages first and may not synth without them.
+    assert spec["phases"]["build"]["commands"] == [STAGE_PACKAGES_COMMAND, MAIN_COMMAND]
+    assert spec["env"]["variables"]["PACKAGES_REQUIRED"] == "true"
     assert spec["reports"]["ValidationGate"]["files"] == ["build/gate/junit.xml"]
     assert "RELEASE_ID" in spec["env"]["exported-variables"]
     assert ".venv/**/*" in spec["cache"]["paths"]

@@ -3,61 +3,48 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import PurePosixPath
 
 from cicd.gate.model import Check, Finding, GateContext, ToolError
 from cicd.gate.registry import register
+from cicd.gate.selection import TestSelection, select_tests
 from cicd.gate.tools import run_tool
 
 NO_TESTS_COLLECTED = 5
-# A change to these reaches every test: run the whole suite.
-WHOLE_SUITE_TRIGGERS = ("pyproject.toml", "requirements*", "tests/conftest.py", "app.py", "config/*")
 LOCATION = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<line>\d+):", re.MULTILINE)
 
 
-def affected_tests(ctx: GateContext, patterns: tuple[str, ...] = ("*",)) -> list[str]:
-    """Under --changed-since: the test folders that mirror the changed files; [] means the whole suite.
+def affected_tests(ctx: GateContext, patterns: tuple[str, ...] = ("*",)) -> TestSelection:
+    """Under --changed-since: the test modules that import or read a changed file (cicd/gate/selection.py).
 
-    tests/ mirrors the source tree, so a change to dags/platform_dags/x.py is tested by
-    tests/dags/platform_dags/ (or the nearest existing parent folder under tests/). A change to
-    shared configuration, or to something with no folder of its own below tests/, runs everything.
+    Under --all, or when the change reaches everything, the whole suite.
     """
     if ctx.changed_files is None:
-        return []
-    changed = ctx.changed(patterns)
-    if any(fnmatch.fnmatch(f, pattern) for f in ctx.changed_files for pattern in WHOLE_SUITE_TRIGGERS):
-        return []
-    targets: set[str] = set()
-    for path in changed:
-        if path.startswith("tests/"):
-            if (ctx.root / path).exists():
-                targets.add(path if path.endswith(".py") else str(PurePosixPath(path).parent))
-            continue
-        folder = PurePosixPath("tests", path).parent
-        while folder != PurePosixPath("tests") and not (ctx.root / folder).is_dir():
-            folder = folder.parent
-        if folder == PurePosixPath("tests"):
-            return []  # nothing mirrors it: only the whole suite is safe
-        targets.add(str(folder))
-    # Drop targets inside another target: pytest would collect them twice.
-    return sorted(t for t in targets if not any(t != o and t.startswith(o + "/") for o in targets))
+        return TestSelection(whole_suite=True)
+    return select_tests(ctx.root, ctx.changed(patterns))
 
 
 @register
 class UnitTests(Check):
     name = "unit-tests"
     expected_seconds = 120
+    narrows = True
     description = "pytest -m 'not slow and not external' (Spark transforms, handlers, models, the gate itself)"
     paths = ("*.py", "tests/*", "pyproject.toml", "config/*", "dags/*", "pipeline_assets/*", "dbt_project/*")
 
     def run(self, ctx: GateContext) -> list[Finding]:
         junit = ctx.report_path("unit-tests.xml")
-        targets = affected_tests(ctx, self.paths)
-        self.summary_note = "all tests" if not targets else f"tests for the change: {', '.join(targets)}"
+        selection = affected_tests(ctx, self.paths)
+        targets = selection.tests
+        if selection.whole_suite:
+            self.summary_note = "all tests" + (f" ({selection.describe()})" if selection.reasons else "")
+        elif not targets:
+            self.summary_note = f"no test module imports or reads the change ({selection.describe()})"
+            return []
+        else:
+            self.summary_note = f"{len(targets)} test module(s) reach the change ({selection.describe()})"
         proc = run_tool(
             [
                 sys.executable,
@@ -76,6 +63,9 @@ class UnitTests(Check):
             ok_codes=(0, 1, NO_TESTS_COLLECTED),
             timeout_s=900,
         )
+        if proc.returncode == NO_TESTS_COLLECTED and targets:
+            self.summary_note = f"the {len(targets)} test module(s) that reach the change are all slow or external"
+            return []
         if proc.returncode == NO_TESTS_COLLECTED:
             raise ToolError("pytest collected no tests: a gate that runs no test is not a pass")
         if not junit.exists():

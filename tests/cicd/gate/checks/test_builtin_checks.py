@@ -81,30 +81,32 @@ def test_cdk_nag_findings_are_read_from_both_cli_output_formats():
     }
 
 
-def test_changed_only_unit_tests_run_the_mirrored_test_folders(tmp_path):
-    from cicd.gate.checks.unit_tests import affected_tests
+def test_changed_only_unit_tests_select_the_tests_that_import_the_change_not_its_mirror():
+    from cicd.gate.checks.unit_tests import UnitTests, affected_tests
 
-    for folder in ("tests/dags/platform_dags", "tests/stacks", "tests/cicd/gate"):
-        (tmp_path / folder).mkdir(parents=True)
-    (tmp_path / "tests/cicd/gate/test_runner.py").write_text("")
-
-    def targets(*changed):
-        return affected_tests(GateContext(tmp_path, tmp_path / "out", changed_files=frozenset(changed)))
-
-    assert targets("dags/platform_dags/runtime.py") == ["tests/dags/platform_dags"]
-    assert targets("stacks/storage_stack.py", "stacks/nested/x.py") == ["tests/stacks"]
-    assert targets("tests/cicd/gate/test_runner.py", "cicd/gate/runner.py") == ["tests/cicd/gate"]
-    assert targets("pyproject.toml", "stacks/storage_stack.py") == []  # shared config: everything
-    assert targets("unmirrored/module.py") == []  # nothing mirrors it: everything
-    assert affected_tests(GateContext(tmp_path, tmp_path / "out")) == []  # --all
+    ctx = GateContext(REPO, REPO / "build" / "gate", changed_files=frozenset({"constructs/monitoring_dashboards.py"}))
+    selection = affected_tests(ctx, UnitTests.paths)
+    assert "tests/stacks/test_monitoring_stack.py" in selection.tests
+    assert affected_tests(GateContext(REPO, REPO / "build" / "gate")).whole_suite  # --all
 
 
 def test_changed_only_unit_tests_follow_non_python_sources_and_ignore_unrelated_files(tmp_path):
     from cicd.gate.checks.unit_tests import UnitTests, affected_tests
 
     (tmp_path / "tests/dags").mkdir(parents=True)
+    (tmp_path / "tests/dags/test_specs.py").write_text("")
+    (tmp_path / "tests/test_readme.py").write_text('README = "README.md"\n')
     ctx = GateContext(tmp_path, tmp_path / "out", changed_files=frozenset({"dags/pipelines/x.yaml", "README.md"}))
-    assert affected_tests(ctx, UnitTests.paths) == ["tests/dags"]
+    # README.md is outside the check's paths; nothing names the spec, so its mirrored folder runs.
+    assert affected_tests(ctx, UnitTests.paths).tests == ["tests/dags/test_specs.py"]
+
+
+def test_changed_only_unit_tests_with_no_test_reaching_the_change_pass_without_running_pytest(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "lonely.py").write_text("")
+    check = UnitTests()
+    assert check.run(GateContext(tmp_path, tmp_path / "out", changed_files=frozenset({"lonely.py"}))) == []
+    assert "no test module" in check.summary_note
 
 
 BROKEN_TEMPLATE = {

@@ -1,0 +1,237 @@
+"""The repository's files and which first-party module imports or reads which file, from the source (`ast`).
+
+Used twice: a check's cache key covers what its files import, and --changed-since picks every test that
+reaches a changed file. Both must err towards "more": an edge too many costs seconds, a missing edge lets a
+broken change through. So besides `import` statements, a module depends on
+
+- the package `__init__` files Python runs on the way to a module,
+- every module named in a string that resolves to one (`importlib.import_module("cicd.audit.cli")`,
+  `mock.patch("cicd.x.f")`),
+- every module of a package it imports when it discovers modules at run time (`pkgutil.iter_modules`),
+- a conftest.py's importers: every test module below it,
+- every file under a folder it names in a string, for files read as data (DAG folder, Lambda and Spark
+  assets, dbt project, YAML/SQL/JSON); see `readers_of`.
+
+A file that does not parse depends on everything: its imports are unknown.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import subprocess
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+# Where Python finds our modules: the repository root, and the DAG folder that MWAA (and the DAG tests)
+# put on sys.path so that `import platform_dags` works.
+SOURCE_ROOTS = ("", "dags")
+# Packages only ever imported, never read as files: a folder name inside them is not evidence of a reader.
+IMPORT_ONLY = ("cicd/", "config/", "stacks/", "constructs/")
+GLOBS = ("glob", "rglob")
+NOT_SOURCE = {".git", ".venv", ".venv-checkov", "node_modules", ".make", "build", "cdk.out", "__pycache__"}
+
+
+def repo_files(root: Path) -> list[str]:
+    """Tracked and untracked (not ignored) files, as in the working tree; gitignored output never counts."""
+    proc = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return sorted({f for f in proc.stdout.split("\0") if f})
+    found = []  # not a git checkout (a test's scratch folder): everything but the known output folders
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in NOT_SOURCE and not d.startswith(".venv"))
+        rel = Path(folder).relative_to(root)
+        found += [(rel / name).as_posix() for name in files]
+    return sorted(found)
+
+
+def file_digest(path: Path) -> str:
+    """Content hash of a working-tree file; a deleted file hashes to a marker so deleting it changes keys."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "deleted"
+    except IsADirectoryError:  # a submodule or a symlinked folder: its name is all git tracks
+        return "directory"
+
+
+@dataclass
+class SourceFile:
+    path: str
+    imports: set[str] = field(default_factory=set)  # repository paths of the modules it imports
+    strings: set[str] = field(default_factory=set)  # string constants that may name a file or folder
+    names: set[str] = field(default_factory=set)  # every dotted name it imports, resolved or not
+    parsed: bool = True
+
+
+class ImportGraph:
+    """Python files of the repository and their first-party dependencies (repository paths)."""
+
+    def __init__(self, root: Path, files: Iterable[str]) -> None:
+        self.root = root
+        self.files = sorted(files)
+        self.sources: dict[str, SourceFile] = {}
+        present = set(self.files)
+        for path in self.files:
+            if path.endswith(".py"):
+                self.sources[path] = _parse(root, path, present)
+        self._add_conftests()
+        self._importers: dict[str, set[str]] = defaultdict(set)
+        for source in self.sources.values():
+            for target in source.imports:
+                self._importers[target].add(source.path)
+
+    def _add_conftests(self) -> None:
+        """pytest runs every conftest.py above a test module first: the module imports what they import."""
+        conftests = [p for p in self.sources if PurePosixPath(p).name == "conftest.py"]
+        for path, source in self.sources.items():
+            for conftest in conftests:
+                folder = str(PurePosixPath(conftest).parent)
+                if path != conftest and (folder == "." or path.startswith(folder + "/")):
+                    source.imports.add(conftest)
+
+    def dependencies(self, paths: Iterable[str]) -> set[str]:
+        """The given files and every first-party file they import, transitively."""
+        seen: set[str] = set()
+        todo = list(paths)
+        while todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            source = self.sources.get(path)
+            if source is not None:
+                todo += source.imports
+        return seen
+
+    def importers(self, paths: Iterable[str]) -> set[str]:
+        """The given files and every file that imports one of them, transitively (plus unparsable files)."""
+        seen: set[str] = set()
+        todo = list(paths)
+        if todo:
+            todo += [p for p, s in self.sources.items() if not s.parsed]
+        while todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            todo += self._importers.get(path, ())
+        return seen
+
+    def importers_by_name(self, path: str) -> set[str]:
+        """Files that import the module at `path` by name: the only trace left of a deleted module."""
+        stem = path.removesuffix(".py").removesuffix("/__init__")
+        modules = set()
+        for base in SOURCE_ROOTS:
+            if not base or stem.startswith(f"{base}/"):
+                modules.add(stem.removeprefix(f"{base}/" if base else "").replace("/", "."))
+        return {
+            s.path
+            for s in self.sources.values()
+            if any(name == m or name.startswith(f"{m}.") for name in s.names for m in modules)
+        }
+
+    def readers_of(self, path: str) -> set[str]:
+        """Python files that name `path`, or a folder above it, in a string: they may read it as data.
+
+        A string matches when it is the path, a folder above it, the file's name, or two or more consecutive
+        parts of the path ("models/staging" matches dbt_project/models/staging/x.sql). For files of the
+        import-only packages (cicd, config, stacks, constructs) only the path, or its end from a folder on
+        ("gate/runner.py"), counts: naming "stacks" does not read stacks/x.py. A lone folder name counts
+        only for modules in the same top folder, which build paths from __file__ (SPEC_FOLDER = "pipelines").
+        """
+        parts = PurePosixPath(path).parts
+        whole = "/".join(parts)
+        folders = {"/".join(parts[:n]) for n in range(1, len(parts) + 1)}
+        names = {whole} if whole.startswith(IMPORT_ONLY) else folders
+        # A lone folder name ("staging", "models") is too common to mean this folder; two parts or the file
+        # name are specific enough.
+        suffixes = {"/".join(parts[i:n]) for n in range(2, len(parts) + 1) for i in range(n - 1)}
+        suffixes.add(parts[-1])
+        if whole.startswith(IMPORT_ONLY):
+            suffixes = {s for s in suffixes if s.endswith(parts[-1]) and "/" in s}
+        nearby = set() if whole.startswith(IMPORT_ONLY) else set(parts[1:-1])
+        found = set()
+        for source in self.sources.values():
+            if source.path == path:
+                continue
+            near = PurePosixPath(source.path).parts[0] == parts[0]
+            if any(t in names or t in suffixes or (near and t in nearby) for t in source.strings):
+                found.add(source.path)
+        return found
+
+
+def _resolve(module: str, present: set[str]) -> list[str]:
+    """Repository files Python runs to import `module`: its package __init__ files and the module itself."""
+    parts = module.split(".")
+    for base in SOURCE_ROOTS:
+        prefix = f"{base}/" if base else ""
+        leaf = [f"{prefix}{'/'.join(parts)}.py", f"{prefix}{'/'.join(parts)}/__init__.py"]
+        hits = [p for p in leaf if p in present]
+        if hits:
+            inits = [f"{prefix}{'/'.join(parts[:n])}/__init__.py" for n in range(1, len(parts))]
+            return hits + [p for p in inits if p in present]
+    return []
+
+
+def _package_modules(init: str, present: set[str]) -> list[str]:
+    folder = str(PurePosixPath(init).parent)
+    return [p for p in present if p.endswith(".py") and str(PurePosixPath(p).parent) == folder]
+
+
+def _parse(root: Path, path: str, present: set[str]) -> SourceFile:
+    source = SourceFile(path)
+    try:
+        tree = ast.parse((root / path).read_bytes(), filename=path)
+    except (SyntaxError, ValueError, OSError):
+        source.parsed = False
+        return source
+    package = list(PurePosixPath(path).parent.parts)
+    if PurePosixPath(path).parent == PurePosixPath("."):
+        package = []
+    for base in SOURCE_ROOTS:  # `from . import x` in dags/platform_dags/ means platform_dags.x
+        if base and package[:1] == [base]:
+            package = package[1:]
+    names: list[str] = []
+    discovers = False
+    globs_siblings = False  # Path(__file__).parent.glob("*.py"): loads the modules beside it
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            anchor = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*anchor, *(node.module.split(".") if node.module else [])])
+            if module:
+                names.append(module)
+            names += [f"{module}.{alias.name}" if module else alias.name for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
+            text = node.value.strip().strip("/").removeprefix("./")
+            if text and " " not in text and "\n" not in text:
+                source.strings.add(text)
+                names.append(text)  # a dotted module name in a string (import_module, mock.patch)
+        elif isinstance(node, ast.Attribute) and node.attr == "iter_modules":
+            discovers = True
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in GLOBS:
+            pattern = node.args[0] if node.args else None
+            if isinstance(pattern, ast.Constant) and str(pattern.value).endswith(".py"):
+                globs_siblings = True
+    source.names = set(names)
+    for name in names:
+        if name.replace(".", "").replace("_", "").isalnum():
+            for hit in _resolve(name, present):
+                source.imports.add(hit)
+                if discovers and hit.endswith("__init__.py"):
+                    source.imports.update(_package_modules(hit, present))
+    if globs_siblings:
+        source.imports.update(_package_modules(path, present))
+    source.imports.discard(path)
+    return source

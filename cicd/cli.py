@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cicd.gate import report
+from cicd.gate.cache import CacheError
 from cicd.gate.model import CheckResult, GateContext, Status
 from cicd.gate.registry import all_checks
+from cicd.gate.reuse import result_cache
 from cicd.gate.runner import GateSetupError, changed_files, gate_passed, run_checks, select_checks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +62,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             root=root, out_dir=root / "build" / "gate", changed_files=changed, base_ref=args.changed_since
         )
         selected = select_checks(checks, ctx, only=args.only or ())
-    except GateSetupError as exc:
+        cache = result_cache(ctx, selected, os.environ, use_stored=not args.no_cache)
+    except (GateSetupError, CacheError) as exc:
         print(f"gate: {exc}", file=sys.stderr)
         return EXIT_USAGE
     scope = "all" if changed is None else f"changed since {args.changed_since} ({len(changed)} files)"
@@ -69,7 +72,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"gate: {len(selected)} check(s), {scope}, {args.jobs} at a time", file=sys.stderr)
     started = time.perf_counter()
-    results = run_checks(selected, ctx, jobs=args.jobs, listener=None if args.json else _progress)
+    results = run_checks(selected, ctx, jobs=args.jobs, listener=None if args.json else _progress, cache=cache)
     total = time.perf_counter() - started
     passed = gate_passed(results)
     payload = report.as_dict(results, total, passed, scope)
@@ -130,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print the machine-readable report")
     validate.add_argument("--junit", metavar="PATH", help="also write a JUnit XML report")
     validate.add_argument("--list", action="store_true", help="list the checks and exit")
+    validate.add_argument(
+        "--no-cache", action="store_true", help="run every check even when a pass for the same inputs is stored"
+    )
     validate.set_defaults(handler=cmd_validate)
 
     release = commands.add_parser("release", help="release bundles").add_subparsers(

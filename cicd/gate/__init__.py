@@ -1,5 +1,5 @@
 """The validation gate: a registry of checks, each running a real tool over the repository."""
 
-from cicd.gate.model import Check, CheckResult, Finding, GateContext, Status, ToolError
+from cicd.gate.model import CacheNote, Check, CheckResult, Finding, GateContext, Status, ToolError
 
-__all__ = ["Check", "CheckResult", "Finding", "GateContext", "Status", "ToolError"]
+__all__ = ["CacheNote", "Check", "CheckResult", "Finding", "GateContext", "Status", "ToolError"]

@@ -37,6 +37,21 @@ class Finding:
         return f"{self.location()}: [{self.rule}] {self.message}{hint}"
 
 
+@dataclass(frozen=True)
+class CacheNote:
+    """What the result cache did for a check: reused a stored pass, stored this one, or why neither."""
+
+    action: str  # "reused" | "stored" | "not stored" | "disabled"
+    key: str
+    reason: str  # e.g. "inputs unchanged (412 files, tool locks, gate code)"
+    stored_at: str | None = None  # when the reused result was stored
+    original_duration_s: float | None = None
+
+    def render(self) -> str:
+        when = f", stored {self.stored_at}" if self.stored_at else ""
+        return f"{self.action} (key {self.key[:12]}{when}): {self.reason}"
+
+
 @dataclass
 class CheckResult:
     name: str
@@ -45,6 +60,11 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     summary: str = ""
     report: str | None = None  # path of the tool's own report, when it writes one
+    cache: CacheNote | None = None
+
+    @property
+    def reused(self) -> bool:
+        return self.cache is not None and self.cache.action == "reused"
 
     @property
     def errors(self) -> list[Finding]:
@@ -103,6 +123,19 @@ class Check:
     # Typical warm wall time on the reference 2-core machine: the runner starts the longest chain
     # first, so the slowest check never waits behind quick ones.
     expected_seconds: ClassVar[float] = 5.0
+    # What the result depends on, for the result cache (cicd/gate/keys.py). `inputs`: repository paths
+    # (default: `paths`; empty `paths`: the whole repository); Python files among them count with what they
+    # import. `build_inputs`: files under build/ that the checks in `needs` wrote and this one reads; when
+    # declared, they replace `needs` in the key (cfn-lint depends on the templates, not on the stack code).
+    # `outputs`: files this check writes for others; a stored pass is only reused while they are present
+    # and were written by a run with the same key. `narrows`: the check runs less under --changed-since.
+    # `uses_base_ref`: its result depends on the --changed-since commit. `dated`: on today's date.
+    inputs: ClassVar[tuple[str, ...] | None] = None
+    build_inputs: ClassVar[tuple[str, ...]] = ()
+    outputs: ClassVar[tuple[str, ...]] = ()
+    narrows: ClassVar[bool] = False
+    uses_base_ref: ClassVar[bool] = False
+    dated: ClassVar[bool] = False
 
     # A one-line result a check may set during run() (e.g. "r-1a2b: 42 files"); shown when it passes.
     summary_note: str = ""

@@ -6,6 +6,7 @@ import json
 import platform
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,11 +22,18 @@ def render_table(results: Sequence[CheckResult], total_s: float, out: TextIO) ->
     out.write(f"{'-' * width}  {'-' * 6}  {'-' * 7}  {'-' * 30}\n")
     for r in results:
         first_line = r.summary.splitlines()[0] if r.summary else ""
+        if r.reused and r.cache:
+            first_line = f"[reused, stored {r.cache.stored_at}] {first_line}"
         out.write(f"{r.name.ljust(width)}  {SYMBOL[r.status]:6}  {r.duration_s:6.1f}s  {first_line}\n")
     passed = sum(r.status is Status.PASSED for r in results)
     out.write(
         f"{'-' * width}  {'-' * 6}  {'-' * 7}\n{'total'.ljust(width)}  {passed}/{len(results)}  {total_s:6.1f}s\n"
     )
+    reused = [r for r in results if r.reused and r.cache]
+    if reused:
+        out.write("\nreused from the result cache (`--no-cache` runs them):\n")
+        for r in reused:
+            out.write(f"  {r.name}: {r.cache.render() if r.cache else ''}\n")
     problems = [r for r in results if r.findings or r.status is Status.ERROR]
     for r in problems:
         out.write(f"\n{SYMBOL[r.status]} {r.name}:\n")
@@ -52,6 +60,7 @@ def as_dict(results: Sequence[CheckResult], total_s: float, passed: bool, scope:
                 "duration_s": round(r.duration_s, 2),
                 "summary": r.summary,
                 "report": r.report,
+                "cache": asdict(r.cache) if r.cache else None,
                 "findings": [{k: v for k, v in vars(f).items() if v is not None} for f in r.findings],
             }
             for r in results
@@ -78,6 +87,13 @@ def write_junit(results: Sequence[CheckResult], total_s: float, path: Path) -> N
     for r in results:
         case = ET.SubElement(suite, "testcase", classname="gate", name=r.name, time=f"{r.duration_s:.2f}")
         text = "\n".join(f.render() for f in r.findings)
+        if r.cache:
+            properties = ET.SubElement(case, "properties")
+            for field, value in asdict(r.cache).items():
+                if value is not None:
+                    ET.SubElement(properties, "property", name=f"cache.{field}", value=str(value))
+            if r.reused:
+                text = f"cache: {r.cache.render()}" + (f"\n{text}" if text else "")
         if r.status is Status.FAILED:
             ET.SubElement(case, "failure", message=r.summary).text = text
         elif r.status is Status.ERROR:

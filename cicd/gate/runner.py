@@ -10,6 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from cicd.gate.model import Check, CheckResult, GateContext, Status, ToolError
+from cicd.gate.reuse import ResultCache
 
 Listener = Callable[[str, CheckResult | None], None]  # (check name, None on start | result on end)
 
@@ -95,32 +96,59 @@ def critical_path(checks: Sequence[Check]) -> dict[str, float]:
 
 
 def run_checks(
-    checks: Sequence[Check], ctx: GateContext, *, jobs: int, listener: Listener | None = None
+    checks: Sequence[Check],
+    ctx: GateContext,
+    *,
+    jobs: int,
+    listener: Listener | None = None,
+    cache: ResultCache | None = None,
 ) -> list[CheckResult]:
     """Run checks as their dependencies allow, at most `jobs` at a time, longest chain first.
 
-    Results come back in the given check order.
+    With a cache, a check whose key matches a stored pass is reused instead of run (decided once its
+    needs are done, since some keys cover what they wrote). Results come back in the given check order.
     """
     notify = listener or (lambda name, result: None)
     results: dict[str, CheckResult] = {}
     priority = critical_path(checks)
     pending = {check.name: check for check in sorted(checks, key=lambda c: -priority[c.name])}
+    by_name = dict(pending)
+    missed: set[str] = set()  # looked up once and not stored: do not ask the store again
     running: dict[Future[CheckResult], str] = {}
+
+    def finish(name: str, result: CheckResult) -> None:
+        del pending[name]
+        results[name] = result
+        notify(name, result)
+
+    def schedule(pool: ThreadPoolExecutor) -> bool:
+        """Start, skip or reuse what is ready; True when anything moved (which may unblock more)."""
+        moved = False
+        for name, check in list(pending.items()):
+            if any(results.get(need) is None for need in check.needs):
+                continue
+            failed = [n for n in check.needs if results[n].status is not Status.PASSED]
+            if failed:
+                finish(name, CheckResult(name, Status.SKIPPED, summary=f"not run: {', '.join(failed)} did not pass"))
+            elif cache and name not in missed and (stored := cache.reuse(check)) is not None:
+                finish(name, stored)
+            elif len(running) < max(1, jobs):
+                missed.add(name)
+                del pending[name]
+                notify(name, None)
+                if cache:
+                    cache.before_run(check)
+                running[pool.submit(_run_one, check, ctx)] = name
+            else:
+                missed.add(name)
+                continue
+            moved = True
+        return moved
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while pending or running:
-            for name, check in list(pending.items()):
-                blocked = [need for need in check.needs if results.get(need) is None]
-                failed = [n for n in check.needs if n in results and results[n].status is not Status.PASSED]
-                if failed:
-                    del pending[name]
-                    results[name] = CheckResult(
-                        name, Status.SKIPPED, summary=f"not run: {', '.join(failed)} did not pass"
-                    )
-                    notify(name, results[name])
-                elif not blocked and len(running) < max(1, jobs):
-                    del pending[name]
-                    notify(name, None)
-                    running[pool.submit(_run_one, check, ctx)] = name
+            while schedule(pool):
+                pass
             if not running:
                 if pending:  # only possible if a dependency was never scheduled
                     raise GateSetupError(f"checks could not be scheduled: {', '.join(pending)}")
@@ -129,6 +157,8 @@ def run_checks(
             for future in done:
                 name = running.pop(future)
                 results[name] = future.result()
+                if cache:
+                    cache.record(by_name[name], results[name])
                 notify(name, results[name])
     return [results[check.name] for check in checks]
 

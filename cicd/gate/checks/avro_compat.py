@@ -11,6 +11,7 @@ from cicd.schemas.subjects import check_repository
 class AvroCompatibility(Check):
     name = "avro-compat"
     description = "Avro schemas vs their released history (BACKWARD default; FORWARD, FULL, *_TRANSITIVE)"
+    uses_base_ref = True
     paths = ("pipeline_assets/schemas/*", "pipeline_assets/spark/*/query.json", "cicd/schemas/*")
 
     def run(self, ctx: GateContext) -> list[Finding]:

@@ -106,6 +106,8 @@ class CdkNagCoverage(Check):
     description = "every stack of every stage was checked by each cdk-nag pack (from its NagReport CSVs)"
     paths = CdkSynth.paths
     needs = ("cdk-synth",)
+    inputs = ()  # keyed on what synth wrote: manifests, templates and cdk-nag's reports
+    build_inputs = ("build/cdk.out/**/manifest.json", "build/cdk.out/**/*.template.json", "build/cdk.out/**/*.csv")
 
     def run(self, ctx: GateContext) -> list[Finding]:
         assembly = ctx.path(CLOUD_ASSEMBLY)

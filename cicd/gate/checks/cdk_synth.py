@@ -71,6 +71,9 @@ class CdkSynth(Check):
     description = "cdk synth of dev, staging, prod and the delivery pipeline, offline, with cdk-nag"
     paths = ("app.py", "cdk.json", "stacks/*", "constructs/*", "config/*", "pipeline_assets/*", "package*.json")
     needs = ("release-build",)
+    # The bundle's release id is its content hash: the one file of it that the templates depend on.
+    build_inputs = ("build/release/current/release.json",)
+    outputs = ("build/cdk.out/manifest.json",)
 
     def run(self, ctx: GateContext) -> list[Finding]:
         cdk = tool_path("cdk", ctx.root)

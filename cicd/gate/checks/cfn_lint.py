@@ -17,6 +17,9 @@ class CfnLint(Check):
     description = "cfn-lint on the cloud assembly's templates"
     paths = (*CdkSynth.paths, ".cfnlintrc")
     needs = ("cdk-synth",)
+    # Keyed on the templates, not the stack code: a stack edit that synthesizes the same templates reuses it.
+    inputs = (".cfnlintrc",)
+    build_inputs = ("build/cdk.out/**/*.template.json",)
 
     def run(self, ctx: GateContext) -> list[Finding]:
         templates = sorted(ctx.path(CLOUD_ASSEMBLY).glob("**/*.template.json"))

@@ -17,6 +17,8 @@ class Checkov(Check):
     description = "checkov (CloudFormation framework) on the cloud assembly, offline"
     paths = CdkSynth.paths
     needs = ("cdk-synth",)
+    inputs = ()  # keyed on the templates it scans (and the checkov lock), not the stack code
+    build_inputs = ("build/cdk.out/**/*.template.json",)
 
     def run(self, ctx: GateContext) -> list[Finding]:
         checkov = tool_path("checkov", ctx.root)

@@ -37,6 +37,7 @@ def airflow_version_findings(version: str, ctx: GateContext) -> list[Finding]:
 class DagIntegrity(Check):
     name = "dag-integrity"
     expected_seconds = 3
+    uses_base_ref = True
     description = (
         "dags/ in a real Airflow DagBag: import errors, cycles, duplicate ids, DAG policy, parse budget, "
         "no network/Variables at parse, no silently removed tasks"

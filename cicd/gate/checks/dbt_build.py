@@ -19,6 +19,7 @@ class DbtBuild(Check):
     expected_seconds = 9
     description = "dbt build (models, contracts, data and unit tests) on DuckDB with synthetic data"
     paths = DBT_PATHS
+    outputs = ("build/dbt/ci/target/manifest.json",)  # dbt-schema-compat reads it
 
     def run(self, ctx: GateContext) -> list[Finding]:
         try:

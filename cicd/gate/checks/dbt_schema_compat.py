@@ -21,6 +21,8 @@ class DbtSchemaCompat(Check):
     description = "breaking changes to contracted dbt models vs the baseline manifest (versions / acknowledgements)"
     paths = DBT_PATHS
     needs = ("dbt-build",)
+    build_inputs = ("build/dbt/ci/target/manifest.json", "build/dbt/baseline/manifest.json")
+    dated = True  # acknowledgements of breaking changes expire
 
     def run(self, ctx: GateContext) -> list[Finding]:
         current_path = DbtWorkspace(ctx.root, "ci").manifest_path

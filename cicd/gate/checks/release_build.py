@@ -11,6 +11,7 @@ from cicd.release.bundle import BundleError, build
 class ReleaseBuild(Check):
     name = "release-build"
     expected_seconds = 10
+    outputs = ("build/release/current/release.json",)  # cdk-synth packages this bundle
     description = "content-addressed release bundle in build/release/<release_id> (DAGs, dbt, Spark, services)"
 
     def run(self, ctx: GateContext) -> list[Finding]:

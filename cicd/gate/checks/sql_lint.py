@@ -60,6 +60,7 @@ def parse_report(stdout: str, ctx: GateContext) -> list[Finding]:
 class SqlLint(Check):
     name = "sql-lint"
     expected_seconds = 5
+    narrows = True
     description = "sqlfluff on dbt models and tests (Snowflake dialect, jinja templater; config: .sqlfluff)"
     paths = (*LINTED, *CONFIG)
 

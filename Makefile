@@ -112,7 +112,7 @@ fmt: $(VENV_STAMP) ## Format and auto-fix Python
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 .PHONY: bench-gate
-bench-gate: venv ## Gate wall time per check, cold (fresh venvs) and warm
+bench-gate: venv ## Gate seconds on a scratch clone: cold, warm --no-cache, cached, and changed-only for 4 one-file changes
 	$(PY) -m cicd.gate.bench
 
 .PHONY: clean

@@ -1,8 +1,13 @@
-"""Gate wall time, cold and warm, on a clean clone of HEAD: `make bench-gate` or `python -m cicd.gate.bench`.
+"""Gate wall time on a scratch clone of HEAD: `make bench-gate` or `python -m cicd.gate.bench`.
 
-cold  = fresh clone, empty uv and npm caches, `make venv` then the full gate
-warm  = the full gate again in the same clone (toolchain and caches present)
-delta = `--changed-since HEAD` after a one-line change to one Python file
+Never touches this checkout: it clones HEAD into a temporary folder (toolchain symlinked, unless
+--install-toolchain) and measures, in order:
+
+cold              --all --no-cache on the fresh clone (no result cache, no mypy cache)
+warm --no-cache   the same again: tool caches warm, every check runs
+warm, cached      --all with nothing changed: every check reuses its stored pass
+changed-only ...  --changed-since HEAD after a harmless one-line change to one file, one at a time
+                  (DAG spec, dbt model, stack, Lambda handler); each change is reverted before the next
 """
 
 from __future__ import annotations
@@ -14,58 +19,121 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+TOOLCHAIN = (".venv", ".venv-checkov", "node_modules", ".make")
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+@dataclass(frozen=True)
+class OneLineChange:
+    label: str
+    path: str
+    line: str  # appended; a comment in the file's own syntax, so every check still passes
+
+
+CHANGES = (
+    OneLineChange("DAG spec", "dags/pipelines/crm_accounts.yaml", "# bench: a harmless one-line change\n"),
+    OneLineChange("SQL model", "dbt_project/models/staging/crm/stg_crm__accounts.sql", "-- bench: a harmless change\n"),
+    OneLineChange("stack", "stacks/storage_stack.py", "# bench: a harmless one-line change\n"),
+    OneLineChange("Lambda handler", "pipeline_assets/ledger/handler.py", "# bench: a harmless one-line change\n"),
+)
+
+
+@dataclass
+class Step:
+    label: str
+    seconds: float
+    passed: bool
+    checks: dict[str, str]  # check -> "12.3" (ran), "reused", "skip"
+
+
+def _gate(clone: Path, env: dict[str, str], label: str, *args: str) -> Step:
+    cmd = [str(clone / ".venv" / "bin" / "python"), "-m", "cicd", "validate", *args]
+    report = clone / "build" / "gate" / "report.json"
+    report.unlink(missing_ok=True)
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=clone, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode not in (0, 1):
         sys.exit(f"{' '.join(cmd)} exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-3000:]}")
-    return elapsed
+    if proc.returncode == 1:
+        print(f"warning: the gate failed in step {label!r}:\n{proc.stdout[-2000:]}", file=sys.stderr)
+    checks: dict[str, str] = {}
+    if report.exists():
+        for check in json.loads(report.read_text())["checks"]:
+            cache = check.get("cache") or {}
+            if cache.get("action") == "reused":
+                checks[check["name"]] = "reused"
+            elif check["status"] == "skipped":
+                checks[check["name"]] = "skip"
+            else:
+                checks[check["name"]] = f"{check['duration_s']:.1f}"
+    print(f"  {label}: {elapsed:.1f} s", file=sys.stderr, flush=True)
+    return Step(label, elapsed, proc.returncode == 0, checks)
 
 
-def _per_check(clone: Path) -> dict[str, tuple[str, float]]:
-    report = json.loads((clone / "build" / "gate" / "report.json").read_text())
-    return {c["name"]: (c["status"], c["duration_s"]) for c in report["checks"]}
+def _clone(tmp: Path, install: bool, env: dict[str, str]) -> Path:
+    clone = tmp / "repo"
+    subprocess.run(["git", "clone", "--quiet", "--local", str(ROOT), str(clone)], check=True)
+    if install:
+        env |= {"UV_CACHE_DIR": f"{tmp}/uv-cache", "npm_config_cache": f"{tmp}/npm-cache"}
+        subprocess.run(["make", "venv"], cwd=clone, env=env, check=True)
+    else:
+        for name in TOOLCHAIN:
+            if (ROOT / name).exists():
+                (clone / name).symlink_to((ROOT / name).resolve())
+    return clone
+
+
+def measure(clone: Path, env: dict[str, str], changes: tuple[OneLineChange, ...] = CHANGES) -> list[Step]:
+    steps = [
+        _gate(clone, env, "cold (--all --no-cache, fresh clone)", "--all", "--no-cache"),
+        _gate(clone, env, "warm --no-cache", "--all", "--no-cache"),
+        _gate(clone, env, "warm, cached, nothing changed", "--all"),
+    ]
+    for change in changes:
+        target = clone / change.path
+        original = target.read_bytes()
+        target.write_bytes(original + change.line.encode())
+        try:
+            steps.append(_gate(clone, env, f"changed-only: {change.label} ({change.path})", "--changed-since", "HEAD"))
+        finally:
+            target.write_bytes(original)
+    return steps
+
+
+def render(steps: list[Step], load: tuple[str, str]) -> str:
+    width = max(len(s.label) for s in steps)
+    lines = [f"load average before: {load[0]}", f"load average after:  {load[1]}", ""]
+    lines.append(f"{'step'.ljust(width)}  {'seconds':>8}  gate")
+    lines += [f"{s.label.ljust(width)}  {s.seconds:8.1f}  {'PASS' if s.passed else 'FAIL'}" for s in steps]
+    names = sorted({name for s in steps for name in s.checks})
+    short = ["cold", "warm-nc", "cached", *[f"chg{i + 1}" for i in range(len(steps) - 3)]]
+    lines += ["", f"{'check (s; reused; skip; - not selected)':40}" + "".join(f"{h:>9}" for h in short)]
+    for name in names:
+        lines.append(f"{name:40}" + "".join(f"{s.checks.get(name, '-'):>9}" for s in steps))
+    return "\n".join(lines)
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warm-only", action="store_true", help="reuse this checkout's caches (skip cold install)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--install-toolchain", action="store_true", help="run `make venv` with empty uv/npm caches in the clone"
+    )
     args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_CACHE_")}  # the clone's own cache
+    before = _load()
     with tempfile.TemporaryDirectory(prefix="gate-bench-") as tmp:
-        clone = Path(tmp) / "repo"
-        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-        env = {**os.environ}
-        rows: list[tuple[str, float]] = []
-        if args.warm_only:
-            for name in (".venv", ".venv-checkov", "node_modules", ".make"):
-                (clone / name).symlink_to(ROOT / name)
-        else:
-            env |= {"UV_CACHE_DIR": f"{tmp}/uv-cache", "npm_config_cache": f"{tmp}/npm-cache"}
-            rows.append(("cold: make venv (empty caches)", _run(["make", "venv"], clone, env)))
-        gate = [str(clone / ".venv" / "bin" / "python"), "-m", "cicd", "validate"]
-        rows.append(("first full gate", _run([*gate, "--all"], clone, env)))
-        first = _per_check(clone)
-        rows.append(("warm full gate", _run([*gate, "--all"], clone, env)))
-        warm = _per_check(clone)
-        target = next(p for p in sorted(clone.glob("cicd/**/*.py")) if p.name != "__init__.py")
-        target.write_text(target.read_text() + "\n# bench: one-line change\n")
-        rows.append(("--changed-since HEAD, one .py file", _run([*gate, "--changed-since", "HEAD"], clone, env)))
-        delta = _per_check(clone)
-
-    print(f"\n{'step':40} {'seconds':>8}")
-    for label, seconds in rows:
-        print(f"{label:40} {seconds:8.1f}")
-    print(f"\n{'check':22} {'first':>8} {'warm':>8} {'delta':>8}  status(warm)")
-    for name in sorted(first):
-        d = f"{delta[name][1]:8.1f}" if name in delta else f"{'-':>8}"
-        print(f"{name:22} {first[name][1]:8.1f} {warm[name][1]:8.1f} {d}  {warm[name][0]}")
-    return 0
+        clone = _clone(Path(tmp), args.install_toolchain, env)
+        steps = measure(clone, env)
+    print(render(steps, (before, _load())))
+    return 0 if all(s.passed for s in steps) else 1
 
 
 if __name__ == "__main__":

@@ -217,7 +217,8 @@ def _parse(root: Path, path: str, present: set[str]) -> SourceFile:
             text = node.value.strip().strip("/").removeprefix("./")
             if text and " " not in text and "\n" not in text:
                 source.strings.add(text)
-                names.append(text)  # a dotted module name in a string (import_module, mock.patch)
+                if "." in text:  # a dotted module name (import_module, mock.patch); a bare word is data
+                    names.append(text)
         elif isinstance(node, ast.Attribute) and node.attr == "iter_modules":
             discovers = True
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in GLOBS:

@@ -155,3 +155,8 @@ def test_repo_files_hold_untracked_files_and_leave_out_ignored_output(tmp_path):
     (tmp_path / "build" / "out.json").write_text("{}")
     (tmp_path / "new.py").write_text("")
     assert repo_files(tmp_path) == [".gitignore", "new.py"]
+
+
+def test_a_bare_word_in_a_string_is_data_not_an_import(tmp_path):
+    graph = write(tmp_path, {"dags/crm_accounts.py": "", "tests/test_spark.py": 'PIPELINE = "crm_accounts"\n'})
+    assert graph.dependencies({"tests/test_spark.py"}) == {"tests/test_spark.py"}

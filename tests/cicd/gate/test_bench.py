@@ -1,0 +1,52 @@
+"""The gate benchmark measures on a scratch clone and leaves every file as it found it."""
+
+from pathlib import Path
+
+import pytest
+
+from cicd.gate import bench
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_the_four_one_file_changes_exist_and_cover_spec_model_stack_and_handler():
+    assert [c.path.split("/")[0] for c in bench.CHANGES] == ["dags", "dbt_project", "stacks", "pipeline_assets"]
+    for change in bench.CHANGES:
+        assert (REPO / change.path).is_file(), f"{change.path} is gone: point the bench at another file"
+
+
+def test_each_change_is_applied_alone_and_reverted(tmp_path, monkeypatch):
+    for change in bench.CHANGES:
+        (tmp_path / change.path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / change.path).write_text("original\n")
+    seen = []
+
+    def fake_gate(clone, env, label, *args):
+        dirty = [c.path for c in bench.CHANGES if (clone / c.path).read_text() != "original\n"]
+        seen.append((args, dirty))
+        return bench.Step(label, 1.0, True, {"unit-tests": "1.0"})
+
+    monkeypatch.setattr(bench, "_gate", fake_gate)
+    steps = bench.measure(tmp_path, {})
+    assert [dirty for _, dirty in seen] == [[], [], [], *[[c.path] for c in bench.CHANGES]]
+    assert [args for args, _ in seen][:3] == [("--all", "--no-cache"), ("--all", "--no-cache"), ("--all",)]
+    assert all(args == ("--changed-since", "HEAD") for args, _ in seen[3:])
+    assert all((tmp_path / c.path).read_text() == "original\n" for c in bench.CHANGES)
+    table = bench.render(steps, ("1.0 1.0 1.0", "2.0 2.0 2.0"))
+    assert "changed-only: stack (stacks/storage_stack.py)" in table and "unit-tests" in table
+
+
+def test_a_change_is_reverted_even_when_the_gate_run_breaks(tmp_path, monkeypatch):
+    change = bench.CHANGES[0]
+    (tmp_path / change.path).parent.mkdir(parents=True)
+    (tmp_path / change.path).write_text("original\n")
+
+    def broken(clone, env, label, *args):
+        if args[0] == "--changed-since":
+            raise SystemExit("gate crashed")
+        return bench.Step(label, 1.0, True, {})
+
+    monkeypatch.setattr(bench, "_gate", broken)
+    with pytest.raises(SystemExit):
+        bench.measure(tmp_path, {}, (change,))
+    assert (tmp_path / change.path).read_text() == "original\n"

@@ -31,6 +31,8 @@ class UnitTests(Check):
     name = "unit-tests"
     expected_seconds = 120
     narrows = True
+    # Tests read more than the paths that select them (cdk.json, README.md, fixtures): any file counts for reuse.
+    inputs = ("*",)
     description = "pytest -m 'not slow and not external' (Spark transforms, handlers, models, the gate itself)"
     paths = ("*.py", "tests/*", "pyproject.toml", "config/*", "dags/*", "pipeline_assets/*", "dbt_project/*")
 

@@ -96,3 +96,11 @@ def test_the_needed_checks_keys_are_part_of_the_key(repo):
 
     maker = KeyMaker(GateContext(repo, repo / "build" / "gate"))
     assert maker.pre_key(After(), {"lint": "1" * 64}) != maker.pre_key(After(), {"lint": "2" * 64})
+
+
+def test_the_unit_tests_result_depends_on_every_file_tests_may_read(repo):
+    from cicd.gate.checks.unit_tests import UnitTests
+
+    before = key(repo, UnitTests())
+    (repo / "cdk.json").write_text("{}")  # read by the synth tests, though it does not select them
+    assert key(repo, UnitTests()) != before

@@ -30,7 +30,7 @@ TOOLCHAIN = (".venv", ".venv-checkov", "node_modules", ".make")
 class OneLineChange:
     label: str
     path: str
-    line: str  # appended; a comment in the file's own syntax, so every check still passes
+    line: str  # put first: a comment in the file's own syntax (appended, ruff format wants blank lines before it)
 
 
 CHANGES = (
@@ -96,7 +96,7 @@ def measure(clone: Path, env: dict[str, str], changes: tuple[OneLineChange, ...]
     for change in changes:
         target = clone / change.path
         original = target.read_bytes()
-        target.write_bytes(original + change.line.encode())
+        target.write_bytes(change.line.encode() + original)
         try:
             steps.append(_gate(clone, env, f"changed-only: {change.label} ({change.path})", "--changed-since", "HEAD"))
         finally:

@@ -25,6 +25,8 @@ class PullRequestValidation(Construct):
         repository: str,
         connection_arn: str,
         cache_bucket: s3.IBucket,
+        gate_results_bucket: s3.IBucket,
+        gate_results_prefix: str,
         encryption_key: kms.IKey,
         log_retention: logs.RetentionDays,
     ) -> None:
@@ -52,6 +54,14 @@ class PullRequestValidation(Construct):
             build_spec=gate_build_spec("make validate-changed BASE=origin/${CODEBUILD_WEBHOOK_BASE_REF#refs/heads/}"),
             environment=gate_build_environment(),
             cache=codebuild.Cache.bucket(cache_bucket, prefix="pull-requests"),
+            # The trusted Validate build's passed check results: a PR whose inputs match main's reuses them,
+            # but may only read them (GATE_CACHE_READONLY), so it can never plant a pass for main.
+            environment_variables={
+                "GATE_CACHE_URI": codebuild.BuildEnvironmentVariable(
+                    value=f"s3://{gate_results_bucket.bucket_name}/{gate_results_prefix}"
+                ),
+                "GATE_CACHE_READONLY": codebuild.BuildEnvironmentVariable(value="1"),
+            },
             encryption_key=encryption_key,
             logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)),
             timeout=cdk.Duration.minutes(30),
@@ -61,6 +71,11 @@ class PullRequestValidation(Construct):
         cfn_project = self.project.node.default_child
         assert isinstance(cfn_project, codebuild.CfnProject)
         cfn_project.add_property_override("Source.Auth", {"Type": "CODECONNECTIONS", "Resource": connection_arn})
+        self.project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[gate_results_bucket.arn_for_objects(f"{gate_results_prefix}/*")]
+            )
+        )
         self.project.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[

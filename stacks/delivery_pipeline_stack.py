@@ -45,6 +45,8 @@ MAIN_COMMAND = "make validate"
 # Before it, the pipeline stages the jars and wheels the private-subnet runtimes install (docs/packages.md);
 # PACKAGES_REQUIRED makes a missing or unlocked package stop synth instead of shipping a run that cannot start.
 STAGE_PACKAGES_COMMAND = "make packages"
+# Where Validate stores the gate's passed check results (cicd/gate/cache.py); pull requests only read them.
+GATE_RESULTS_PREFIX = "gate-results"
 APPROVAL_ACTION = "PromoteToProd"
 # A gated environment (approval.required) gets three pipeline stages: the approval, the platform
 # lane (named like the environment's Stage) and the release lane. Rolling the release lane's stage
@@ -130,6 +132,8 @@ class DeliveryPipelineStack(cdk.Stack):
             repository=delivery.repository,
             connection_arn=delivery.connection_arn,
             cache_bucket=pull_request_cache,
+            gate_results_bucket=self.cache,
+            gate_results_prefix=GATE_RESULTS_PREFIX,
             encryption_key=self.build_key,
             log_retention=log_retention,
         )
@@ -216,6 +220,8 @@ class DeliveryPipelineStack(cdk.Stack):
                 "EVIDENCE_BUCKET": evidence_bucket.bucket_name,
                 "PIPELINE_NAME": self._pipeline_name,
                 "PIPELINE_EXECUTION_ID": "#{codepipeline.PipelineExecutionId}",
+                # Unchanged inputs reuse a stored pass instead of re-running (`--no-cache` forces a full run).
+                "GATE_CACHE_URI": f"s3://{self.cache.bucket_name}/{GATE_RESULTS_PREFIX}",
             },
             role_policy_statements=[
                 # Write-only into incoming/: the build can add evidence, never read, change or delete it.

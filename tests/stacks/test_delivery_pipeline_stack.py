@@ -362,7 +362,16 @@ def test_pull_requests_cannot_touch_the_trusted_toolchain_cache_and_stamps_are_n
     assert trusted.startswith("ToolchainCache")
     assert pr["Cache"]["Location"]["Fn::Join"][1][0]["Ref"].startswith("PullRequestCache")
     pr_role = pr["ServiceRole"]["Fn::GetAtt"][0]
-    assert trusted not in json.dumps([s for _, s in _statements_of_role(template, pr_role)])
+    # The one exception: reading (never writing) the gate's passed results, under their own prefix.
+    touching_trusted = [s for _, s in _statements_of_role(template, pr_role) if trusted in json.dumps(s)]
+    assert [(s["Action"], s["Effect"]) for s in touching_trusted] == [("s3:GetObject", "Allow")]
+    assert "/gate-results/*" in json.dumps(touching_trusted[0]["Resource"])
+    pr_env = {v["Name"]: v["Value"] for v in pr["Environment"]["EnvironmentVariables"]}
+    assert pr_env["GATE_CACHE_READONLY"] == "1"
+    assert "gate-results" in json.dumps(pr_env["GATE_CACHE_URI"])
+    validate_env = {v["Name"]: v["Value"] for v in validate["Environment"]["EnvironmentVariables"]}
+    assert "GATE_CACHE_READONLY" not in validate_env
+    assert trusted in json.dumps(validate_env["GATE_CACHE_URI"])
     buckets = [
         lid
         for lid in template.find_resources("AWS::S3::Bucket")

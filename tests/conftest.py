@@ -1,7 +1,9 @@
 import os
 from pathlib import Path
 
+import boto3
 import pytest
+from moto.core.config import default_user_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -12,6 +14,24 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+# Every mock_aws() start drops boto3's default session by default, so the next boto3.client() builds a
+# new one and re-reads the service models from disk: 0.1-0.4 s per client, paid by hundreds of tests.
+# moto does that so a mocked test's fake credentials cannot leak into a later test that talks to real
+# AWS. Only the external tests may (when EXTERNAL_* points at staging), and they get a fresh session below.
+default_user_config["core"]["reset_boto3_session"] = False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_boto3_session_for_external_tests(request):
+    if request.node.get_closest_marker("external") is None:
+        yield
+        return
+    saved, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, None
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved
 
 
 @pytest.fixture(scope="session")

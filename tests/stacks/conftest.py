@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,11 +12,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 
-from config import EnvironmentConfig, load_all
+from config import load_all
+from stacks import release_bundle
 from stacks.data_platform_stage import DataPlatformStage
 
 ROOT = Path(__file__).resolve().parents[2]
-DELIVERY_ACCOUNT = "111111111111"
 CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 BUNDLE_FILES = {
     "dags/crm_accounts.py": b"# DAG wiring only\n",
@@ -66,29 +67,42 @@ def release_id(release_dir) -> str:
     return json.loads((release_dir / "release.json").read_text())["release_id"]
 
 
-def build_stage(env: EnvironmentConfig, release_dir: Path) -> DataPlatformStage:
-    return DataPlatformStage(
-        new_app(),
-        env.name.capitalize(),
-        env_config=env,
-        delivery_account=DELIVERY_ACCOUNT,
-        delivery_pipeline_name="data-platform-delivery",
-        release_dir=release_dir,
-    )
+def load_app_module():
+    """app.py, loaded by path: it is a script, not a package module."""
+    spec = importlib.util.spec_from_file_location("cdk_app_entry", ROOT / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def whole_app(config, release_dir, tmp_path_factory) -> cdk.App:
+    """app.py's build_app on the test bundle, built once per session (~6 s of jsii time).
+
+    Every stack test reads its templates from this one app: the delivery stacks directly, the
+    environment stacks through `synth` (the stages the pipeline deploys are these very objects).
+    `whole_app.synth()` writes the cloud assembly, with cdk-nag's reports, to its own folder.
+    """
+    patch = pytest.MonkeyPatch()
+    patch.setattr(release_bundle, "DEFAULT_RELEASE_DIR", release_dir)
+    try:
+        return load_app_module().build_app(config, new_app(tmp_path_factory.mktemp("cdk.out")))
+    finally:
+        patch.undo()
 
 
 class Synthesized:
-    """Stages built on first use and kept for the session: each one costs seconds of jsii time."""
+    """The stages of the shared app, with their templates kept for the session."""
 
-    def __init__(self, config, release_dir: Path) -> None:
-        self._config, self._release_dir = config, release_dir
-        self._stages: dict[str, DataPlatformStage] = {}
+    def __init__(self, app: cdk.App) -> None:
+        self._pipeline = app.node.find_child("DeliveryPipeline")
         self._templates: dict[tuple[str, str], assertions.Template] = {}
 
     def stage(self, env: str) -> DataPlatformStage:
-        if env not in self._stages:
-            self._stages[env] = build_stage(self._config.environment(env), self._release_dir)
-        return self._stages[env]
+        stage = self._pipeline.node.find_child(env.capitalize())
+        assert isinstance(stage, DataPlatformStage), f"the pipeline has no stage for {env}"
+        return stage
 
     def template(self, env: str, stack: str) -> assertions.Template:
         if (env, stack) not in self._templates:
@@ -99,8 +113,8 @@ class Synthesized:
 
 
 @pytest.fixture(scope="session")
-def synth(config, release_dir) -> Synthesized:
-    return Synthesized(config, release_dir)
+def synth(whole_app) -> Synthesized:
+    return Synthesized(whole_app)
 
 
 def logical_id(construct) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,22 +10,12 @@ from pathlib import Path
 import pytest
 
 from cicd.gate.checks.cdk_nag_coverage import PACKS, assembly_stacks, coverage_findings
-from config import load_all
-from stacks import release_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE_STACKS = {"Storage", "Compute", "Orchestration", "Release", "Audit", "Monitoring"}
 # Prod holds production data: the delivery account gets no role into it (stacks/data_platform_stage.py).
 DELIVERY_ACCESS_STAGES = ("Dev", "Staging")
 DELIVERY_STACKS = {"DeliveryAudit", "DeliveryPipeline"}
-
-
-def load_app_module():
-    spec = importlib.util.spec_from_file_location("cdk_app_entry", ROOT / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # The second synth runs in a fresh interpreter with another hash seed, so that set or dict order
@@ -47,15 +36,9 @@ build_app(load_all(), app).synth()
 
 
 @pytest.fixture(scope="module")
-def assemblies(tmp_path_factory, release_dir, cfn):
+def assemblies(tmp_path_factory, release_dir, whole_app):
     """app.py's build_app synthesized twice, into two directories, from the same bundle."""
-    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
-    patch = pytest.MonkeyPatch()
-    patch.setattr(release_bundle, "DEFAULT_RELEASE_DIR", release_dir)
-    try:
-        load_app_module().build_app(load_all(), cfn.new_app(first)).synth()
-    finally:
-        patch.undo()
+    first, second = Path(whole_app.synth().directory), tmp_path_factory.mktemp("second")
     env = {**os.environ, "PYTHONHASHSEED": "12345", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     subprocess.run(
         [sys.executable, "-c", SECOND_SYNTH, str(second), str(release_dir)],

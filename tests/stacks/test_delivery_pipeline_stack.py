@@ -12,31 +12,19 @@ from constructs.gate_build_spec import TOOLCHAIN_CACHE_PATHS
 
 from cicd.rollback.pipeline import release_lane_stage
 from config import load_all
-from stacks import release_bundle
 from stacks.delivery_pipeline_stack import APPROVAL_ACTION, MAIN_COMMAND, RELEASE_LANE_STAGE, STAGE_PACKAGES_COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def app_stacks(release_dir, cfn):
-    patch = pytest.MonkeyPatch()
-    patch.setattr(release_bundle, "DEFAULT_RELEASE_DIR", release_dir)
-    try:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("cdk_app_for_pipeline_tests", ROOT / "app.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        app = module.build_app(load_all(), cfn.new_app())
-        stacks = {child.node.id: child for child in app.node.children}
-        return {
-            "pipeline": assertions.Template.from_stack(stacks["DeliveryPipeline"]),
-            "audit": assertions.Template.from_stack(stacks["DeliveryAudit"]),
-            "pipeline_stack": stacks["DeliveryPipeline"],
-        }
-    finally:
-        patch.undo()
+def app_stacks(whole_app):
+    stacks = {child.node.id: child for child in whole_app.node.children}
+    return {
+        "pipeline": assertions.Template.from_stack(stacks["DeliveryPipeline"]),
+        "audit": assertions.Template.from_stack(stacks["DeliveryAudit"]),
+        "pipeline_stack": stacks["DeliveryPipeline"],
+    }
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,8 @@ def registry_specs() -> list:
 
 
 def build(**overrides):
-    app = cdk.App()
+    # Builtin template validation costs ~6 s per synth here; cfn-lint and checkov check it (slow test below).
+    app = cdk.App(builtin_cloud_formation_validation=False)
     storage = cdk.Stack(app, "Test-Storage", env=ENV)
     key = kms.Key(storage, "DataKey", enable_key_rotation=True)
     release_bucket = s3.Bucket(storage, "ReleaseBucket", encryption_key=key)

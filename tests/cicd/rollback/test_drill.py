@@ -9,6 +9,7 @@ import pytest
 from cicd.rollback import drill
 
 
+@pytest.mark.slow  # the whole drill, both rollback paths, on moto (~4 s)
 def test_drill_rolls_back_to_a_byte_identical_dag_folder_through_both_paths(repo_root):
     results = {path: drill.run_scenario(path, repo_root, echo=lambda _: None) for path in ("pipeline", "template")}
     json.dumps(list(results.values()), default=str)  # what --json prints must serialize

@@ -190,6 +190,7 @@ def test_ingest_starts_the_job_emr_serverless_accepts(platform_settings, monkeyp
     assert run["executionRole"] == role
 
 
+@pytest.mark.slow  # fakesnow's emulator, like the other fakesnow tests
 def test_load_copies_the_interval_once_on_snowflake(platform_settings, monkeypatch, tmp_path):
     """The rendered COPY INTO runs on fakesnow through the real operator and Snowflake hook; a rerun loads nothing."""
     fakesnow = pytest.importorskip("fakesnow")

@@ -117,6 +117,7 @@ def test_malformed_json_line_is_quarantined_not_dropped(spark, tmp_path):
     assert next(r for r in rows if r.quarantine_reason).raw_record == "{not json"
 
 
+@pytest.mark.slow  # main() end to end three times: read, transform, write, quarantine (~5 s)
 def test_main_replaces_only_its_interval_and_reruns_are_idempotent(spark, tmp_path):
     def land(date, rows):
         folder = tmp_path / "inbound" / f"ingest_date={date}"

@@ -103,6 +103,7 @@ def land(spark, source, name, rows):
     spark.createDataFrame(rows, job.KAFKA_RECORD).coalesce(1).write.parquet(str(source / name))
 
 
+@pytest.mark.slow  # three streaming runs of the job end to end, with a crash and a replay (~10 s)
 def test_streaming_dedup_across_batches_replay_and_quarantine(spark, tmp_path):
     source, out = tmp_path / "kafka", tmp_path / "out"
     first = synthetic.events(4, seed=11)
@@ -147,6 +148,7 @@ def crash_before_commit(checkpoint, batch_id):
                 (checkpoint / log / f".{entry.name}.crc").unlink(missing_ok=True)  # the local filesystem's checksum
 
 
+@pytest.mark.slow  # a real streaming query that runs for 3 s of wall time before the stop
 def test_graceful_stop_waits_for_the_batch_then_stops(spark, tmp_path):
     stream = spark.readStream.format("rate").option("rowsPerSecond", 50).load()
     query = (

@@ -116,6 +116,7 @@ BROKEN_TEMPLATE = {
 }
 
 
+@pytest.mark.slow  # runs the real cfn-lint and checkov (5-8 s each)
 @pytest.mark.parametrize("check_name", ["cfn-lint", "checkov"])
 def test_iac_checks_name_the_template_and_rule_of_a_broken_template(tmp_path, check_name):
     import json

@@ -37,3 +37,23 @@ def _fresh_boto3_session_for_external_tests(request):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+# Test data is tiny: compiling generated code and re-planning adaptively cost more than they save.
+TINY_DATA_CONF = {"spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"}
+
+
+@pytest.fixture(scope="session")
+def spark(repo_root):
+    """One local[2] session for every test that needs Spark: starting the JVM is the expensive part (~4 s).
+
+    pyspark is imported here, not at the top, so runs without a Spark test do not pay for it.
+    """
+    from pipeline_assets.spark.common.session import local_session
+
+    session = local_session(cores=2, app_name="tests", extra_python_path=repo_root)
+    session.sparkContext.setLogLevel("ERROR")
+    for key, value in TINY_DATA_CONF.items():
+        session.conf.set(key, value)
+    yield session
+    session.stop()

@@ -233,15 +233,4 @@ def kafka(run_id: str) -> Any:
             close()
 
 
-# --- Spark (the streaming transform runs on what the systems return) --------------------------
-
-
-@pytest.fixture(scope="session")
-def spark(repo_root: Any) -> Any:
-    from pipeline_assets.spark.common.session import local_session
-
-    session = local_session(cores=2, app_name="external-tests", extra_python_path=repo_root)
-    session.sparkContext.setLogLevel("ERROR")
-    session.conf.set("spark.sql.codegen.wholeStage", "false")  # tiny inputs: compiling costs more than it saves
-    yield session
-    session.stop()
+# Spark: the `spark` fixture of tests/conftest.py (one JVM for the whole run).

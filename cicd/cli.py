@@ -21,6 +21,7 @@ from cicd.gate.model import CheckResult, GateContext, Status
 from cicd.gate.registry import all_checks
 from cicd.gate.reuse import result_cache
 from cicd.gate.runner import GateSetupError, changed_files, gate_passed, run_checks, select_checks
+from cicd.options import ExitCode, add_root_option, print_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,8 +39,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cicd.streaming.cli",
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
 
 def _progress(name: str, result: CheckResult | None) -> None:
     if result is None:
@@ -52,10 +51,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     checks = all_checks()
     if args.list:
-        for check in checks:
-            needs = f" (needs {', '.join(check.needs)})" if check.needs else ""
-            print(f"{check.name:22} {check.description}{needs}")
-        return EXIT_OK
+        print_table(("check", "what it runs", "needs"), [(c.name, c.description, ", ".join(c.needs)) for c in checks])
+        return ExitCode.OK
     try:
         changed = None if args.all or not args.changed_since else changed_files(root, args.changed_since)
         ctx = GateContext(
@@ -65,11 +62,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         cache = result_cache(ctx, selected, os.environ, use_stored=not args.no_cache)
     except (GateSetupError, CacheError) as exc:
         print(f"gate: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     scope = "all" if changed is None else f"changed since {args.changed_since} ({len(changed)} files)"
     if not selected:
         print(f"gate: no check is affected by the change ({scope}); nothing to validate")
-        return EXIT_OK
+        return ExitCode.OK
     print(f"gate: {len(selected)} check(s), {scope}, {args.jobs} at a time", file=sys.stderr)
     started = time.perf_counter()
     results = run_checks(selected, ctx, jobs=args.jobs, listener=None if args.json else _progress, cache=cache)
@@ -85,7 +82,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         report.render_table(results, total, sys.stdout)
         failed = [r.name for r in results if r.status is not Status.PASSED]
         print(f"\ngate {'PASSED' if passed else 'FAILED: ' + ', '.join(failed)} in {total:.1f}s")
-    return EXIT_OK if passed else EXIT_FAILED
+    return ExitCode.OK if passed else ExitCode.FAILED
 
 
 def cmd_release_build(args: argparse.Namespace) -> int:
@@ -95,9 +92,9 @@ def cmd_release_build(args: argparse.Namespace) -> int:
         release = build(Path(args.root).resolve(), Path(args.out).resolve())
     except BundleError as exc:
         print(f"release build failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(f"{release.release_id}  {release.file_count} files  {release.size_bytes / 1e6:.2f} MB  {release.directory}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_release_evidence(args: argparse.Namespace) -> int:
@@ -108,7 +105,7 @@ def cmd_release_evidence(args: argparse.Namespace) -> int:
     missing = [str(p.relative_to(root)) for p in (release, gate_report) if not p.exists()]
     if missing:
         print(f"release evidence: missing {', '.join(missing)}; run `make validate` first", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     into = Path(args.into).resolve()
     into.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(release, into / "release.json")
@@ -116,12 +113,12 @@ def cmd_release_evidence(args: argparse.Namespace) -> int:
     release_id = json.loads(release.read_text())["release_id"]
     (into / "release-id").write_text(release_id)
     print(f"{release_id}: evidence in {into}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cicd", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(ROOT), help="repository root (default: this checkout)")
+    add_root_option(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="run the validation gate")

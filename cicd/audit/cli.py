@@ -16,9 +16,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-ENVIRONMENTS = ("dev", "staging", "prod")
-ROOT = Path(__file__).resolve().parents[2]
+from cicd.options import ExitCode, add_env_option, root_of
+
 CHANGE_IDENTITIES_FILE = "build/cdk.out/evidence/change-identities.json"
 
 
@@ -59,7 +58,7 @@ def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
     bucket = args.bucket or (None if args.ledger_dir else os.environ.get("EVIDENCE_BUCKET"))
     if not bucket and not args.ledger_dir:
         print("audit report: give --bucket (or EVIDENCE_BUCKET) or --ledger-dir", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     source: LedgerSource = (
         LocalLedgerSource(Path(args.ledger_dir)) if args.ledger_dir else S3LedgerSource(s3 or _s3_client(), str(bucket))
     )
@@ -78,7 +77,7 @@ def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
         report = build_report(source, scope, sample=args.sample, seed=args.seed, lookback_days=args.lookback_days)
     except (LedgerError, ValueError) as exc:
         print(f"audit report: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     text = RENDERERS[args.format](report)
     if args.output:
         Path(args.output).write_text(text)
@@ -92,8 +91,8 @@ def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
             + ", ".join(report.tampered),
             file=sys.stderr,
         )
-        return EXIT_FAILED
-    return EXIT_FAILED if args.strict and report.flagged else EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.FAILED if args.strict and report.flagged else ExitCode.OK
 
 
 def cmd_review(args: argparse.Namespace, *, s3: Any | None = None, sts: Any | None = None) -> int:
@@ -107,7 +106,7 @@ def cmd_review(args: argparse.Namespace, *, s3: Any | None = None, sts: Any | No
         config = _environment(args.env)
         if config is None:
             print(f"audit review: config for {args.env} does not load; pass --retention-days", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         retention_days = round(config.retention.evidence_years * 365.25)
     reviewer = (sts or boto3.client("sts")).get_caller_identity()["Arn"]
     store = EvidenceStore(s3 or _s3_client(), args.bucket, retention_days=retention_days)
@@ -123,15 +122,15 @@ def cmd_review(args: argparse.Namespace, *, s3: Any | None = None, sts: Any | No
         )
     except ReviewError as exc:
         print(f"audit review refused: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(f"review recorded by {reviewer}: s3://{args.bucket}/{result.key}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> int:
     from cicd.audit.evidence import EvidenceError, collect, upload, upload_id
 
-    root = Path(getattr(args, "root", None) or ROOT).resolve()  # `python -m cicd --root`
+    root = root_of(args)
     identities = getattr(args, "change_identities", CHANGE_IDENTITIES_FILE)
     try:
         evidence = collect(
@@ -143,7 +142,7 @@ def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> i
         )
     except EvidenceError as exc:
         print(f"audit upload-evidence: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     keys = upload(
         s3 or _s3_client(),
         args.bucket,
@@ -160,24 +159,24 @@ def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> i
             "the approval guard will reject this execution's production approval",
             file=sys.stderr,
         )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_change_identities(args: argparse.Namespace) -> int:
     from cicd.audit.identities import IdentitiesError, collect_change_identities, write
 
-    root = Path(getattr(args, "root", None) or ROOT).resolve()
+    root = root_of(args)
     try:
         data = collect_change_identities(root, since=args.since)
     except IdentitiesError as exc:
         print(f"audit change-identities: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     out = root / args.out
     write(out, data)
     commit_range = data["range"]
     start = commit_range["since_ref"] or f"the newest {commit_range['window'].get('commits')} commits"
     print(f"wrote {out}: {len(data['commits'])} commits since {start}, {len(data['identities'])} identities")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def add_parser(subparsers: Any) -> None:
@@ -185,7 +184,7 @@ def add_parser(subparsers: Any) -> None:
     commands = audit.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
 
     report = commands.add_parser("report", help="every change in a period (or a random sample) with failed controls")
-    report.add_argument("--env", required=True, choices=ENVIRONMENTS, help="environment whose changes to report")
+    add_env_option(report, help_text="environment whose changes to report")
     report.add_argument("--since", required=True, type=_date, help="first day, UTC (YYYY-MM-DD)")
     report.add_argument("--until", type=_date, help="last day, UTC, inclusive (default: today)")
     report.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
@@ -210,7 +209,7 @@ def add_parser(subparsers: Any) -> None:
     review.add_argument("--execution-id", required=True, help="the break-glass pipeline execution")
     review.add_argument("--decision", required=True, choices=("accepted", "remediation-required"), help="outcome")
     review.add_argument("--comment", required=True, help="what was reviewed and what was found")
-    review.add_argument("--env", default="prod", choices=ENVIRONMENTS, help="for the evidence retention (default prod)")
+    add_env_option(review, help_text="for the evidence retention", default="prod")
     review.add_argument("--retention-days", type=_positive, help="override the retention taken from config")
     review.set_defaults(handler=cmd_review)
 

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 
 from cicd.changeset.review import review
+from cicd.options import ExitCode
 
 
 def _client(role_arn: str | None, region: str | None) -> Any:
@@ -33,7 +34,7 @@ def cmd_review(args: argparse.Namespace, cfn: Any = None) -> int:
             print(f"changeset-review:stateful-replacement {violation}", file=sys.stderr)
         failed |= bool(violations)
         print(f"{stack}: {'REJECTED' if violations else 'ok'} ({len(violations)} stateful replacement(s))")
-    return 1 if failed else 0
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def add_parser(commands: Any) -> None:

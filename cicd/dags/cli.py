@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-ROOT = Path(__file__).resolve().parents[2]
+from cicd.options import ExitCode, add_root_option
 
 
 def _print_findings(findings: Sequence[Any]) -> None:
@@ -31,7 +30,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         run = check(root, dags_folder=Path(args.dags_folder) if args.dags_folder else None, base_ref=args.changed_since)
     except ToolError as exc:
         print(f"dags check: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     stats = timing(run.facts, run.wall_seconds)
     if args.junit:
         write_junit(run, root, Path(args.junit))
@@ -46,7 +45,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         _print_findings(run.findings)
         print(f"dags check {'FAILED' if run.errors else 'passed'}: {len(run.errors)} error(s)")
-    return EXIT_FAILED if run.errors else EXIT_OK
+    return ExitCode.FAILED if run.errors else ExitCode.OK
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -61,7 +60,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         print("dags baseline: refusing to record a baseline while DAG files fail to import:", file=sys.stderr)
         for path in broken:
             print(f"  {path}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     path = root / baseline.BASELINE_PATH
     before = baseline.read(path) or {}
     after = baseline.from_facts(facts)
@@ -72,7 +71,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         if removed or added:
             print(f"  {dag_id}: +{', '.join(added) or '-'}  -{', '.join(removed) or '-'}")
     print(f"wrote {baseline.BASELINE_PATH}: {len(after)} DAGs")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -82,9 +81,9 @@ def cmd_new(args: argparse.Namespace) -> int:
         path = write_dag_file(Path(args.root).resolve() / "dags", args.pipeline_id)
     except ScaffoldError as exc:
         print(f"dags new: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     print(f"wrote {path}; run `python -m cicd dags check`, then `python -m cicd dags baseline`")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -96,7 +95,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         payload = {**t, "pipelines": result.pipelines, "generated": result.generated}
         payload |= {"total_seconds": round(result.total_seconds, 2), "errors": result.errors}
         print(json.dumps(payload, indent=2))
-        return EXIT_OK if result.meets_targets else EXIT_FAILED
+        return ExitCode.OK if result.meets_targets else ExitCode.FAILED
 
     def mark(ok: bool) -> str:
         return "ok" if ok else "MISSED"
@@ -128,7 +127,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"  {name:42} {value:>10}  {note}")
     if result.errors:
         _print_findings(result.run.errors[:20])
-    return EXIT_OK if result.meets_targets else EXIT_FAILED
+    return ExitCode.OK if result.meets_targets else ExitCode.FAILED
 
 
 def _add_commands(parser: argparse.ArgumentParser) -> None:
@@ -166,7 +165,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     description = __doc__.splitlines()[0] if __doc__ else None
     parser = argparse.ArgumentParser(prog="python -m cicd.dags", description=description)
-    parser.add_argument("--root", default=str(ROOT), help="repository root (default: this checkout)")
+    add_root_option(parser)
     _add_commands(parser)
     args = parser.parse_args(argv)
     return int(args.handler(args))

@@ -8,16 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from cicd.data.generate import generate
+from cicd.options import ExitCode, print_table, root_of
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    root = Path(getattr(args, "root", ".")).resolve()
+    root = root_of(args)
     out = Path(args.out) if args.out else root / "build" / "data" / f"scale-{args.scale}-seed-{args.seed}"
     try:
         result = generate(out.resolve(), scale=args.scale, seed=args.seed)
     except ValueError as exc:
         print(f"data generate: {exc}")
-        return 2
+        return ExitCode.USAGE
     if args.json:
         payload = {
             "out": str(result.out_dir),
@@ -26,11 +27,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
             "tables": {f"{t.source}.{t.table}": {"rows": t.rows, "sha256": t.sha256} for t in result.tables},
         }
         print(json.dumps(payload, indent=2))
-        return 0
-    for table in result.tables:
-        print(f"{table.source + '.' + table.table:28} {table.rows:>12,} rows  {table.sha256[:12]}")
-    print(f"{'total':28} {result.rows:>12,} rows  in {result.seconds:.1f}s -> {result.out_dir}")
-    return 0
+        return ExitCode.OK
+    rows = [(f"{t.source}.{t.table}", f"{t.rows:,}", t.sha256[:12]) for t in result.tables]
+    print_table(("table", "rows", "sha256"), [*rows, ("total", f"{result.rows:,}", "")], right=("rows",))
+    print(f"{result.rows:,} rows in {result.seconds:.1f}s -> {result.out_dir}")
+    return ExitCode.OK
 
 
 def add_parser(subparsers: Any) -> None:

@@ -14,11 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _root(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "root", ".")).resolve()
+from cicd.options import ExitCode, add_env_option, root_of
 
 
 def _print_findings(findings: list[Any]) -> None:
@@ -30,7 +26,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from cicd.dataservices.build import build
     from cicd.dataservices.manifest import load, locate_or_compile
 
-    root = _root(args)
+    root = root_of(args)
     result = build(load(Path(args.manifest) if args.manifest else locate_or_compile(root)), root)
     _print_findings(result.findings)
     out = Path(args.out) if args.out else root / "build" / "dataservices" / "bundle"
@@ -40,13 +36,13 @@ def cmd_build(args: argparse.Namespace) -> int:
             (out / name / file).write_bytes(data)
         datasets = ", ".join(f"{d.name} ({len(d.columns)} columns)" for d in bundle.service.datasets)
         print(f"{name:24} -> {bundle.service.assistant}: {datasets}  [{out / name}]")
-    return EXIT_FAILED if result.errors else EXIT_OK
+    return ExitCode.FAILED if result.errors else ExitCode.OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from cicd.dataservices.validate import validate
 
-    root = _root(args)
+    root = root_of(args)
     validation = validate(
         root,
         manifest_path=Path(args.manifest) if args.manifest else None,
@@ -78,7 +74,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         services = ", ".join(sorted(validation.result.bundles)) or "none"
         verdict = "FAILED" if validation.errors else "passed"
         print(f"data services {verdict}: {len(validation.errors)} error(s); valid services: {services}")
-    return EXIT_FAILED if validation.errors else EXIT_OK
+    return ExitCode.FAILED if validation.errors else ExitCode.OK
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -86,15 +82,15 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from cicd.dataservices.build import build
     from cicd.dataservices.manifest import load, locate_or_compile
 
-    root = _root(args)
+    root = root_of(args)
     result = build(load(Path(args.manifest) if args.manifest else locate_or_compile(root)), root)
     if result.errors:
         _print_findings(result.errors)
         print("baseline not written: fix the contract errors first", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     for path in compat.write_baselines(result.bundles, root / compat.COMMITTED_BASELINE):
         print(f"wrote {path.relative_to(root)}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 @contextmanager
@@ -141,7 +137,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     settings = Settings(args.env, args.release_bucket, args.active_release_parameter or "", args.secret_name)
     if not args.release_id and not args.active_release_parameter:
         print("publish: give --release-id or --active-release-parameter", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         result = publish_from_aws(
             args.service,
@@ -155,9 +151,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
         )
     except (GeaiError, PublishError, ConfigurationError) as exc:
         print(f"publish of {args.service} to {args.env} failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(json.dumps(result.as_dict(), indent=2) if args.json else f"{result.outcome}: {result.publish_key[:12]}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -192,7 +188,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     baseline.set_defaults(handler=cmd_baseline)
 
     publish = commands.add_parser("publish", help="export and publish one service of a release (needs AWS access)")
-    publish.add_argument("--env", required=True, choices=("dev", "staging", "prod"), help="target environment")
+    add_env_option(publish, help_text="target environment")
     publish.add_argument("--service", required=True, help="data service name (the folder under dataservices/)")
     publish.add_argument("--release-bucket", required=True, help="bucket holding releases/<id>/ and publish markers")
     publish.add_argument("--secret-name", required=True, help="Secrets Manager secret with the GEAI connection")

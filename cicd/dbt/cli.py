@@ -17,14 +17,9 @@ from typing import Any
 from cicd.dbt import compat, mask
 from cicd.dbt.build import DEFAULT_SCALE, DEFAULT_SEED, DbtToolError, build_duckdb, parse_project
 from cicd.gate.model import Finding
+from cicd.options import ExitCode, root_of
 from pipeline_assets.dbt_wap import wap
 from pipeline_assets.dbt_wap.cli import add_wap_parser
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _root(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "root", ".")).resolve()
 
 
 def _print_findings(findings: list[Finding]) -> None:
@@ -35,37 +30,37 @@ def _print_findings(findings: list[Finding]) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     try:
         outcome = build_duckdb(
-            _root(args), scale=args.scale, seed=args.seed, selector=args.selector, select=args.select, threads=2
+            root_of(args), scale=args.scale, seed=args.seed, selector=args.selector, select=args.select, threads=2
         )
     except (DbtToolError, FileNotFoundError) as exc:
         print(f"dbt build: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     _print_findings(outcome.findings)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in outcome.timings.items())
     print(f"{'passed' if outcome.passed else 'FAILED'}: {outcome.nodes} nodes on DuckDB ({timings})")
-    return EXIT_OK if outcome.passed else EXIT_FAILED
+    return ExitCode.OK if outcome.passed else ExitCode.FAILED
 
 
 def cmd_compat(args: argparse.Namespace) -> int:
-    root = _root(args)
+    root = root_of(args)
     try:
         current = Path(args.manifest) if args.manifest else parse_project(root)
         baseline = compat.resolve_baseline(root, Path(args.baseline) if args.baseline else None)
         if baseline is None:
             print("no baseline manifest; run `python -m cicd dbt baseline` first", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         report = compat.check(
             compat.load_manifest(baseline), compat.load_manifest(current), root / compat.ACKNOWLEDGEMENTS
         )
     except (compat.CompatError, DbtToolError) as exc:
         print(f"dbt compat: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if args.json:
         print(json.dumps({"baseline": str(baseline), "findings": [f.__dict__ for f in report.findings]}, indent=2))
     else:
         _print_findings(report.findings)
         print(f"{len(report.changes)} breaking change(s), {len(report.acknowledged)} acknowledged, vs {baseline}")
-    return EXIT_FAILED if [f for f in report.findings if f.severity == "error"] else EXIT_OK
+    return ExitCode.FAILED if [f for f in report.findings if f.severity == "error"] else ExitCode.OK
 
 
 def _fetch(source: str, into: Path) -> Path:
@@ -79,7 +74,7 @@ def _fetch(source: str, into: Path) -> Path:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    root = _root(args)
+    root = root_of(args)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.source:
@@ -91,9 +86,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             written = compat.write_baseline(manifest, out)
     except (OSError, ValueError, DbtToolError) as exc:
         print(f"dbt baseline: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     print(f"baseline written to {written}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_mask(args: argparse.Namespace) -> int:
@@ -103,16 +98,16 @@ def cmd_mask(args: argparse.Namespace) -> int:
         if args.dry_run:
             for table in tables:
                 print(";\n".join(job.copy_sql(table)) + ";\n")
-            return EXIT_OK
+            return ExitCode.OK
         key = mask.masking_key(dict(os.environ), args.key_variable)
         executor = wap.snowflake_executor(wap.connect_from_env(dict(os.environ)))
         result = mask.run(job, tables, key=key, executor=executor)
     except (mask.MaskError, OSError, KeyError, ValueError) as exc:
         print(f"dbt mask: {exc}", file=sys.stderr)
-        return EXIT_FAILED if isinstance(exc, mask.MaskError) else EXIT_USAGE
+        return ExitCode.FAILED if isinstance(exc, mask.MaskError) else ExitCode.USAGE
     for name, rows in result.tables.items():
         print(f"{name:36} {rows:>12,} rows masked")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def add_parser(subparsers: Any) -> None:

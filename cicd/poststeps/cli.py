@@ -6,9 +6,9 @@ import argparse
 import os
 import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
+from cicd.options import ExitCode, add_env_option, root_of
 from cicd.poststeps import steps
 from config import load_environment
 
@@ -30,7 +30,7 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def cmd_integration(args: argparse.Namespace) -> int:
-    root = Path(args.root).resolve()
+    root = root_of(args)
     workdir = steps.scratch_dir()
     try:
         session = _session(args)
@@ -47,7 +47,7 @@ def cmd_integration(args: argparse.Namespace) -> int:
         return steps.run_external_tests(root, variables, root / "build" / "gate" / "integration.xml")
     except steps.PostStepError as exc:
         print(f"poststep integration-tests: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -58,10 +58,10 @@ def cmd_canaries(args: argparse.Namespace) -> int:
         results = steps.run_canaries(_session(args).client("lambda"), names)
     except steps.PostStepError as exc:
         print(f"poststep canaries: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     for result in results:
         print(f"{'PASS' if result.ok else 'FAIL'}  {result.function}: {result.detail}")
-    return 0 if all(r.ok for r in results) else 1
+    return ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILED
 
 
 def add_parser(commands: Any) -> None:
@@ -72,5 +72,5 @@ def add_parser(commands: Any) -> None:
         ("canaries", cmd_canaries, "run every canary Lambda once and fail on any problem"),
     ):
         parser = sub.add_parser(name, help=text)
-        parser.add_argument("--env", required=True, choices=("dev", "staging", "prod"), help="target environment")
+        add_env_option(parser, help_text="target environment")
         parser.set_defaults(handler=handler)

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cicd.options import ExitCode
 from cicd.schemas.subjects import check_repository, record_baseline
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -23,7 +22,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     errors = [p for p in problems if p.severity == "error"]
     if not args.json:
         print(f"schemas: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
-    return EXIT_FAILED if errors else EXIT_OK
+    return ExitCode.FAILED if errors else ExitCode.OK
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -31,9 +30,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         recorded = record_baseline(Path(args.root).resolve())
     except ValueError as exc:
         print(f"schemas baseline refused: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print("\n".join(f"recorded {line}" for line in recorded) or "schemas: every subject's current schema is recorded")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def add_parser(subparsers: Any) -> None:

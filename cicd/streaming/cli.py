@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from cicd.options import ExitCode, add_env_option
 from pipeline_assets.streaming_control import (
     Controller,
     Outcome,
@@ -22,7 +23,6 @@ from pipeline_assets.streaming_control import (
     Timing,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_JOB = "operations_events_stream"
 SETTINGS = {  # option -> the [platform] setting MWAA exposes with the same meaning
     "application_id": "AIRFLOW__PLATFORM__EMR_STREAMING_APPLICATION_ID",
@@ -88,12 +88,12 @@ def _run(args: argparse.Namespace, action: Any, emr: Any = None, s3: Any = None)
         outcome = action(_controller(args, emr, s3))
     except RedeployFailedError as exc:
         _print(exc.outcome, args.json)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     except StreamingControlError as exc:
         print(f"streaming {args.streaming_command}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     _print(outcome, args.json)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_redeploy(args: argparse.Namespace, *, emr: Any = None, s3: Any = None) -> int:
@@ -120,7 +120,7 @@ def cmd_status(args: argparse.Namespace, *, emr: Any = None, s3: Any = None) -> 
         report = controller.status(args.checkpoint_bucket or os.environ.get(SETTINGS["checkpoint_bucket"]))
     except StreamingControlError as exc:
         print(f"streaming status: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -130,7 +130,7 @@ def cmd_status(args: argparse.Namespace, *, emr: Any = None, s3: Any = None) -> 
             f"last committed micro-batch {running['last_committed_batch']}" if running else "not running"
         ))  # fmt: skip
         print(f"snapshots: {', '.join(report['snapshots']) or 'none'}")
-    return EXIT_OK if report["running"] else EXIT_USAGE
+    return ExitCode.OK if report["running"] else ExitCode.USAGE
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -150,7 +150,7 @@ def add_parser(subparsers: Any) -> None:
     commands = streaming.add_subparsers(dest="streaming_command", required=True, metavar="SUBCOMMAND")
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--env", required=True, choices=("dev", "staging", "prod"), help="target environment")
+        add_env_option(parser, help_text="target environment")
         parser.add_argument("--job", default=DEFAULT_JOB, help=f"streaming job name (default {DEFAULT_JOB})")
         parser.add_argument(
             "--application-id", help=f"EMR Serverless streaming application ({SETTINGS['application_id']})"

@@ -56,7 +56,7 @@ def test_unreadable_ledger_exits_2(tmp_path, capsys):
     ("argv", "message"),
     [
         (["audit", "report", "--env", "prod", "--since", "March"], "'March' is not a date (YYYY-MM-DD)"),
-        (["audit", "report", "--env", "qa", "--since", "2026-03-01"], "invalid choice: 'qa'"),
+        (["audit", "report", "--env", "qa", "--since", "2026-03-01"], "'qa' is not an environment of config/"),
         ([*REPORT, "--sample", "0"], "'0' must be a whole number >= 1"),
         ([*REPORT, "--bucket", "b", "--ledger-dir", "d"], "not allowed with argument"),
     ],

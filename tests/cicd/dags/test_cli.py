@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cicd.dags import cli
+from cicd.options import ExitCode
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -39,8 +40,8 @@ def test_bench_defaults_to_180_pipelines():
 def test_new_writes_the_dag_file_for_an_existing_spec(tmp_path, capsys):
     (tmp_path / "dags" / "pipelines").mkdir(parents=True)
     shutil.copy(ROOT / "dags/pipelines/crm_accounts.yaml", tmp_path / "dags/pipelines/crm_accounts.yaml")
-    assert cli.main(["--root", str(tmp_path), "new", "crm_accounts"]) == cli.EXIT_OK
+    assert cli.main(["--root", str(tmp_path), "new", "crm_accounts"]) == ExitCode.OK
     assert (tmp_path / "dags/crm_accounts.py").read_text() == (ROOT / "dags/crm_accounts.py").read_text()
-    assert cli.main(["--root", str(tmp_path), "new", "crm_accounts"]) == cli.EXIT_USAGE
-    assert cli.main(["--root", str(tmp_path), "new", "no_such_spec"]) == cli.EXIT_USAGE
+    assert cli.main(["--root", str(tmp_path), "new", "crm_accounts"]) == ExitCode.USAGE
+    assert cli.main(["--root", str(tmp_path), "new", "no_such_spec"]) == ExitCode.USAGE
     assert "write the pipeline's spec first" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from cicd.dataservices.declaration import DataServiceMeta
 from cicd.dataservices.manifest import META_KEY, Manifest, ModelNode
+from cicd.dbt.types import normalize_type
 from cicd.gate.model import Finding
 from pipeline_assets.dataservices import metadata as md
 from pipeline_assets.dataservices.bundle import (
@@ -29,11 +30,32 @@ from pipeline_assets.dataservices.bundle import (
     ServiceBundle,
 )
 from pipeline_assets.dataservices.names import ASSISTANT_NAME, COLUMN_NAME, DATASET_NAME
-from pipeline_assets.dataservices.types import ACCEPTED, assistant_type
+from pipeline_assets.dataservices.types import ACCEPTED, AssistantType
 
 PII_TAGS = frozenset({"pii"})
 PII_META_FLAGS = ("pii", "contains_pii", "is_pii")
 PII_META_CLASSES = ("classification", "sensitivity", "data_classification")
+
+
+# The CSV carries text that must parse back into something the assistant computes with: families
+# outside this map (VARIANT, OBJECT, ARRAY, BINARY, GEOGRAPHY, a bare TIME) are refused, not published.
+ASSISTANT_TYPES: dict[str, AssistantType] = {
+    "string": "string",
+    "integer": "integer",
+    "numeric": "float",  # a scale above 0; NUMBER(p, 0) normalises to integer
+    "float": "float",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp_ntz": "datetime",
+    "timestamp_tz": "datetime",
+    "timestamp_ltz": "datetime",
+}
+
+
+def assistant_type(data_type: str | None) -> AssistantType | None:
+    """The assistant type for a dbt contract data_type, or None when it cannot be published."""
+    normalised = normalize_type(data_type)
+    return ASSISTANT_TYPES.get(normalised.base) if normalised else None
 
 
 def is_pii(tags: frozenset[str], meta: Any) -> str | None:

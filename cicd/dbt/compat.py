@@ -21,13 +21,13 @@ column, old -> new, and the downstream models and exposures affected.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from cicd.dbt.types import DataType, normalize_type
 from cicd.gate.model import Finding
 from pipeline_assets import yaml_source
 
@@ -49,85 +49,6 @@ RULES = {
     "materialization-changed": "the materialization no longer holds constraints",
 }
 CONSTRAINT_HOLDING = {"table", "incremental", "snapshot"}
-
-_STRING = {
-    "varchar",
-    "character varying",
-    "text",
-    "string",
-    "char varying",
-    "nvarchar",
-    "nchar varying",
-    "char",
-    "character",
-    "nchar",
-    "bpchar",
-}
-_INTEGER = {
-    "int",
-    "integer",
-    "bigint",
-    "smallint",
-    "tinyint",
-    "byteint",
-    "int2",
-    "int4",
-    "int8",
-    "hugeint",
-    "long",
-    "short",
-}
-_NUMERIC = {"numeric", "decimal", "number", "dec"}
-_FLOAT = {"float", "float4", "float8", "double", "double precision", "real"}
-_TIMESTAMP_NTZ = {"timestamp", "timestamp_ntz", "datetime", "timestamp without time zone"}
-_TIMESTAMP_TZ = {"timestamp_tz", "timestamptz", "timestamp with time zone"}
-_BOOLEAN = {"boolean", "bool"}
-_BINARY = {"binary", "varbinary", "blob", "bytea"}
-_TYPE = re.compile(r"^\s*(?P<base>[a-z_ ]+?)\s*(?:\((?P<params>[^)]*)\))?\s*$")
-
-
-@dataclass(frozen=True)
-class DataType:
-    base: str
-    params: tuple[int, ...] = ()
-    raw: str = ""
-
-    def __str__(self) -> str:
-        return self.raw or self.base
-
-
-def normalize_type(raw: str | None) -> DataType | None:
-    """The base type behind an alias, with length / precision / scale when given."""
-    if not raw:
-        return None
-    text = raw.strip().lower()
-    match = _TYPE.match(text)
-    if match is None:
-        return DataType(text, (), raw)
-    base = " ".join(match.group("base").split())
-    params = tuple(int(p) for p in re.findall(r"\d+", match.group("params") or ""))
-    if base in _STRING:
-        return DataType("string", params[:1], raw)
-    if base in _INTEGER:
-        return DataType("integer", (), raw)
-    if base in _NUMERIC:
-        # Snowflake stores every integer type as NUMBER(38, 0): a scale-0 number is an integer.
-        if (len(params) == 2 and params[1] == 0) or len(params) == 1:
-            return DataType("integer", (), raw)
-        return DataType("numeric", params, raw)
-    if base in _FLOAT:
-        return DataType("float", (), raw)
-    if base in _TIMESTAMP_NTZ:
-        return DataType("timestamp_ntz", params[:1], raw)
-    if base in _TIMESTAMP_TZ:
-        return DataType("timestamp_tz", params[:1], raw)
-    if base in ("timestamp_ltz", "timestamp with local time zone"):
-        return DataType("timestamp_ltz", params[:1], raw)
-    if base in _BOOLEAN:
-        return DataType("boolean", (), raw)
-    if base in _BINARY:
-        return DataType("binary", params[:1], raw)
-    return DataType(base, params, raw)
 
 
 def narrowed(old: DataType, new: DataType) -> bool:

@@ -8,7 +8,6 @@ read from both places dbt 1.10+ writes them (the column itself and its `config`)
 from __future__ import annotations
 
 import fcntl
-import json
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cicd.dbt.manifest import ManifestError as DbtManifestError
+from cicd.dbt.manifest import parse_manifest_bytes
 from cicd.gate.model import ToolError
 from cicd.gate.tools import run_tool
 
@@ -118,9 +119,11 @@ def load(path: Path, *, dbt_dir: str = DBT_DIR) -> Manifest:
 
     try:
         data = path.read_bytes()
-        document = json.loads(data)
-    except (OSError, json.JSONDecodeError) as exc:
+        document = parse_manifest_bytes(data, path)
+    except OSError as exc:
         raise ManifestError(f"cannot read the dbt manifest {path}: {exc}") from exc
+    except DbtManifestError as exc:
+        raise ManifestError(str(exc)) from exc
     metadata = document.get("metadata") or {}
     models = []
     for unique_id, node in sorted((document.get("nodes") or {}).items()):

@@ -27,6 +27,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from cicd.dbt.manifest import ManifestError, read_manifest
 from cicd.dbt.types import DataType, normalize_type
 from cicd.gate.model import Finding
 from pipeline_assets import yaml_source
@@ -166,8 +167,10 @@ def parse_manifest(data: dict[str, Any], path: str = "<manifest>") -> Manifest:
 
 def load_manifest(path: Path) -> Manifest:
     try:
-        return parse_manifest(json.loads(path.read_text()), str(path))
-    except (OSError, ValueError, KeyError) as exc:
+        return parse_manifest(read_manifest(path), str(path))
+    except ManifestError as exc:
+        raise CompatError(str(exc)) from exc
+    except (ValueError, KeyError) as exc:
         raise CompatError(f"cannot read the dbt manifest {path}: {exc}") from exc
 
 
@@ -487,7 +490,7 @@ def slim_manifest(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_baseline(manifest_path: Path, out: Path) -> Path:
-    data = json.loads(manifest_path.read_text())
+    data = read_manifest(manifest_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(slim_manifest(data), indent=1, sort_keys=True) + "\n")
     return out

@@ -40,6 +40,7 @@ def _normalise(manifest: dict[str, Any], project_dir: Path) -> dict[str, Any]:
 
 def compiled_manifest(root: Path) -> bytes:
     """`dbt parse` for the prod Snowflake target, offline (no connection is opened), normalised."""
+    from cicd.dbt.manifest import read_manifest
     from cicd.dbt.offline import OFFLINE_SNOWFLAKE_ENV
     from cicd.release.bundle import BundleError
     from pipeline_assets.dbt_wap.runner import DbtWorkspace, run_dbt
@@ -49,7 +50,7 @@ def compiled_manifest(root: Path) -> bytes:
     if proc.returncode != 0 or not workspace.manifest_path.exists():
         tail = "\n".join(((proc.stdout or "") + (proc.stderr or "")).strip().splitlines()[-12:])
         raise BundleError(f"dbt parse for the prod target failed:\n{tail}")
-    manifest = _normalise(json.loads(workspace.manifest_path.read_text()), workspace.project_dir)
+    manifest = _normalise(read_manifest(workspace.manifest_path), workspace.project_dir)
     data = (json.dumps(manifest, indent=None, sort_keys=True, separators=(",", ":")) + "\n").encode()
     shared = root / SHARED_MANIFEST
     shared.parent.mkdir(parents=True, exist_ok=True)

@@ -207,19 +207,8 @@ def _desired_files(
     return desired
 
 
-def activate(
-    req: ActivationRequest,
-    *,
-    s3: Any,
-    ssm: Any,
-    workers: int = COPY_WORKERS,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Activation:
-    started = time.perf_counter()
-    state = _read_json(s3, req.dag_bucket, req.state_key) or {}
-    previous = state.get("release_id")
-    keep = f"the previously active release ({previous or 'none'}) stays in place"
-
+def _release_files(req: ActivationRequest, s3: Any, keep: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """release.json and its DAG files (path -> sha256), refused unless the DAG bucket can undo a copy."""
     manifest = _read_json(s3, req.release_bucket, f"{req.release_prefix}{RELEASE_MANIFEST}")
     if manifest is None:
         raise ActivationError(
@@ -236,8 +225,13 @@ def activate(
             f"DAG bucket {req.dag_bucket} has versioning {versioning or 'off'}; activation needs it Enabled "
             f"to undo a failed copy; {keep}"
         )
+    return manifest, desired
 
-    recorded: dict[str, dict[str, str]] = state.get("files") or {}
+
+def _changes(
+    req: ActivationRequest, s3: Any, recorded: dict[str, dict[str, str]], desired: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """The DAG files to copy (new, changed, or edited by hand since) and to delete (not in the release)."""
     current = {
         key.removeprefix(req.dag_prefix): item
         for key, item in _list(s3, req.dag_bucket, req.dag_prefix).items()
@@ -251,17 +245,13 @@ def activate(
             seen and known and known.get("sha256") == desired[rel] and known.get("etag") == _etag(seen.get("ETag"))
         )
 
-    to_copy = sorted(rel for rel in desired if not up_to_date(rel))
-    to_delete = sorted(set(current) - set(desired))
-    active = _active_parameter(ssm, req.parameter_name)
-    if not to_copy and not to_delete and previous == req.release_id and active == req.release_id:
-        LOG.info("release %s is already active and the DAG folder matches it: nothing to do", req.release_id)
-        return Activation(
-            req.release_id, previous, False, unchanged=len(desired), seconds=time.perf_counter() - started
-        )
+    return sorted(rel for rel in desired if not up_to_date(rel)), sorted(set(current) - set(desired))
 
-    undo = _UndoLog()
-    etags: dict[str, str] = {rel: recorded[rel]["etag"] for rel in desired if rel not in to_copy}
+
+def _copy_files(
+    req: ActivationRequest, s3: Any, desired: dict[str, str], to_copy: list[str], undo: _UndoLog, workers: int
+) -> dict[str, str]:
+    """Copy in parallel, each checked against release.json's sha256; returns path -> new ETag."""
 
     def copy(rel: str) -> tuple[str, str]:
         key = f"{req.dag_prefix}{rel}"
@@ -283,22 +273,69 @@ def activate(
             )
         return rel, _etag(result.get("ETag"))
 
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return dict(pool.map(copy, to_copy))
+
+
+def _delete_files(req: ActivationRequest, s3: Any, to_delete: list[str], undo: _UndoLog) -> None:
+    for start in range(0, len(to_delete), 1000):  # DeleteObjects takes at most 1,000 keys
+        batch = to_delete[start : start + 1000]
+        response = s3.delete_objects(
+            Bucket=req.dag_bucket,
+            Delete={"Objects": [{"Key": f"{req.dag_prefix}{rel}"} for rel in batch], "Quiet": False},
+        )
+        for deleted in response.get("Deleted", []):
+            undo.add(deleted["Key"], deleted.get("DeleteMarkerVersionId"))
+        if response.get("Errors"):
+            first = response["Errors"][0]
+            raise ActivationError(f"could not delete {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
+
+
+def _record_active(req: ActivationRequest, s3: Any, ssm: Any, record: dict[str, Any], undo: _UndoLog) -> None:
+    response = s3.put_object(
+        Bucket=req.dag_bucket,
+        Key=req.state_key,
+        Body=json.dumps(record, indent=2, sort_keys=True).encode(),
+        ContentType="application/json",
+    )
+    undo.add(req.state_key, response.get("VersionId"))
+    # Last: the parameter is what tasks read to find the release's Spark and dbt artifacts.
+    ssm.put_parameter(
+        Name=req.parameter_name,
+        Value=req.release_id,
+        Type="String",
+        Overwrite=True,
+        Description="Active data platform release (written by the release activator)",
+    )
+
+
+def activate(
+    req: ActivationRequest,
+    *,
+    s3: Any,
+    ssm: Any,
+    workers: int = COPY_WORKERS,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Activation:
+    started = time.perf_counter()
+    state = _read_json(s3, req.dag_bucket, req.state_key) or {}
+    previous = state.get("release_id")
+    keep = f"the previously active release ({previous or 'none'}) stays in place"
+    manifest, desired = _release_files(req, s3, keep)
+    recorded: dict[str, dict[str, str]] = state.get("files") or {}
+    to_copy, to_delete = _changes(req, s3, recorded, desired)
+    active = _active_parameter(ssm, req.parameter_name)
+    if not to_copy and not to_delete and previous == req.release_id and active == req.release_id:
+        LOG.info("release %s is already active and the DAG folder matches it: nothing to do", req.release_id)
+        return Activation(
+            req.release_id, previous, False, unchanged=len(desired), seconds=time.perf_counter() - started
+        )
+
+    undo = _UndoLog()
+    etags: dict[str, str] = {rel: recorded[rel]["etag"] for rel in desired if rel not in to_copy}
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            etags.update(dict(pool.map(copy, to_copy)))
-        for start in range(0, len(to_delete), 1000):
-            batch = to_delete[start : start + 1000]
-            response = s3.delete_objects(
-                Bucket=req.dag_bucket,
-                Delete={"Objects": [{"Key": f"{req.dag_prefix}{rel}"} for rel in batch], "Quiet": False},
-            )
-            for deleted in response.get("Deleted", []):
-                undo.add(deleted["Key"], deleted.get("DeleteMarkerVersionId"))
-            if response.get("Errors"):
-                first = response["Errors"][0]
-                raise ActivationError(
-                    f"could not delete {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
-                )
+        etags.update(_copy_files(req, s3, desired, to_copy, undo, workers))
+        _delete_files(req, s3, to_delete, undo)
         record = {
             "release_id": req.release_id,
             "previous_release_id": previous,
@@ -308,21 +345,7 @@ def activate(
             "source": f"s3://{req.release_bucket}/{req.release_prefix}dags/",
             "files": {rel: {"sha256": desired[rel], "etag": etags[rel]} for rel in sorted(desired)},
         }
-        response = s3.put_object(
-            Bucket=req.dag_bucket,
-            Key=req.state_key,
-            Body=json.dumps(record, indent=2, sort_keys=True).encode(),
-            ContentType="application/json",
-        )
-        undo.add(req.state_key, response.get("VersionId"))
-        # Last: the parameter is what tasks read to find the release's Spark and dbt artifacts.
-        ssm.put_parameter(
-            Name=req.parameter_name,
-            Value=req.release_id,
-            Type="String",
-            Overwrite=True,
-            Description="Active data platform release (written by the release activator)",
-        )
+        _record_active(req, s3, ssm, record, undo)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, ActivationError) else f"{type(exc).__name__}: {exc}"
         problems = undo.undo(s3, req.dag_bucket)

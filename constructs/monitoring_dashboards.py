@@ -100,13 +100,30 @@ class OperationsDashboard(Construct):
             ),
         )
         facade = self.facade
-        hour, quarter, five, day = (
-            cdk.Duration.hours(1),
-            cdk.Duration.minutes(15),
-            cdk.Duration.minutes(5),
-            cdk.Duration.days(1),
-        )
 
+        self._release_health(
+            facade,
+            environment=environment,
+            release_health=release_health,
+            release_health_members=release_health_members,
+        )
+        self._deployments(facade, environment=environment)
+        self._orchestration_slo(facade, mwaa_environment_name=mwaa_environment_name, slo=slo)
+        self._freshness(facade, environment=environment, pipelines=pipelines)
+        self._data_quality(facade, environment=environment, pipelines=pipelines)
+        self._emr_jobs(facade, emr_application_ids=emr_application_ids, streaming_application=streaming_application)
+        self._streaming_lag(facade, environment=environment, pipelines=pipelines)
+        self._drift(facade, environment=environment, stack_names=stack_names)
+        self._canaries(facade, functions=functions, topic=topic)
+
+    def _release_health(
+        self,
+        facade: monitoring.MonitoringFacade,
+        *,
+        environment: str,
+        release_health: cloudwatch.IAlarm,
+        release_health_members: Sequence[cloudwatch.IAlarm],
+    ) -> None:
         facade.add_large_header(f"Release health ({environment})")
         facade.add_widget(
             cloudwatch.AlarmStatusWidget(
@@ -117,6 +134,8 @@ class OperationsDashboard(Construct):
             )
         )
 
+    def _deployments(self, facade: monitoring.MonitoringFacade, *, environment: str) -> None:
+        hour = cdk.Duration.hours(1)
         facade.add_large_header("Deployments")
         week = lambda name, unit="Count": _metric(RELEASE, name, environment, "Maximum", hour)  # noqa: E731
         facade.monitor_custom(
@@ -137,6 +156,10 @@ class OperationsDashboard(Construct):
             ],
         )
 
+    def _orchestration_slo(
+        self, facade: monitoring.MonitoringFacade, *, mwaa_environment_name: str, slo: OrchestrationSlo
+    ) -> None:
+        hour, five = cdk.Duration.hours(1), cdk.Duration.minutes(5)
         facade.add_large_header("Orchestration SLO: 99.9 % of scheduled runs succeed")
         facade.add_widget(
             cloudwatch.SingleValueWidget(
@@ -178,6 +201,10 @@ class OperationsDashboard(Construct):
             )
         )
 
+    def _freshness(
+        self, facade: monitoring.MonitoringFacade, *, environment: str, pipelines: Sequence[PipelineFreshness]
+    ) -> None:
+        quarter = cdk.Duration.minutes(15)
         facade.add_large_header("Freshness per pipeline")
         facade.add_widget(
             cloudwatch.GraphWidget(
@@ -240,6 +267,10 @@ class OperationsDashboard(Construct):
             ],
         )
 
+    def _data_quality(
+        self, facade: monitoring.MonitoringFacade, *, environment: str, pipelines: Sequence[PipelineFreshness]
+    ) -> None:
+        quarter = cdk.Duration.minutes(15)
         facade.add_large_header("Data quality")
         facade.monitor_custom(
             alarm_friendly_name="DataQuality",
@@ -265,6 +296,14 @@ class OperationsDashboard(Construct):
             ],
         )
 
+    def _emr_jobs(
+        self,
+        facade: monitoring.MonitoringFacade,
+        *,
+        emr_application_ids: Mapping[str, str],
+        streaming_application: str | None,
+    ) -> None:
+        five = cdk.Duration.minutes(5)
         facade.add_large_header("EMR Serverless jobs")
         for role, application_id in emr_application_ids.items():
             groups = [
@@ -327,6 +366,10 @@ class OperationsDashboard(Construct):
                 metric_groups=groups,
             )
 
+    def _streaming_lag(
+        self, facade: monitoring.MonitoringFacade, *, environment: str, pipelines: Sequence[PipelineFreshness]
+    ) -> None:
+        quarter = cdk.Duration.minutes(15)
         streaming = [p for p in pipelines if p.streaming]
         if streaming:
             facade.add_large_header("Streaming lag")
@@ -351,6 +394,8 @@ class OperationsDashboard(Construct):
                 ],
             )
 
+    def _drift(self, facade: monitoring.MonitoringFacade, *, environment: str, stack_names: Sequence[str]) -> None:
+        hour, day = cdk.Duration.hours(1), cdk.Duration.days(1)
         facade.add_large_header("Drift")
         facade.monitor_custom(
             alarm_friendly_name="Drift",
@@ -381,6 +426,9 @@ class OperationsDashboard(Construct):
             ],
         )
 
+    def _canaries(
+        self, facade: monitoring.MonitoringFacade, *, functions: Mapping[str, lambda_.IFunction], topic: sns.ITopic
+    ) -> None:
         facade.add_large_header("Canaries and notifications")
         for name, function in functions.items():
             facade.monitor_lambda_function(

@@ -32,7 +32,7 @@ def release_health_reader_role_name(environment: str) -> str:
 
 def schedule_gap(schedule: str, *, samples: int = 200) -> dt.timedelta:
     """The longest time between two runs of a cron schedule (or preset), over the next `samples` runs."""
-    from croniter import croniter  # type: ignore[import-untyped]
+    from croniter import croniter
 
     runs = croniter(schedule, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     times = [runs.get_next(dt.datetime) for _ in range(samples)]

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.expressions.datatypes import DType
 
-T = exp.DataType.Type
+T = DType  # what exp.DataType.Type names; mypy needs the class itself in annotations
 # Families whose members Snowflake stores alike: an alias within a family is not a type change.
-FAMILIES: dict[exp.DataType.Type, str] = {
+FAMILIES: dict[DType, str] = {
     **dict.fromkeys((T.VARCHAR, T.NVARCHAR, T.TEXT, T.CHAR, T.NCHAR, T.BPCHAR), "string"),
     **dict.fromkeys((T.TINYINT, T.SMALLINT, T.INT, T.BIGINT, T.INT128), "integer"),
     T.DECIMAL: "numeric",

@@ -17,6 +17,7 @@ from cicd.audit.identities import (
     parse_log,
     pull_requests,
 )
+from cicd.options import ExitCode
 from pipeline_assets.ledger import layout
 from pipeline_assets.ledger.records import build_evidence_record
 
@@ -142,7 +143,7 @@ def test_cli_writes_the_file_the_upload_then_carries_to_the_ledger(repo, capsys,
     monkeypatch.delenv("CODEBUILD_RESOLVED_SOURCE_VERSION", raising=False)
     out = "build/cdk.out/evidence/change-identities.json"
 
-    assert cli.cmd_change_identities(argparse.Namespace(root=str(root), since="auto", out=out)) == cli.EXIT_OK
+    assert cli.cmd_change_identities(argparse.Namespace(root=str(root), since="auto", out=out)) == ExitCode.OK
     assert "5 commits since the newest 500 commits" in capsys.readouterr().out
 
     (root / "report.json").write_text("{}")
@@ -167,5 +168,5 @@ def test_cli_writes_the_file_the_upload_then_carries_to_the_ledger(repo, capsys,
 def test_cli_names_the_problem_outside_a_git_checkout(tmp_path, capsys):
     args = argparse.Namespace(root=str(tmp_path), since="auto", out="x.json")
 
-    assert cli.cmd_change_identities(args) == cli.EXIT_USAGE
+    assert cli.cmd_change_identities(args) == ExitCode.USAGE
     assert "audit change-identities: `git rev-parse HEAD` failed" in capsys.readouterr().err

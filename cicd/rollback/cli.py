@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cicd.options import ExitCode, add_env_option, print_table
 from cicd.rollback.rollback import (
     Clients,
     Environment,
@@ -24,8 +25,8 @@ from cicd.rollback.rollback import (
     status,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
-ENVIRONMENTS = ("dev", "staging", "prod")
+# A refused rollback (nothing changed) is a request that cannot be met: the shared USAGE code, 2.
+EXIT_REFUSED = ExitCode.USAGE
 DEFAULT_PIPELINE = "data-platform-delivery"
 
 
@@ -104,7 +105,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     except RollbackFailedError as exc:
         print(f"rollback FAILED: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, default=str))
     else:
@@ -112,7 +113,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         print(f"\n{env.name}: {result.from_release} -> {result.to_release}{via} in {result.seconds:.1f}s")
         if result.fallback_reason:
             print(f"pipeline path not used: {result.fallback_reason}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -121,24 +122,27 @@ def cmd_status(args: argparse.Namespace) -> int:
         report = status(env, clients, limit=args.limit)
     except Exception as exc:  # any failure to read is reported, never a half-printed status
         print(f"release status failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if args.json:
         print(json.dumps(report, indent=2))
-        return EXIT_OK
+        return ExitCode.OK
     print(f"{report['environment']}: active {report['active_release']} since {report['activated_at']}")
     print(f"  commit {report['git_sha'] or '?'} ({report['build_time'] or 'build time unknown'})")
     deployed_by = report["deployed_by_execution"] or f"? ({report['pipeline_note']})"
     print(f"  deployed by pipeline execution {deployed_by}")
     previous = report["previous_release"] or "-"
     print(f"  previous release {previous} (`python -m cicd rollback --env {env.name}` goes there)")
-    print(f"\n  {'version':>7}  {'release':<20} {'activated (UTC)':<26} kind")
-    for item in report["history"]:
-        print(f"  {item['version']:>7}  {item['release_id']:<20} {item['activated_at']:<26} {item['kind']}")
-    return EXIT_OK
+    print()
+    print_table(
+        ("version", "release", "activated (UTC)", "kind"),
+        ((i["version"], i["release_id"], i["activated_at"], i["kind"]) for i in report["history"]),
+        right=("version",),
+    )
+    return ExitCode.OK
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, choices=ENVIRONMENTS, help="the environment (config/<env>.yaml)")
+    add_env_option(parser, help_text="the environment (config/<env>.yaml)")
     parser.add_argument("--profile", help="AWS profile of the environment's account (default: the default chain)")
     parser.add_argument("--pipeline-profile", help="AWS profile of the delivery account (default: --profile)")
     parser.add_argument("--pipeline", help=f"pipeline name (default: delivery config, else {DEFAULT_PIPELINE})")

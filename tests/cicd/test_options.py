@@ -24,6 +24,8 @@ def test_environments_come_from_config_in_promotion_order(tmp_path):
         ["dataservice", "publish", "--env", "qa"],
         ["poststep", "canaries", "--env", "qa"],
         ["streaming", "status", "--env", "qa"],
+        ["rollback", "--env", "qa"],
+        ["release", "status", "--env", "qa"],
     ],
     ids=lambda argv: " ".join(argv[:2]),
 )

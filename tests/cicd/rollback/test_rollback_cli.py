@@ -8,6 +8,7 @@ import json
 import pytest
 
 from cicd import cli as main_cli
+from cicd.options import ExitCode, environment_names
 from cicd.rollback import cli
 
 from .conftest import EXEC, PIPELINE, A, B, pipeline_history
@@ -38,7 +39,7 @@ def test_without_a_release_group_the_module_creates_one():
 def test_the_parameter_name_rule_is_the_stage_s(monkeypatch):
     from stacks.data_platform_stage import active_release_parameter
 
-    assert all(cli.active_release_parameter(e) == active_release_parameter(e) for e in cli.ENVIRONMENTS)
+    assert all(cli.active_release_parameter(e) == active_release_parameter(e) for e in environment_names())
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_rollback_command_dry_run_prints_steps_and_json(parser, wired, capsys):
         {"pipelineName": PIPELINE, "maxResults": 100},
     )
     args = parser.parse_args(["rollback", "--env", "prod", "--dry-run", "--json"])
-    assert args.handler(args) == cli.EXIT_OK
+    assert args.handler(args) == ExitCode.OK
     out = capsys.readouterr()
     result = json.loads(out.out)
     assert (result["from_release"], result["to_release"], result["reference"]) == (B, A, EXEC[A])
@@ -81,7 +82,7 @@ def test_release_status_command_prints_the_history(parser, wired, capsys):
         {"pipelineName": PIPELINE, "maxResults": 100},
     )
     args = parser.parse_args(["release", "status", "--env", "prod"])
-    assert args.handler(args) == cli.EXIT_OK
+    assert args.handler(args) == ExitCode.OK
     out = capsys.readouterr().out
     assert f"prod: active {B}" in out and f"deployed by pipeline execution {EXEC[B]}" in out
     assert f"previous release {A}" in out

@@ -14,7 +14,15 @@ from aws_cdk import aws_codebuild as codebuild
 # Never the .make/ stamps: a restored stamp tells make the toolchain is installed and verified, so a
 # tampered or stale cached .venv would be used as is. Without stamps `make venv` re-checks the cached
 # environment against the lock file (fast with the uv cache) on every build.
-TOOLCHAIN_CACHE_PATHS = [".venv/**/*", ".venv-checkov/**/*", "node_modules/**/*", "/root/.cache/uv/**/*"]
+# mypy's incremental cache (the gate keeps it in build/gate/mypy-cache) is safe to reuse: mypy checks
+# each module's hash itself. Stamps (.make/) are never cached: they would vouch for a toolchain unseen.
+TOOLCHAIN_CACHE_PATHS = [
+    ".venv/**/*",
+    ".venv-checkov/**/*",
+    "node_modules/**/*",
+    "/root/.cache/uv/**/*",
+    "build/gate/mypy-cache/**/*",
+]
 GATE_JUNIT = "build/gate/junit.xml"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from cicd.dbt.manifest import ManifestError as DbtManifestError
 from cicd.dbt.manifest import parse_manifest_bytes
+from cicd.dbt.offline import OFFLINE_SNOWFLAKE_ENV
 from cicd.gate.model import ToolError
 from cicd.gate.tools import run_tool
 
@@ -31,15 +32,7 @@ OWN_TARGET = Path("build") / "dataservices" / "dbt-target"
 # production target, whose relation names (database and schema) are the ones the publish task reads.
 # Its credentials are placeholders: `dbt parse` renders profiles but never connects.
 PARSE_TARGET = "prod"
-OFFLINE_ENV = {
-    "SNOWFLAKE_ACCOUNT": "offline-parse",
-    "SNOWFLAKE_USER": "offline-parse",
-    "SNOWFLAKE_PRIVATE_KEY": "offline-parse",
-    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "offline-parse",
-    "SNOWFLAKE_ROLE": "offline-parse",
-    "SNOWFLAKE_WAREHOUSE": "offline-parse",
-    "SNOWFLAKE_DATABASE": "ANALYTICS",
-}
+OFFLINE_ENV = OFFLINE_SNOWFLAKE_ENV
 META_KEY = "data_service"
 
 

@@ -8,7 +8,6 @@ exist at all (`releases/<id>/release.json`, never pruned by a release) and when 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,12 +78,6 @@ def release_info(s3: Any, bucket: str, release_id: str) -> ReleaseInfo | None:
         where = f"s3://{bucket}/releases/{release_id}/release.json"
         raise HistoryError(f"{where} names {data.get('release_id')!r}: the prefix holds another bundle")
     return ReleaseInfo(release_id, data.get("git_sha"), data.get("build_time"))
-
-
-def uploaded_releases(s3: Any, bucket: str) -> Iterator[str]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="releases/", Delimiter="/"):
-        for common in page.get("CommonPrefixes", []):
-            yield common["Prefix"].removeprefix("releases/").rstrip("/")
 
 
 def previous_distinct(history: list[Activation]) -> str | None:

@@ -79,6 +79,7 @@ def test_the_build_runs_exactly_the_readme_main_command(app_stacks):
     assert spec["reports"]["ValidationGate"]["files"] == ["build/gate/junit.xml"]
     assert "RELEASE_ID" in spec["env"]["exported-variables"]
     assert ".venv/**/*" in spec["cache"]["paths"]
+    assert "build/gate/mypy-cache/**/*" in spec["cache"]["paths"]  # type-check starts warm
 
 
 def test_prod_approval_and_guard_have_their_own_stage_without_conditions_before_any_prod_deploy(pipeline):

@@ -1,7 +1,10 @@
 """From ledger records to changes: one row per deployment to an environment, with its control flags.
 
-A change is a pipeline execution that entered the environment's stage (a standard release or a
-rollback), or a stack change in that environment that no pipeline execution explains. For each,
+A change is a pipeline execution that entered the environment's stages (a standard release or a
+rollback), or a stack change in that environment that no pipeline execution explains. The delivery
+pipeline (stacks/delivery_pipeline_stack.py) approves in its own stage, "Approve<Env>", and deploys in
+"<Env>" (platform lane) and "<Env>Release" (release lane, the stage a rollback re-runs); records from
+before that split hold the approval inside "<Env>" and are still read. For each,
 the controls of SOC 2 CC8.1 are re-checked from the evidence itself rather than trusted from the
 guard: the approver is compared with the author here again, so a missing or bypassed guard shows.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -26,18 +29,24 @@ SKIPPED_CHECK = "skipped-check"
 FAILED_CHECK = "failed-check"
 DIRECT_CHANGE = "direct-change"
 UNREVIEWED_BREAK_GLASS = "unreviewed-break-glass"
+MALFORMED_EVIDENCE = "malformed-evidence"
 
 RULES: dict[str, str] = {
     SELF_APPROVAL: "the approver of a production deployment is the commit's author",
-    UNAPPROVED: "deployed to the environment without a succeeded manual approval in its stage",
+    UNAPPROVED: "deployed to the environment without a succeeded manual approval before it",
     GUARD_MISSING: "deployed without a recorded approval-guard decision (separation of duties not verified)",
     SKIPPED_CHECK: "a gate check was skipped, the gate ran on a subset, or no gate report was recorded",
     FAILED_CHECK: "deployed although a gate check failed or errored",
     DIRECT_CHANGE: "a stack changed (or drifted) with no pipeline execution deploying to the environment",
     UNREVIEWED_BREAK_GLASS: "a break-glass approval has no completed retroactive review by an independent person",
+    MALFORMED_EVIDENCE: "a ledger record of the change lacks what the report reads; the change was judged without it",
 }
 
 TERMINAL_STAGE_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "CANCELED")
+TRANSITION_FIELDS = ("level", "state", "attempt")
+# CDK's ConfirmPermissionsBroadening approval is approved by its own CodeBuild check when nothing
+# widens: it is no person's approval of the release.
+SECURITY_CHECK_ACTION = "ConfirmPermissionsBroadening"
 ROLLBACK_TRIGGERS = ("AutomatedRollback", "ManualRollback")
 CHANGE_STATUSES = (
     "CREATE_COMPLETE",
@@ -101,11 +110,23 @@ class Change:
 @dataclass(frozen=True)
 class Scope:
     env: str
-    stage: str  # the pipeline stage that deploys the environment (the CDK Stage id: "Prod")
+    stage: str  # the CDK Stage id of the environment ("Prod"); the pipeline stages derive from it
     since: date
     until: date  # inclusive
     account: str | None = None  # the environment's account, for stack changes
     pipeline_principals: tuple[str, ...] = DEFAULT_PIPELINE_PRINCIPALS
+
+    @property
+    def approval_stage(self) -> str:
+        return f"Approve{self.stage}"  # APPROVAL_STAGE in stacks/delivery_pipeline_stack.py
+
+    @property
+    def deploy_stages(self) -> tuple[str, str]:
+        return self.stage, f"{self.stage}Release"  # the platform lane, RELEASE_LANE_STAGE
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return (self.approval_stage, *self.deploy_stages)
 
     @property
     def start(self) -> datetime:
@@ -139,12 +160,13 @@ class Execution:
     build: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     guard: list[dict[str, Any]] = field(default_factory=list)
     break_glass: list[dict[str, Any]] = field(default_factory=list)
+    malformed: list[tuple[str, str]] = field(default_factory=list)  # (ledger key, what is wrong)
 
-    def of(self, level: str, *, stage: str | None = None) -> list[dict[str, Any]]:
+    def of(self, level: str, *, stages: Collection[str] | None = None) -> list[dict[str, Any]]:
         return [
             r
             for r in self.transitions
-            if r["transition"]["level"] == level and (stage is None or r["transition"].get("stage") == stage)
+            if r["transition"]["level"] == level and (stages is None or r["transition"].get("stage") in stages)
         ]
 
     def started(self) -> dict[str, Any] | None:
@@ -176,6 +198,17 @@ def _identity(record: dict[str, Any]) -> tuple[Any, ...]:
     return (t["level"], t.get("stage"), t.get("action"), t["state"], t["attempt"], t.get("action_execution_id"))
 
 
+def malformed_transition(record: dict[str, Any]) -> str | None:
+    """Why a pipeline/stage/action record cannot be read as a transition, or None when it can."""
+    transition = record.get("transition")
+    if not isinstance(transition, dict):
+        return "it has no `transition` object"
+    missing = [name for name in TRANSITION_FIELDS if transition.get(name) in (None, "")]
+    if missing:
+        return f"its `transition` lacks {', '.join(missing)}"
+    return None
+
+
 def group_executions(records: list[dict[str, Any]]) -> dict[tuple[str, str], Execution]:
     executions: dict[tuple[str, str], Execution] = {}
 
@@ -189,6 +222,10 @@ def group_executions(records: list[dict[str, Any]]) -> dict[tuple[str, str], Exe
     for record in sorted(records, key=lambda r: (_at(r), r.get("_key", ""))):
         kind = record.get("kind")
         if kind in (Kind.PIPELINE, Kind.STAGE, Kind.ACTION):
+            problem = malformed_transition(record)
+            if problem is not None:
+                get(record).malformed.append((str(record.get("_key", "?")), problem))
+                continue
             identity = (record.get("pipeline"), record.get("execution_id"), *_identity(record))
             if identity in seen:  # the same transition emitted twice, recorded on two days
                 continue
@@ -222,9 +259,12 @@ class ChangeBuilder:
                 self.completed_reviews[(r.get("pipeline"), r.get("execution_id"))].append(r)
 
     # -- per execution -------------------------------------------------------------------------
-    def windows(self, execution: Execution) -> tuple[datetime, datetime | None] | None:
-        """When the execution was in the environment's stage: first STARTED to the last terminal state."""
-        stage = execution.of("stage", stage=self.scope.stage)
+    def windows(
+        self, execution: Execution, stages: Collection[str] | None = None
+    ) -> tuple[datetime, datetime | None] | None:
+        """When the execution was in the environment's stages (all of them, or the given ones): first
+        STARTED to the last terminal state."""
+        stage = execution.of("stage", stages=self.scope.stages if stages is None else stages)
         if not stage:
             return None
         # A lost STARTED event must not hide the change: fall back to its earliest stage record.
@@ -236,17 +276,25 @@ class ChangeBuilder:
     def _deploy_actions(self, execution: Execution) -> list[dict[str, Any]]:
         return [
             r
-            for r in execution.of("action", stage=self.scope.stage)
+            for r in execution.of("action", stages=self.scope.deploy_stages)
             if r["transition"].get("category") not in ("Approval", "Invoke")
         ]
 
-    def _approval(self, execution: Execution) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """The approval action's final record in the stage, and what is known of the approver."""
-        actions = [
+    def _approval_actions(self, execution: Execution, stage: str) -> list[dict[str, Any]]:
+        return [
             r
-            for r in execution.of("action", stage=self.scope.stage)
-            if r["transition"].get("category") == "Approval" and r["transition"]["state"] in ("SUCCEEDED", "FAILED")
+            for r in execution.of("action", stages=(stage,))
+            if r["transition"].get("category") == "Approval"
+            and r["transition"]["state"] in ("SUCCEEDED", "FAILED")
+            and not str(r["transition"].get("action") or "").startswith(SECURITY_CHECK_ACTION)
         ]
+
+    def _approval(self, execution: Execution) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The approval action's final record (its own stage, else inside the environment's stage as
+        older records have it), and what is known of the approver."""
+        actions = self._approval_actions(execution, self.scope.approval_stage) or self._approval_actions(
+            execution, self.scope.stage
+        )
         if not actions:
             return None, {}
         final = actions[-1]
@@ -382,6 +430,29 @@ class ChangeBuilder:
             )
         ]
 
+    def _final_state(self, execution: Execution) -> str | None:
+        """The last terminal state across the environment's stages; None while one is still open, or
+        when only the approval has finished (approved, not deployed yet)."""
+        stages = execution.of("stage", stages=self.scope.stages)
+        ended = [r for r in stages if r["transition"]["state"] in TERMINAL_STAGE_STATES]
+        if not ended or {r["transition"].get("stage") for r in stages} - {r["transition"].get("stage") for r in ended}:
+            return None
+        last = ended[-1]["transition"]
+        if last["state"] == "SUCCEEDED" and last.get("stage") == self.scope.approval_stage:
+            return None
+        return str(last["state"])
+
+    def _malformed_flags(self, execution: Execution) -> list[Flag]:
+        return [
+            Flag(
+                MALFORMED_EVIDENCE,
+                f"ledger record {key} is malformed ({problem}), so it was left out of this change. Fix: compare it "
+                "with the writer's record format (pipeline_assets/ledger/records.py) and investigate how it was "
+                "written; the record itself cannot be replaced (Object Lock).",
+            )
+            for key, problem in execution.malformed
+        ]
+
     def build_execution_change(self, execution: Execution) -> Change | None:
         window = self.windows(execution)
         if window is None:
@@ -397,6 +468,8 @@ class ChangeBuilder:
         for records in execution.build.values():
             change.evidence += [r["_key"] for r in records]
         change.evidence += [r["_key"] for r in execution.guard + execution.break_glass]
+        change.evidence += [key for key, _ in execution.malformed]
+        change.flags += self._malformed_flags(execution)
 
         sha, author, _ = self._author(execution)
         change.commit, change.author = sha, author
@@ -428,8 +501,7 @@ class ChangeBuilder:
             change.approved_at = facts.get("approved_at") if approved else None
             change.approval_comment = facts.get("comment")
 
-        stage_states = [r["transition"]["state"] for r in execution.of("stage", stage=self.scope.stage)]
-        final_state = next((s for s in reversed(stage_states) if s in TERMINAL_STAGE_STATES), None)
+        final_state = self._final_state(execution)
         guard = _latest(execution.guard)
         if final_state == "SUCCEEDED":
             change.outcome = "succeeded"
@@ -473,7 +545,13 @@ class ChangeBuilder:
         if not execution.is_rollback:
             change.flags += check_flags
             if approval is None or approval["transition"]["state"] != "SUCCEEDED":
-                change.flags.append(Flag(UNAPPROVED, f"no succeeded manual approval in stage {self.scope.stage}"))
+                change.flags.append(
+                    Flag(
+                        UNAPPROVED,
+                        f"no succeeded manual approval in stage {self.scope.approval_stage} "
+                        f"(nor inside {self.scope.stage})",
+                    )
+                )
             elif not any(g.get("decision") == "allowed" for g in execution.guard):
                 change.flags.append(
                     Flag(GUARD_MISSING, "no approval-guard decision recorded; separation of duties was not verified")
@@ -535,7 +613,8 @@ class ChangeBuilder:
     def direct_changes(self) -> list[Change]:
         windows = []
         for execution in self.executions.values():
-            window = self.windows(execution)
+            # Only deploying explains a stack change: an approval can wait for days.
+            window = self.windows(execution, self.scope.deploy_stages)
             if window:
                 start, end = window
                 # Still running: everything from its start on is explained by it.
@@ -624,3 +703,11 @@ class ChangeBuilder:
 
 def build_changes(records: list[dict[str, Any]], scope: Scope) -> list[Change]:
     return ChangeBuilder(records, scope).build()
+
+
+def malformed_records(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Every pipeline/stage/action record the report could not read as a transition, with why: the
+    report names them even when they hide a change (a lost stage record leaves no row to flag)."""
+    kinds = (Kind.PIPELINE, Kind.STAGE, Kind.ACTION)
+    found = [(str(r.get("_key", "?")), malformed_transition(r)) for r in records if r.get("kind") in kinds]
+    return sorted((key, problem) for key, problem in found if problem is not None)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cicd.audit import changes as c
-from cicd.audit.changes import Change, Scope, build_changes
+from cicd.audit.changes import Change, Scope, build_changes, malformed_records
 from cicd.audit.source import LedgerSource, load
 
 # SOC 2 (2017 Trust Services Criteria, revised points of focus) CC8.1 points each control evidences.
@@ -30,6 +30,7 @@ CC81_POINTS: dict[str, tuple[str, ...]] = {
         "Creates Baseline Configuration of IT Technology",
     ),
     c.UNREVIEWED_BREAK_GLASS: ("Provides for Changes Necessary in Emergency Situations",),
+    c.MALFORMED_EVIDENCE: ("Tracks System Changes",),
 }
 
 # The row kind and flag of a ledger key with more than one version.
@@ -142,6 +143,13 @@ def build_report(
         f"Ledger partitions read: {ledger.first_day} to {ledger.last_day} (the period plus {lookback_days} days "
         f"before, for approvals and builds, and {lookahead_days} days after, for outcomes and rollbacks).",
     ]
+    malformed = malformed_records(ledger.records)
+    if malformed:
+        notes.append(
+            f"{len(malformed)} ledger record(s) could not be read as pipeline transitions and were left out "
+            "(a change they alone recorded has no row): "
+            + "; ".join(f"{key} ({problem})" for key, problem in malformed)
+        )
     if ledger.tampered is None:
         notes.append(
             "Record versions were not checked (a local copy keeps one version per key): run the report against "

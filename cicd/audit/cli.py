@@ -195,7 +195,11 @@ def add_parser(subparsers: Any) -> None:
     where = report.add_mutually_exclusive_group()
     where.add_argument("--bucket", help="evidence bucket (default: $EVIDENCE_BUCKET)")
     where.add_argument("--ledger-dir", metavar="DIR", help="a local copy of the bucket (holds ledger/v1/)")
-    report.add_argument("--stage-name", help="pipeline stage deploying the environment (default: Dev/Staging/Prod)")
+    report.add_argument(
+        "--stage-name",
+        help="the environment's CDK Stage id (default: Dev/Staging/Prod); the report reads its approval in "
+        "Approve<name> and its deploys in <name> and <name>Release",
+    )
     report.add_argument("--account", help="environment account for stack changes (default: from config)")
     report.add_argument("--any-account", action="store_true", help="match stack changes by stack name only")
     report.add_argument("--lookback-days", type=_positive, default=30, help="days read before --since (default 30)")

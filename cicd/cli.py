@@ -58,7 +58,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         ctx = GateContext(
             root=root, out_dir=root / "build" / "gate", changed_files=changed, base_ref=args.changed_since
         )
-        selected = select_checks(checks, ctx, only=args.only or ())
+        selected = select_checks(checks, ctx, only=[name for names in args.only or () for name in names])
         cache = result_cache(ctx, selected, os.environ, use_stored=not args.no_cache)
     except (GateSetupError, CacheError) as exc:
         print(f"gate: {exc}", file=sys.stderr)
@@ -125,7 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     scope = validate.add_mutually_exclusive_group()
     scope.add_argument("--all", action="store_true", help="run every check (the default)")
     scope.add_argument("--changed-since", metavar="REF", help="run only checks whose paths changed since REF")
-    validate.add_argument("--only", nargs="+", metavar="CHECK", help="run these checks (and what they need)")
+    validate.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",  # --only a --only b runs both, never just the last
+        type=lambda value: [name for name in value.split(",") if name],
+        metavar="CHECK",
+        help="run these checks (and what they need); space- or comma-separated, repeatable",
+    )
     validate.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="checks run at once (default: cores)")
     validate.add_argument("--json", action="store_true", help="print the machine-readable report")
     validate.add_argument("--junit", metavar="PATH", help="also write a JUnit XML report")

@@ -5,26 +5,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from config import ConfigError, load_all, load_environment
-from config.loader import CONFIG_DIR
 
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    target.mkdir()
-    for path in CONFIG_DIR.glob("*.yaml"):
-        shutil.copy(path, target / path.name)
-    return target
-
-
-def edit(config_dir: Path, env: str, change) -> None:
-    path = config_dir / f"{env}.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+from .conftest import edit
 
 
 def problems(config_dir: Path) -> list[str]:

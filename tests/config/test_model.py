@@ -1,29 +1,11 @@
 """Rules of the config model that protect SOC 2 evidence; each names the file, the field and the fix."""
 
-import shutil
-from pathlib import Path
-
 import pytest
 import yaml
 
 from config import ConfigError, load_all
-from config.loader import CONFIG_DIR
 
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    target.mkdir()
-    for path in CONFIG_DIR.glob("*.yaml"):
-        shutil.copy(path, target / path.name)
-    return target
-
-
-def edit(config_dir: Path, env: str, change) -> None:
-    path = config_dir / f"{env}.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+from .conftest import edit
 
 
 def test_prod_evidence_is_locked_in_compliance_mode(config_dir):

@@ -1,8 +1,11 @@
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 from moto.core.config import default_user_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,3 +60,24 @@ def spark(repo_root):
         session.conf.set(key, value)
     yield session
     session.stop()
+
+
+@pytest.fixture
+def object_lock_bucket(monkeypatch) -> Iterator[Callable[[str], Any]]:
+    """Inside moto: `object_lock_bucket(name)` creates an Object Lock bucket, as the evidence ledger's, and
+    returns the S3 client. Fake credentials are set for the test so no client can reach AWS."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        client = boto3.client("s3", region_name="eu-west-1")
+
+        def create(bucket: str) -> Any:
+            client.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+                ObjectLockEnabledForBucket=True,
+            )
+            return client
+
+        yield create

@@ -6,9 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from cicd.audit import cli
 from cicd.audit.evidence import EvidenceError, collect, commit_info, template_hashes, upload
@@ -105,17 +103,8 @@ def test_collect_names_the_missing_input_and_the_command_that_makes_it(tmp_path)
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(
-            Bucket=BUCKET,
-            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
-            ObjectLockEnabledForBucket=True,
-        )
-        yield client
+def s3(object_lock_bucket):
+    return object_lock_bucket(BUCKET)
 
 
 def make_build(root: Path) -> None:

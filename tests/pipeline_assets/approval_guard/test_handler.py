@@ -13,7 +13,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from pipeline_assets.approval_guard import handler as guard_handler
 from pipeline_assets.approval_guard.handler import GuardError, GuardSettings, run_guard
@@ -74,18 +73,8 @@ def load_event(name):
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="eu-west-1")
-        s3.create_bucket(
-            Bucket=BUCKET,
-            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
-            ObjectLockEnabledForBucket=True,
-        )
-        yield s3
+def aws(object_lock_bucket):
+    return object_lock_bucket(BUCKET)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from pipeline_assets.ledger import handler as ledger_handler
 from pipeline_assets.ledger.handler import Settings, record_event
@@ -25,18 +24,8 @@ def load_event(name: str) -> dict:
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    with mock_aws():
-        client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(
-            Bucket=BUCKET,
-            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
-            ObjectLockEnabledForBucket=True,
-        )
-        yield client
+def s3(object_lock_bucket):
+    return object_lock_bucket(BUCKET)
 
 
 @pytest.fixture

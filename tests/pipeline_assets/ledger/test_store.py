@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from pipeline_assets.ledger.store import EvidenceStore, EvidenceStoreError, EvidenceTamperedError, version_counts
 
@@ -33,17 +31,8 @@ class RecordingClient:
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(
-            Bucket=BUCKET,
-            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
-            ObjectLockEnabledForBucket=True,
-        )
-        yield client
+def s3(object_lock_bucket):
+    return object_lock_bucket(BUCKET)
 
 
 def test_every_record_is_written_create_only(s3):

@@ -49,33 +49,28 @@ class Jar:
         suffix = f"-{parts['classifier']}" if parts["classifier"] else ""
         return f"{parts['artifact']}-{parts['version']}{suffix}.jar"
 
-    def maven_path(self) -> str:
-        parts = self.parts
-        return f"{parts['group'].replace('.', '/')}/{parts['artifact']}/{parts['version']}/{self.file}"
 
-
-def load_jars(root: Path) -> list[Jar]:
-    path = root / JAR_LOCK
+def load_jars(root: Path, lock: Path = JAR_LOCK) -> list[Jar]:
+    """A jar lock: Spark's runtime jars (the default) or any other Maven closure pinned the same way."""
+    path = root / lock
     try:
         entries = json.loads(path.read_text())["jars"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise LockError(
-            f"{JAR_LOCK}: cannot read the jar lock ({exc}); it is a JSON object with a 'jars' list"
-        ) from exc
+        raise LockError(f"{lock}: cannot read the jar lock ({exc}); it is a JSON object with a 'jars' list") from exc
     jars = []
     for index, entry in enumerate(entries):
         coordinate, sha = entry.get("coordinate", ""), entry.get("sha256")
         if not COORDINATE.match(coordinate):
-            raise LockError(f"{JAR_LOCK}: jars[{index}].coordinate {coordinate!r} is not group:artifact:version")
+            raise LockError(f"{lock}: jars[{index}].coordinate {coordinate!r} is not group:artifact:version")
         if sha is not None and not SHA256.match(sha):
             raise LockError(
-                f"{JAR_LOCK}: jars[{index}].sha256 {sha!r} is not 64 lower-case hex digits; "
+                f"{lock}: jars[{index}].sha256 {sha!r} is not 64 lower-case hex digits; "
                 "set it to null and run `make spark-jars-lock` to record it"
             )
         jars.append(Jar(coordinate, sha))
     files = [jar.file for jar in jars]
     if len(set(files)) != len(files):
-        raise LockError(f"{JAR_LOCK}: two entries name the same jar file; keep one version of each artifact")
+        raise LockError(f"{lock}: two entries name the same jar file; keep one version of each artifact")
     return jars
 
 

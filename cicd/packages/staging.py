@@ -17,7 +17,6 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.request import urlopen
 
 from cicd.packages.locks import (
     DBT_LOCK,
@@ -29,73 +28,78 @@ from cicd.packages.locks import (
     load_requirements_lock,
 )
 from cicd.packages.locks import normalize as normalize_name
+from cicd.packages.maven import Artifact, MavenError, copy_artifacts
 from cicd.release.parts.spark import deterministic_zip
 
-MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 # MWAA's Python for Airflow 2.10 on x86_64 Linux: pip download fetches wheels for it, not for this machine.
 MWAA_PLATFORM = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp")
 WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-.*\.whl|\.tar\.gz|\.zip)$")
 
-Fetch = Callable[[str], bytes]
+CopyArtifacts = Callable[..., list[Artifact]]
 
 
 class StagingError(Exception):
     pass
 
 
-def _download(url: str) -> bytes:
-    with urlopen(url, timeout=60) as response:  # noqa: S310 (a fixed https Maven Central URL)
-        return bytes(response.read())
+def fetch_jars(
+    root: Path,
+    dest: Path,
+    *,
+    record: bool = False,
+    lock: Path = JAR_LOCK,
+    copy: CopyArtifacts = copy_artifacts,
+) -> list[Jar]:
+    """Copy every locked jar into dest through Maven and check its sha256; `record` fills in missing hashes.
 
-
-def fetch_jars(root: Path, dest: Path, *, record: bool = False, fetch: Fetch = _download) -> list[Jar]:
-    """Download every locked jar into dest and check its sha256; `record` fills in missing hashes.
-
-    A hash is recorded only after the download matches the .sha1 Maven Central publishes beside the
-    jar, so a first recording is checked against a second source.
+    Maven verifies each download against the checksum its repository publishes (strict checksums).
+    A hash is recorded only from a fresh resolution (an empty local repository), so a first recording
+    is checked against the repository rather than taken from whatever a cache holds.
     """
-    jars, recorded = load_jars(root), {}
-    dest.mkdir(parents=True, exist_ok=True)
+    jars, recorded = load_jars(root, lock), {}
+    unrecorded = [jar for jar in jars if jar.sha256 is None]
+    if unrecorded and not record:
+        raise StagingError(f"{lock}: {unrecorded[0].coordinate} has no sha256; run `make spark-jars-lock` first")
+    try:
+        copy([jar.coordinate for jar in jars], dest, fresh=bool(unrecorded))
+    except MavenError as exc:
+        raise StagingError(f"{lock}: {exc}") from exc
     for jar in jars:
-        url = f"{MAVEN_CENTRAL}/{jar.maven_path()}"
-        data = fetch(url)
-        digest = hashlib.sha256(data).hexdigest()
+        path = dest / jar.file
+        if not path.is_file():
+            raise StagingError(f"{lock}: Maven did not produce {jar.file} for {jar.coordinate}")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if jar.sha256 is None:
-            if not record:
-                raise StagingError(f"{JAR_LOCK}: {jar.coordinate} has no sha256; run `make spark-jars-lock` first")
-            published = fetch(url + ".sha1").decode().split()[0].strip().lower()
-            if hashlib.sha1(data).hexdigest() != published:  # noqa: S324 (Maven's published checksum)
-                raise StagingError(f"{url}: download does not match Maven Central's .sha1; not recording it")
             recorded[jar.coordinate] = digest
         elif digest != jar.sha256:
+            path.unlink()
             raise StagingError(
-                f"{url}: sha256 {digest} differs from {JAR_LOCK} ({jar.sha256}); the artifact changed upstream "
-                "or in transit. Do not stage it; investigate before updating the lock."
+                f"{jar.coordinate}: sha256 {digest} differs from {lock} ({jar.sha256}); the artifact changed "
+                "upstream, in a mirror or in the local Maven repository. Do not stage it; investigate before "
+                "updating the lock."
             )
-        (dest / jar.file).write_bytes(data)
     if recorded:
-        _record_hashes(root, recorded)
-    return load_jars(root)
+        _record_hashes(root / lock, recorded)
+    return load_jars(root, lock)
 
 
-def _record_hashes(root: Path, recorded: dict[str, str]) -> None:
-    path = root / JAR_LOCK
+def _record_hashes(path: Path, recorded: dict[str, str]) -> None:
     lock = json.loads(path.read_text())
     for entry in lock["jars"]:
         entry["sha256"] = recorded.get(entry["coordinate"], entry["sha256"])
     path.write_text(json.dumps(lock, indent=2) + "\n")
 
 
-def verify_staged_jars(root: Path, jar_dir: Path) -> dict[str, bytes]:
+def verify_staged_jars(root: Path, jar_dir: Path, *, lock: Path = JAR_LOCK) -> dict[str, bytes]:
     """The staged jars, each checked against the lock; what the stacks upload."""
     staged = {}
-    for jar in load_jars(root):
+    for jar in load_jars(root, lock):
         path = jar_dir / jar.file
         if jar.sha256 is None or not path.is_file():
-            raise StagingError(f"{path} is not staged (or has no sha256 in {JAR_LOCK}); run `make spark-jars`")
+            raise StagingError(f"{path} is not staged (or has no sha256 in {lock}); run `make spark-jars`")
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != jar.sha256:
-            raise StagingError(f"{path}: sha256 differs from {JAR_LOCK}; run `make spark-jars` again")
+            raise StagingError(f"{path}: sha256 differs from {lock}; run `make spark-jars` again")
         staged[jar.file] = data
     return staged
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cicd.packages.locks import JAR_LOCK, LockError, load_jars
+from cicd.packages.maven import MavenError, copy_artifacts
 from cicd.packages.staging import StagingError, build_plugins_zip, download_command, fetch_jars, verify_staged_jars
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,35 +27,96 @@ def repo_with_lock(tmp_path: Path, sha256: str | None) -> Path:
     return tmp_path
 
 
-def maven(url: str) -> bytes:
-    assert url.startswith("https://repo1.maven.org/maven2/org/apache/kafka/kafka-clients/3.4.1/kafka-clients-3.4.1.jar")
-    return hashlib.sha1(JAR).hexdigest().encode() + b"  kafka-clients-3.4.1.jar" if url.endswith(".sha1") else JAR
+def maven_copy(served: bytes = JAR, calls: list | None = None):
+    """Stands in for `copy_artifacts`: what Maven would copy out of its repository."""
+
+    def copy(coordinates, dest: Path, *, fresh: bool = False):
+        if calls is not None:
+            calls.append((list(coordinates), fresh))
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "kafka-clients-3.4.1.jar").write_bytes(served)
+        return []
+
+    return copy
 
 
 def test_a_locked_jar_is_fetched_and_verified(tmp_path):
     root = repo_with_lock(tmp_path, hashlib.sha256(JAR).hexdigest())
-    fetch_jars(root, tmp_path / "out", fetch=maven)
+    calls: list = []
+    fetch_jars(root, tmp_path / "out", copy=maven_copy(calls=calls))
     assert verify_staged_jars(root, tmp_path / "out") == {"kafka-clients-3.4.1.jar": JAR}
+    assert calls == [(["org.apache.kafka:kafka-clients:3.4.1"], False)]
 
 
-def test_a_changed_upstream_jar_is_refused(tmp_path):
+def test_a_changed_upstream_jar_is_refused_and_not_left_staged(tmp_path):
     root = repo_with_lock(tmp_path, "0" * 64)
     with pytest.raises(StagingError, match=r"differs from pipeline_assets/spark/jars\.lock\.json"):
-        fetch_jars(root, tmp_path / "out", fetch=maven)
+        fetch_jars(root, tmp_path / "out", copy=maven_copy())
+    assert not (tmp_path / "out" / "kafka-clients-3.4.1.jar").exists()
 
 
-def test_a_jar_without_a_hash_is_staged_only_after_recording(tmp_path):
+def test_a_jar_without_a_hash_is_recorded_only_from_a_fresh_resolution(tmp_path):
     root = repo_with_lock(tmp_path, None)
     with pytest.raises(StagingError, match="make spark-jars-lock"):
-        fetch_jars(root, tmp_path / "out", fetch=maven)
-    fetch_jars(root, tmp_path / "out", record=True, fetch=maven)
+        fetch_jars(root, tmp_path / "out", copy=maven_copy())
+    calls: list = []
+    fetch_jars(root, tmp_path / "out", record=True, copy=maven_copy(calls=calls))
     assert load_jars(root)[0].sha256 == hashlib.sha256(JAR).hexdigest()
+    assert calls[0][1] is True  # an empty local repository: downloaded and checksum-verified, not a cached file
 
 
-def test_recording_refuses_a_download_that_disagrees_with_maven_sha1(tmp_path):
-    root = repo_with_lock(tmp_path, None)
-    with pytest.raises(StagingError, match=r"\.sha1"):
-        fetch_jars(root, tmp_path / "out", record=True, fetch=lambda url: b"0" * 40 if url.endswith(".sha1") else JAR)
+def test_a_maven_failure_names_the_lock_and_the_coordinate(tmp_path):
+    root = repo_with_lock(tmp_path, "0" * 64)
+
+    def unresolvable(coordinates, dest, *, fresh=False):
+        raise MavenError("mvn copy-dependencies failed: Could not find org.apache.kafka:kafka-clients:jar:3.4.1")
+
+    with pytest.raises(StagingError, match=r"jars\.lock\.json: .*kafka-clients"):
+        fetch_jars(root, tmp_path / "out", copy=unresolvable)
+
+
+FAKE_MVN = """#!/usr/bin/env python3
+import re, sys, pathlib, shutil
+args = sys.argv[1:]
+pom = pathlib.Path(args[args.index("-f") + 1]).read_text()
+log = pathlib.Path(__file__).with_name("calls.log")
+log.write_text(log.read_text() + " ".join(args) + "\\n" if log.exists() else " ".join(args) + "\\n")
+deps = re.findall(r"<groupId>([^<]+)</groupId><artifactId>([^<]+)</artifactId><version>([^<]+)</version>", pom)[1:]
+prop = dict(a[2:].split("=", 1) for a in args if a.startswith("-D") and "=" in a)
+if "list" in args[-1] or any(a.endswith(":list") for a in args):
+    pathlib.Path(prop["outputFile"]).write_text("".join(f"   {g}:{a}:jar:{v}:compile\\n" for g, a, v in deps))
+else:
+    out = pathlib.Path(prop["outputDirectory"]); out.mkdir(parents=True, exist_ok=True)
+    for g, a, v in deps:
+        (out / f"{a}-{v}.jar").write_bytes(b"jar of " + a.encode())
+"""
+
+
+def test_jars_come_from_mvn_by_coordinate_with_strict_checksums_and_no_repository_address(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mvn").write_text(FAKE_MVN)
+    (bin_dir / "mvn").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    copied = copy_artifacts(["org.apache.kafka:kafka-clients:3.4.1"], tmp_path / "out", fresh=True)
+    assert [artifact.coordinate for artifact in copied] == ["org.apache.kafka:kafka-clients:3.4.1"]
+    assert (tmp_path / "out" / "kafka-clients-3.4.1.jar").read_bytes() == b"jar of kafka-clients"
+    calls = (bin_dir / "calls.log").read_text().splitlines()
+    assert len(calls) == 2 and all(" -C " in f" {call} " and "maven.repo.local" in call for call in calls)
+    assert not any("://" in call for call in calls)  # the repository is Maven's configuration, never ours
+
+
+def test_no_repository_address_is_written_into_the_project():
+    sources = [*ROOT.glob("cicd/**/*.py"), *ROOT.glob("tests/**/*.py"), ROOT / "Makefile", *ROOT.glob("docs/*.md")]
+    needles = ("repo1." + "maven", "repo." + "maven.apache", "central." + "sonatype")
+    offenders = [str(path.relative_to(ROOT)) for path in sources if any(n in path.read_text() for n in needles)]
+    assert offenders == []
+
+
+def test_a_missing_mvn_is_an_error_that_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MavenError, match="mvn is not on PATH"):
+        copy_artifacts(["org.apache.kafka:kafka-clients:3.4.1"], tmp_path / "out")
 
 
 def test_a_malformed_lock_names_the_entry(tmp_path):
@@ -64,7 +127,7 @@ def test_a_malformed_lock_names_the_entry(tmp_path):
 
 def test_the_committed_jar_lock_loads():
     files = {jar.file for jar in load_jars(ROOT)}
-    assert "spark-sql-kafka-0-10_2.12-3.5.5.jar" in files
+    assert "spark-sql-kafka-0-10_2.12-3.5.3.jar" in files
 
 
 def test_pip_download_enforces_the_lock_for_mwaa_python(tmp_path):

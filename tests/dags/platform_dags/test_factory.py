@@ -318,6 +318,6 @@ def test_the_streaming_job_reads_its_jars_from_the_release_bucket():
 
     conf = spark_conf(factory.spark_submit_parameters(load_spec(DAGS / "pipelines" / "operations_events.yaml")))
     jars = conf["spark.jars"].split(",")
-    assert jars[0] == "s3://JINJA/packages/jars/spark-sql-kafka-0-10_2.12-3.5.5.jar"
+    assert jars[0] == "s3://JINJA/packages/jars/spark-sql-kafka-0-10_2.12-3.5.3.jar"
     assert factory.platform("release_bucket") in factory.KAFKA_STREAMING_CONF["spark.jars"]
     assert len(jars) == 5 and "spark.jars.packages" not in conf

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 JARS_PREFIX = "packages/jars/"
 
-# The Kafka source of Structured Streaming and MSK IAM auth (EMR 7.9: Spark 3.5.5, Scala 2.12; the 3.5.3 connector, jars.lock.json says why), with
-# the transitive dependencies `--packages` used to resolve (the EMR image ships neither).
+# The Kafka source of Structured Streaming and MSK IAM auth (EMR 7.9: Spark 3.5.5, Scala 2.12; the connector
+# is 3.5.3, jars.lock.json says why), with the transitive dependencies `--packages` used to resolve (the EMR
+# image ships neither).
 KAFKA_STREAMING_JARS = (
     "spark-sql-kafka-0-10_2.12-3.5.3.jar",
     "spark-token-provider-kafka-0-10_2.12-3.5.3.jar",

@@ -1,12 +1,11 @@
-"""Load and validate the YAML files, with errors that name the file, the field and what is allowed."""
+"""Load and validate the YAML files, with errors that name the file, the line, the field, the rule and the fix."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from config.model import (
     ENVIRONMENT_ORDER,
@@ -16,20 +15,13 @@ from config.model import (
     shared_identity_problems,
 )
 from pipeline_assets import yaml_source
+from pipeline_assets.yaml_source import validation
 
 CONFIG_DIR = Path(__file__).resolve().parent
+RULES_AT = "config/model.py"
 
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    file: str
-    field: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}"
+# One shape for config and pipeline-spec problems (pipeline_assets/yaml_source/validation.py).
+ConfigProblem = validation.Problem
 
 
 class ConfigError(Exception):
@@ -45,60 +37,42 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
-    """The mapping in the file, and the line of each top-level and nested key (for messages)."""
+def _read_yaml(path: Path) -> yaml_source.YamlDocument:
+    """The file's document, refused unless it is one mapping of settings."""
     name = _relative(path)
     try:
         document = yaml_source.load(path, name)
     except yaml_source.YamlSourceError as exc:
-        raise ConfigError([ConfigProblem(name, "-", exc.message, exc.line)]) from exc
+        raise ConfigError([validation.from_source_error(exc)]) from exc
     if not isinstance(document.data, dict):
-        raise ConfigError([ConfigProblem(name, "-", "must be a mapping of settings")])
-    return document.data, document.key_lines()
+        raise ConfigError([validation.not_a_mapping(name, "settings")])
+    return document
 
 
-def _problems(error: ValidationError, file: str, lines: dict[str, int]) -> list[ConfigProblem]:
-    problems = []
-    for item in error.errors():
-        loc = ".".join(str(part) for part in item["loc"]) or "-"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] not in ("missing", "model_type") and "input" in item and not isinstance(item["input"], dict):
-            message += f" (got {item['input']!r})"
-        if item["type"] == "missing":
-            message = "required setting is missing"
-        elif item["type"] == "extra_forbidden":
-            message = "unknown setting (check the spelling against config/model.py)"
-        line = lines.get(loc)
-        if line is None and loc == "-":
-            # model-level rules say which field they are about as "field.path: message"
-            field, _, rest = message.partition(": ")
-            if rest and " " not in field:
-                loc, message, line = field, rest, lines.get(field)
-        problems.append(ConfigProblem(file, loc, message, line))
-    return problems
+def _validated(model: type[BaseModel], data: dict[str, Any], document: yaml_source.YamlDocument) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation.problems_from(exc, document, model, rules_at=RULES_AT, noun="setting")) from exc
 
 
 def load_environment(name: str, config_dir: Path = CONFIG_DIR) -> EnvironmentConfig:
     path = config_dir / f"{name}.yaml"
-    data, lines = _read_yaml(path)
-    file = _relative(path)
+    document = _read_yaml(path)
+    data = document.data
     if data.get("name", name) != name:
-        raise ConfigError(
-            [ConfigProblem(file, "name", f"is {data['name']!r} but the file is {name}.yaml", lines.get("name"))]
-        )
-    try:
-        return EnvironmentConfig.model_validate({"name": name, **data})
-    except ValidationError as exc:
-        raise ConfigError(_problems(exc, file, lines)) from exc
+        line = document.key_lines().get("name")
+        message = f"is {data['name']!r} but the file is {name}.yaml"
+        fix = f"set `name: {name}` or leave it out (the file name is the environment's name)"
+        raise ConfigError([ConfigProblem(document.file, "name", message, line, rule="name-mismatch", fix=fix)])
+    result: EnvironmentConfig = _validated(EnvironmentConfig, {"name": name, **data}, document)
+    return result
 
 
 def load_delivery(config_dir: Path = CONFIG_DIR) -> DeliveryConfig:
-    path = config_dir / "delivery.yaml"
-    data, lines = _read_yaml(path)
-    try:
-        return DeliveryConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_problems(exc, _relative(path), lines)) from exc
+    document = _read_yaml(config_dir / "delivery.yaml")
+    result: DeliveryConfig = _validated(DeliveryConfig, document.data, document)
+    return result
 
 
 def load_all(config_dir: Path = CONFIG_DIR) -> PlatformConfig:
@@ -126,10 +100,20 @@ def load_all(config_dir: Path = CONFIG_DIR) -> PlatformConfig:
                     "account",
                     f"equals prod's account {by_name['prod'].account} (config/prod.yaml); lower environments "
                     "live in their own accounts so they can never read production data",
+                    rule="shares-prod-account",
+                    fix=f"give {lower} its own AWS account id",
                 )
             )
     for env_name, problem in shared_identity_problems(environments):
-        problems.append(ConfigProblem(_relative(config_dir / f"{env_name}.yaml"), "approval.identity_aliases", problem))
+        problems.append(
+            ConfigProblem(
+                _relative(config_dir / f"{env_name}.yaml"),
+                "approval.identity_aliases",
+                problem,
+                rule="identity-alias-conflict",
+                fix="map each identity name to one person in every environment",
+            )
+        )
     if problems:
         raise ConfigError(problems)
     assert delivery is not None

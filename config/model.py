@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipeline_assets.yaml_source.validation import RuleViolation
+
 EnvironmentName = Literal["dev", "staging", "prod"]
 ENVIRONMENT_ORDER: tuple[EnvironmentName, ...] = ("dev", "staging", "prod")
 
@@ -214,36 +216,52 @@ class EnvironmentConfig(_Frozen):
 
     @model_validator(mode="after")
     def _environment_rules(self) -> EnvironmentConfig:
+        # Each production rule names itself (RuleViolation), so the gate reports e.g. config:prod-approval.
         if self.name == "prod":
             if not self.approval.required:
-                raise ValueError("approval.required: prod must require a manual approval (allowed: true)")
+                raise RuleViolation(
+                    "prod-approval", "approval.required: prod must require a manual approval (allowed: true)"
+                )
             if self.approval.approvers_role_arn is None:
-                raise ValueError("approval.approvers_role_arn: prod needs the approvers' IAM role")
+                raise RuleViolation("prod-approval", "approval.approvers_role_arn: prod needs the approvers' IAM role")
             if not self.approval.auto_rollback:
-                raise ValueError("approval.auto_rollback: prod must roll back by itself (allowed: true)")
+                raise RuleViolation(
+                    "prod-auto-rollback", "approval.auto_rollback: prod must roll back by itself (allowed: true)"
+                )
             if self.approval.bake_minutes < 10:
-                raise ValueError("approval.bake_minutes: prod bakes for at least 10 minutes (allowed: 10-240)")
+                raise RuleViolation(
+                    "prod-bake-time", "approval.bake_minutes: prod bakes for at least 10 minutes (allowed: 10-240)"
+                )
             if not self.protect_stateful_resources:
-                raise ValueError("protect_stateful_resources: prod must keep stateful resources protected")
+                raise RuleViolation(
+                    "prod-stateful-protection",
+                    "protect_stateful_resources: prod must keep stateful resources protected",
+                )
             if not self.approval.identity_aliases:
-                raise ValueError(
+                raise RuleViolation(
+                    "prod-approver-identities",
                     "approval.identity_aliases: prod needs each approver's git e-mail -> SourceIdentity / "
-                    "Identity Center user names; the approval guard rejects approvers it cannot map"
+                    "Identity Center user names; the approval guard rejects approvers it cannot map",
                 )
             if self.retention.evidence_years < 7:
-                raise ValueError("retention.evidence_years: prod keeps SOC 2 evidence for at least 7 years")
+                raise RuleViolation(
+                    "prod-evidence-retention",
+                    "retention.evidence_years: prod keeps SOC 2 evidence for at least 7 years",
+                )
             if self.retention.evidence_lock_mode != "COMPLIANCE":
-                raise ValueError(
-                    "retention.evidence_lock_mode: prod evidence is locked in COMPLIANCE mode (allowed: COMPLIANCE)"
+                raise RuleViolation(
+                    "prod-evidence-retention",
+                    "retention.evidence_lock_mode: prod evidence is locked in COMPLIANCE mode (allowed: COMPLIANCE)",
                 )
         if self.approval.required and self.approval.approvers_role_arn is None:
-            raise ValueError("approval.approvers_role_arn: required when approval.required is true")
+            raise RuleViolation("approval-role", "approval.approvers_role_arn: required when approval.required is true")
         allowed_source = {"dev": "synthetic", "staging": "masked", "prod": "production"}[self.name]
         if self.data.source != allowed_source and not (self.name == "staging" and self.data.source == "synthetic"):
-            raise ValueError(
+            raise RuleViolation(
+                "data-policy",
                 f"data.source: {self.name} may not hold {self.data.source!r} data "
                 f"(allowed: {allowed_source!r}{' or synthetic' if self.name == 'staging' else ''}); "
-                "production data never reaches a lower environment"
+                "production data never reaches a lower environment",
             )
         return self
 

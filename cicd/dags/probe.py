@@ -305,7 +305,15 @@ def spec_facts(dags_folder: Path) -> list[dict[str, Any]]:
         return [
             {
                 "path": str(p),
-                "problems": [{"field": "-", "message": f"cannot import platform_dags.spec: {exc}", "line": None}],
+                "problems": [
+                    {
+                        "field": "",
+                        "message": f"cannot import platform_dags.spec: {exc}",
+                        "line": None,
+                        "rule": "spec-model-import",
+                        "fix": "make dags/platform_dags import with the MWAA requirements",
+                    }
+                ],
             }
             for p in paths
         ]
@@ -315,7 +323,10 @@ def spec_facts(dags_folder: Path) -> list[dict[str, Any]]:
         try:
             spec = load_spec(path)
         except PipelineSpecError as exc:
-            entry["problems"] = [{"field": p.field, "message": p.message, "line": p.line} for p in exc.problems]
+            entry["problems"] = [
+                {"field": p.field, "message": p.message, "line": p.line, "rule": p.rule, "fix": p.fix}
+                for p in exc.problems
+            ]
         else:
             dag_ids = []
             if spec.load is not None or spec.dbt is not None or not spec.is_streaming:

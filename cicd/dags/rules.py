@@ -49,12 +49,12 @@ FIXES: dict[str, str] = {
     "not-a-dag-file": "Airflow skips this file (it names neither 'airflow' nor 'dag'): move helpers to "
     "dags/platform_dags/ (ignored by .airflowignore) or import airflow in the DAG file",
     "no-dag-in-file": "define a DAG at module level (or move the module to dags/platform_dags/)",
-    "spec-without-dag-file": "run `python -m cicd dags new <pipeline id>` to add the pipeline's DAG file",
+    "spec-without-dag-file": "run `cicd dags new <pipeline id>` to add the pipeline's DAG file",
     "unknown-dbt-selector": "add the selector to dbt_project/selectors.yml or correct dbt.selector in the spec",
     "unknown-spark-job": "correct spark.job in the spec, or add the job to pipeline_assets/spark/jobs.py (JOBS)",
     "task-removed": "keep the task, give the DAG a new dag_id, or acknowledge the removal in " + ACKNOWLEDGEMENTS_PATH,
-    "baseline-outdated": f"run `python -m cicd dags baseline` and commit {BASELINE_PATH}",
-    "invalid-baseline": f"regenerate it with `python -m cicd dags baseline`, or fix {ACKNOWLEDGEMENTS_PATH}",
+    "baseline-outdated": f"run `cicd dags baseline` and commit {BASELINE_PATH}",
+    "invalid-baseline": f"regenerate it with `cicd dags baseline`, or fix {ACKNOWLEDGEMENTS_PATH}",
     "wap-without-pool": "run the task in the write-audit-publish pool: pool=platform_dags.dbt.WAP_POOL "
     "(the factory's transform tasks do); publishes that overlap lose one another's data",
     "parse-warning": "fix the deprecation or warning at the line shown before it becomes an error",
@@ -236,7 +236,11 @@ def _dag_rules(dag: dict[str, Any], policy: DagPolicy, report: _Report, location
 def _spec_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
     for spec in facts["specs"]:
         for problem in spec["problems"]:
-            report.add("invalid-spec", f"{problem['field']}: {problem['message']}", spec["path"], problem["line"])
+            # dag:spec-<rule>, e.g. dag:spec-unknown-field; the message names the field, the fix says what to do.
+            field = problem.get("field") or ""
+            message = f"{field}: {problem['message']}" if field else problem["message"]
+            rule = f"spec-{problem.get('rule') or 'invalid-value'}"
+            report.add(rule, message, spec["path"], problem["line"], fix=problem.get("fix") or FIXES["invalid-spec"])
         if spec["problems"]:
             continue
         if not Path(spec["dag_file"]).exists():
@@ -244,7 +248,7 @@ def _spec_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
                 "spec-without-dag-file",
                 f"pipeline {spec['pipeline_id']} has no DAG file {Path(spec['dag_file']).name}; it would never run",
                 spec["path"],
-                fix=f"run `python -m cicd dags new {spec['pipeline_id']}` to add the pipeline's DAG file",
+                fix=f"run `cicd dags new {spec['pipeline_id']}` to add the pipeline's DAG file",
             )
         job, kind = spec.get("spark_job"), spec.get("spark_kind")
         if job and inputs.spark_jobs is not None:

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from pipeline_assets import yaml_source
+from pipeline_assets.yaml_source import validation
+from pipeline_assets.yaml_source.validation import RuleViolation
 
 Domain = Literal["crm", "product", "operations"]
 SparkSize = Literal["small", "medium", "large"]
@@ -34,6 +43,23 @@ DbtSelector = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 # Presets that run periodically; "@once" and None would leave a pipeline that never refreshes.
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """timedelta -> "1h30m", the way specs write durations (parse_duration reads it back)."""
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = zip((days, hours, minutes, seconds), "dhms", strict=True)
+    return "".join(f"{amount}{unit}" for amount, unit in parts if amount) or "0s"
+
+
+# Written "45m", "6h", "1d", "1h30m"; the JSON Schema says so, so editors do not expect ISO 8601's "PT45M".
+Duration = Annotated[
+    dt.timedelta,
+    WithJsonSchema({"type": "string", "pattern": _DURATION.pattern, "description": "a duration: 45m, 6h, 1d or 1h30m"}),
+]
 
 
 def parse_duration(value: Any) -> dt.timedelta:
@@ -124,11 +150,11 @@ class PipelineSpec(_Strict):
     dbt: Dbt | None = None
     publish: Publish | None = None
     streaming: Streaming | None = None
-    freshness_sla: dt.timedelta
+    freshness_sla: Duration
     retries: int = Field(default=3, ge=2, le=10)
-    retry_delay: dt.timedelta = dt.timedelta(minutes=5)
-    task_timeout: dt.timedelta = dt.timedelta(hours=1)
-    dagrun_timeout: dt.timedelta = dt.timedelta(hours=3)
+    retry_delay: Duration = dt.timedelta(minutes=5)
+    task_timeout: Duration = dt.timedelta(hours=1)
+    dagrun_timeout: Duration = dt.timedelta(hours=3)
     max_active_runs: int = Field(default=1, ge=1, le=3)
     tags: tuple[Tag, ...] = ()
 
@@ -151,33 +177,40 @@ class PipelineSpec(_Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> PipelineSpec:
-        # Messages start with "field: " so that the loader can point at the field's line.
+        # Messages start with "field: " so that the loader can point at the field's line; the rule id
+        # (pipeline-shape: which sections a source needs) is what the gate reports as dag:spec-<rule>.
         kind = self.source.kind if self.source else None
+
+        def shape(message: str) -> RuleViolation:
+            return RuleViolation("pipeline-shape", message, fix="see the shapes table in dags/README.md")
+
         if kind in ("s3", "kafka") and self.spark is None:
-            raise ValueError(f"spark: a {kind} source needs a Spark job (spark.job and spark.size)")
+            raise shape(f"spark: a {kind} source needs a Spark job (spark.job and spark.size)")
         if kind == "s3" and self.load is None:
-            raise ValueError("load: an s3 source lands files that must be loaded: set load.table and load.stage")
+            raise shape("load: an s3 source lands files that must be loaded: set load.table and load.stage")
         if kind in ("s3", "kafka") and self.load is not None and self.load.stage is None:
-            raise ValueError("load.stage: name the external stage over the raw bucket (schema.stage)")
+            raise shape("load.stage: name the external stage over the raw bucket (schema.stage)")
         if kind == "snowflake_stage":
             if self.spark is not None:
-                raise ValueError("spark: a snowflake_stage source is loaded directly; remove the Spark job")
+                raise shape("spark: a snowflake_stage source is loaded directly; remove the Spark job")
             if self.load is None:
-                raise ValueError("load: a snowflake_stage source needs load.table")
+                raise shape("load: a snowflake_stage source needs load.table")
             if self.load.stage is not None:
-                raise ValueError("load.stage: the stage is source.stage for a snowflake_stage source; remove it")
+                raise shape("load.stage: the stage is source.stage for a snowflake_stage source; remove it")
         if kind is None and (self.spark is not None or self.load is not None):
-            raise ValueError("source: a Spark job or a load needs a source (s3, kafka or snowflake_stage)")
+            raise shape("source: a Spark job or a load needs a source (s3, kafka or snowflake_stage)")
         if kind is None and self.dbt is None:
-            raise ValueError("dbt: a pipeline without a source must run a dbt selector (it has nothing else to do)")
+            raise shape("dbt: a pipeline without a source must run a dbt selector (it has nothing else to do)")
         if self.streaming is not None and kind != "kafka":
-            raise ValueError("streaming: only a kafka source has a long-running streaming job to supervise")
+            raise shape("streaming: only a kafka source has a long-running streaming job to supervise")
         if self.publish is not None and self.dbt is None:
-            raise ValueError("publish: a data service is published from a dbt mart: set dbt.selector")
+            raise shape("publish: a data service is published from a dbt mart: set dbt.selector")
         if self.task_timeout > self.dagrun_timeout:
-            raise ValueError(
+            raise RuleViolation(
+                "timeout-order",
                 f"task_timeout: {self.task_timeout} exceeds dagrun_timeout {self.dagrun_timeout}; "
-                "the run would time out before its task does"
+                "the run would time out before its task does",
+                fix="make task_timeout shorter than dagrun_timeout",
             )
         return self
 
@@ -196,65 +229,36 @@ class PipelineSpec(_Strict):
         return f"{self.id}_supervisor"
 
 
-@dataclass(frozen=True)
-class SpecProblem:
-    file: str
-    field: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}"
+# One shape for spec and config problems (pipeline_assets/yaml_source/validation.py).
+SpecProblem = validation.Problem
+RULES_AT = "dags/platform_dags/spec.py"
 
 
 class PipelineSpecError(ValueError):
-    """A spec that does not validate; every problem names the file, the line and the field."""
+    """A spec that does not validate; every problem names the file, the line, the field, the rule and the fix."""
 
     def __init__(self, problems: list[SpecProblem]):
         self.problems = problems
         super().__init__("invalid pipeline spec:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-def _problems(error: ValidationError, file: str, lines: dict[str, int]) -> list[SpecProblem]:
-    problems = []
-    for item in error.errors():
-        # Discriminated unions add the tag ("source.s3.prefix"); people wrote "source.prefix".
-        parts = [str(p) for p in item["loc"] if p not in ("s3", "kafka", "snowflake_stage")]
-        loc = ".".join(parts) or "-"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "required field is missing"
-        elif item["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling against dags/platform_dags/spec.py)"
-        elif item["type"] == "union_tag_invalid":
-            message = "source.kind must be one of s3, kafka, snowflake_stage"
-        elif "input" in item and not isinstance(item["input"], dict) and "(got" not in message:
-            message += f" (got {item['input']!r})"
-        if loc == "-":
-            field, _, rest = message.partition(": ")
-            if rest and " " not in field:
-                loc, message = field, rest
-        # A missing section has no line of its own; the shape rules that ask for one are about the source.
-        line = lines.get(loc) or lines.get(loc.rsplit(".", 1)[0]) or lines.get("source")
-        problems.append(SpecProblem(file, loc, message, line))
-    return problems
-
-
 def load_spec(path: str | Path) -> PipelineSpec:
     path = Path(path)
-    file = str(path)
     try:
         document = yaml_source.load(path)
     except yaml_source.YamlSourceError as exc:
-        raise PipelineSpecError([SpecProblem(file, "-", exc.message, exc.line)]) from exc
+        raise PipelineSpecError([validation.from_source_error(exc)]) from exc
     if not isinstance(document.data, dict):
-        raise PipelineSpecError([SpecProblem(file, "-", "a pipeline spec must be a mapping of fields")])
+        raise PipelineSpecError([validation.not_a_mapping(document.file, "fields")])
     try:
         spec = PipelineSpec.model_validate(document.data)
     except ValidationError as exc:
-        raise PipelineSpecError(_problems(exc, file, document.key_lines())) from exc
+        # A missing section has no line of its own; the shape rules that ask for one are about the source.
+        problems = validation.problems_from(exc, document, PipelineSpec, rules_at=RULES_AT, anchor_fields=("source",))
+        raise PipelineSpecError(problems) from exc
     if spec.id != path.stem:
         message = f"is {spec.id!r} but the file is {path.name}; the file name is the pipeline id"
-        raise PipelineSpecError([SpecProblem(file, "id", message, document.key_lines().get("id"))])
+        fix = f"set `id: {path.stem}`, or rename the file to {spec.id}.yaml"
+        line = document.key_lines().get("id")
+        raise PipelineSpecError([SpecProblem(document.file, "id", message, line, rule="id-mismatch", fix=fix)])
     return spec

@@ -102,7 +102,8 @@ def test_a_billion_laughs_config_fails_fast_naming_the_file_and_line(config_dir)
     with pytest.raises(ConfigError) as caught:
         load_environment("dev", config_dir)
     assert time.perf_counter() - started < 5
-    assert "dev.yaml:3: -: YAML anchor &l0 is not allowed" in str(caught.value.problems[0])
+    assert "dev.yaml:3: YAML anchor &l0 is not allowed" in str(caught.value.problems[0])
+    assert caught.value.problems[0].rule == "yaml-anchor"
 
 
 def test_identity_aliases_are_typed_and_merged_for_the_guard():
@@ -133,3 +134,44 @@ def test_one_name_cannot_be_two_people_across_environments(config_dir):
     edit(config_dir, "staging", lambda d: d["approval"].update(identity_aliases={"carol@example.com": ["bito"]}))
     [message] = problems(config_dir)
     assert "'bito' is 'carol@example.com' in staging but 'bob@example.com' in prod" in message
+
+
+def problem_objects(config_dir: Path) -> list:
+    with pytest.raises(ConfigError) as caught:
+        load_all(config_dir)
+    return caught.value.problems
+
+
+def test_a_setting_written_twice_is_refused_not_silently_overwritten(config_dir):
+    dev = config_dir / "dev.yaml"
+    dev.write_text(dev.read_text().replace("region: eu-west-1\n", "region: eu-west-1\nregion: us-east-1\n", 1))
+    [problem] = problem_objects(config_dir)
+    lines = dev.read_text().splitlines()
+    assert (problem.rule, lines[problem.line - 1]) == ("duplicate-key", "region: us-east-1")
+    assert str(problem).startswith(f"{problem.file}:{problem.line}: duplicate key `region` (also on line")
+
+
+def test_a_misspelt_setting_gets_did_you_mean_from_the_model(config_dir):
+    edit(config_dir, "prod", lambda d: d["orchestration"].update(environment_klass="mw1.large"))
+    [problem] = problem_objects(config_dir)
+    assert (problem.field, problem.rule) == ("orchestration.environment_klass", "unknown-field")
+    assert (
+        problem.message == "unknown setting `environment_klass` in `orchestration`; did you mean `environment_class`?"
+    )
+    assert problem.fix == "rename it to `environment_class`"
+
+
+def test_a_missing_setting_points_at_the_line_of_its_section(config_dir):
+    edit(config_dir, "staging", lambda d: d["snowflake"].pop("private_key_secret_name"))
+    [problem] = problem_objects(config_dir)
+    lines = (config_dir / "staging.yaml").read_text().splitlines()
+    assert lines[problem.line - 1] == "snowflake:"
+    assert (problem.field, problem.rule) == ("snowflake.private_key_secret_name", "missing-field")
+    assert problem.fix == f"add `private_key_secret_name:` under `snowflake:` (line {problem.line})"
+
+
+def test_production_rules_have_rule_ids_of_their_own(config_dir):
+    edit(config_dir, "prod", lambda d: d["approval"].update(bake_minutes=5))
+    [problem] = problem_objects(config_dir)
+    assert (problem.rule, problem.field) == ("prod-bake-time", "approval.bake_minutes")
+    assert problem.line is not None

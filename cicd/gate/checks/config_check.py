@@ -19,11 +19,11 @@ class ConfigCheck(Check):
         except ConfigError as exc:
             return [
                 Finding(
-                    rule=f"config:{problem.field}",
-                    message=problem.message,
+                    rule=f"config:{problem.rule}",
+                    message=f"{problem.field}: {problem.message}" if problem.field else problem.message,
                     file=problem.file,
                     line=problem.line,
-                    fix="correct the value in the file; the allowed values are in the message and config/model.py",
+                    fix=problem.fix,
                 )
                 for problem in exc.problems
             ]

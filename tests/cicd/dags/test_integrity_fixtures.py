@@ -168,7 +168,7 @@ def specs(tmp_path_factory):
 def test_bad_spec_is_reported_on_its_field_and_line(specs):
     root, findings = specs
     (finding,) = [f for f in findings if f.file == "dags/pipelines/crm_bad_size.yaml"]
-    assert finding.rule == "dag:invalid-spec"
+    assert finding.rule == "dag:spec-value-not-allowed"
     assert finding.message.startswith("spark.size: Input should be 'small', 'medium' or 'large'")
     spec_lines = (root / finding.file).read_text().splitlines()
     assert spec_lines[finding.line - 1].strip().startswith("size:")
@@ -178,7 +178,7 @@ def test_bad_spec_is_reported_on_its_field_and_line(specs):
 def test_spec_without_dag_file_unknown_selector_and_unknown_spark_job(specs):
     _, findings = specs
     assert {(f.file, f.rule) for f in findings} == {
-        ("dags/pipelines/crm_bad_size.yaml", "dag:invalid-spec"),
+        ("dags/pipelines/crm_bad_size.yaml", "dag:spec-value-not-allowed"),
         ("dags/pipelines/crm_orphan.yaml", "dag:spec-without-dag-file"),
         ("dags/pipelines/crm_unknown_selector.yaml", "dag:unknown-dbt-selector"),
         ("dags/pipelines/crm_unknown_job.yaml", "dag:unknown-spark-job"),

@@ -172,13 +172,22 @@ def test_a_file_without_dags_is_flagged(root):
 
 def test_spec_problems_are_reported_on_the_spec_not_its_dag_file(root):
     spec_path = str(root / "dags/pipelines/bad.yaml")
-    problem = {"field": "spark.size", "message": "Input should be 'small', 'medium' or 'large'", "line": 12}
+    problem = {
+        "field": "spark.size",
+        "message": "Input should be 'small', 'medium' or 'large'",
+        "line": 12,
+        "rule": "value-not-allowed",
+        "fix": "set `spark.size` to one of the values the message lists",
+    }
     spec = {"path": spec_path, "pipeline_id": "bad", "problems": [problem]}
     error = {"kind": "invalid-spec", "exception": "PipelineSpecError", "message": "invalid pipeline spec:", "line": 14}
     probe_facts = facts(root, files=[file_entry(root, "bad.py", dag_ids=[], error=error)], specs=[spec])
     probe_facts["dags"] = []
     (finding,) = run(root, probe_facts)
-    assert finding.render().startswith("dags/pipelines/bad.yaml:12: [dag:invalid-spec] spark.size: Input should be")
+    assert finding.render().startswith(
+        "dags/pipelines/bad.yaml:12: [dag:spec-value-not-allowed] spark.size: Input should be"
+    )
+    assert finding.fix == "set `spark.size` to one of the values the message lists"
 
 
 def test_spec_without_dag_file_and_unknown_selector(root):
@@ -186,7 +195,7 @@ def test_spec_without_dag_file_and_unknown_selector(root):
     spec |= {"dag_ids": ["orphan"], "dag_file": str(root / "dags/orphan.py"), "dbt_selector": "orphan"}
     found = run(root, facts(root, specs=[spec]), dbt_selectors=frozenset({"crm_accounts"}))
     assert rules(found) == ["dag:spec-without-dag-file", "dag:unknown-dbt-selector"]
-    assert "python -m cicd dags new orphan" in found[0].fix
+    assert "cicd dags new orphan" in found[0].fix
 
 
 @pytest.mark.parametrize(

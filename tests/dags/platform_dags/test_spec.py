@@ -73,8 +73,8 @@ def test_bad_enum_names_file_line_field_and_allowed_values(tmp_path):
 def test_missing_and_unknown_fields_are_reported_together(tmp_path):
     spec = {key: value for key, value in BATCH.items() if key != "owner"} | {"ownr": "crm-data"}
     found = {(p.field, p.message) for p in problems(tmp_path, spec)}
-    assert ("owner", "required field is missing") in found
-    assert any(field == "ownr" and message.startswith("unknown field") for field, message in found)
+    assert ("owner", "required field `owner` is missing from the file") in found
+    assert ("ownr", "unknown field `ownr` in the file; did you mean `owner`?") in found
 
 
 def test_file_name_must_be_the_pipeline_id(tmp_path):
@@ -92,7 +92,7 @@ def test_file_name_must_be_the_pipeline_id(tmp_path):
         ({"freshness_sla": 6}, "freshness_sla", "duration like"),
         ({"retries": 1}, "retries", "greater than or equal to 2"),
         ({"domain": "finance"}, "domain", "'crm', 'product' or 'operations'"),
-        ({"source": {"kind": "ftp", "prefix": "x/"}}, "source", "s3, kafka, snowflake_stage"),
+        ({"source": {"kind": "ftp", "prefix": "x/"}}, "source.kind", "'s3', 'kafka', 'snowflake_stage'"),
         ({"source": {"kind": "s3", "prefix": "s3://bucket/x/"}}, "source.prefix", "should match pattern"),
         ({"load": {"table": "ANALYTICS.RAW_CRM.CONTACTS", "stage": "A.B"}}, "load.table", "should match pattern"),
         ({"spark": None}, "spark", "needs a Spark job"),
@@ -161,4 +161,33 @@ def test_a_billion_laughs_spec_fails_fast_naming_the_file_and_line(tmp_path):
     with pytest.raises(PipelineSpecError) as caught:
         load_spec(path)
     assert time.perf_counter() - started < 5
-    assert str(caught.value.problems[0]).startswith(f"{path}:3: -: YAML anchor &l0 is not allowed")
+    assert str(caught.value.problems[0]).startswith(f"{path}:3: YAML anchor &l0 is not allowed")
+    assert caught.value.problems[0].rule == "yaml-anchor"
+
+
+def test_retries_written_twice_is_refused_at_the_second_one(tmp_path):
+    path = write(tmp_path, BATCH | {"retries": 2})
+    path.write_text(path.read_text() + "retries: 5\n")
+    [problem] = problems_of_file(path)
+    assert (problem.rule, problem.line) == ("duplicate-key", len(path.read_text().splitlines()))
+    assert "duplicate key `retries`" in problem.message
+
+
+def test_a_missing_field_points_at_its_section_and_says_what_to_add(tmp_path):
+    path = write(tmp_path, BATCH | {"spark": {"job": "crm_contacts_batch"}})
+    [problem] = problems_of_file(path)
+    assert (problem.field, problem.rule, problem.line) == ("spark.size", "missing-field", line_of(path, "spark"))
+    assert problem.fix == f"add `size:` under `spark:` (line {problem.line}); one of small, medium, large"
+
+
+def test_a_misspelt_field_gets_did_you_mean_from_the_model(tmp_path):
+    path = write(tmp_path, BATCH | {"retires": 4})
+    [problem] = problems_of_file(path)
+    assert (problem.field, problem.rule, problem.line) == ("retires", "unknown-field", line_of(path, "retires"))
+    assert "did you mean `retries`?" in problem.message
+
+
+def problems_of_file(path: Path) -> list:
+    with pytest.raises(PipelineSpecError) as caught:
+        load_spec(path)
+    return caught.value.problems

@@ -1,4 +1,4 @@
-"""The one YAML loader: file:line in every error, and no anchors or aliases (billion laughs)."""
+"""The one YAML loader: file:line in every error, no anchors or aliases (billion laughs), no duplicate keys."""
 
 import time
 from pathlib import Path
@@ -48,3 +48,36 @@ def test_invalid_yaml_and_missing_files_name_the_file(tmp_path):
     assert "in f.yaml, line 2" in str(caught.value)
     with pytest.raises(yaml_source.YamlSourceError, match=r"missing\.yaml: file not found"):
         yaml_source.load(tmp_path / "missing.yaml", "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "first"),
+    [
+        ("retries: 2\nowner: crm-data\nretries: 5\n", 3, 1),  # the issue's example: the second one won, silently
+        ("spark:\n  job: a\n  size: small\n  size: large\n", 4, 3),
+        ("items:\n  - x: 1\n    y: 2\n    x: 3\n", 4, 2),
+    ],
+    ids=["top-level", "nested", "in-a-list-item"],
+)
+def test_a_key_written_twice_in_one_mapping_is_refused_at_its_second_line(text, line, first):
+    with pytest.raises(yaml_source.YamlSourceError) as caught:
+        yaml_source.parse(text, "f.yaml")
+    error = caught.value
+    assert (error.line, error.rule) == (line, "duplicate-key")
+    assert f"(also on line {first})" in error.message and "keep only the last" in error.message
+    assert error.fix and "delete the other" in error.fix
+    assert str(error).startswith(f"f.yaml:{line}: duplicate key")
+
+
+def test_the_same_key_in_different_mappings_is_fine():
+    document = yaml_source.parse("a:\n  name: x\nb:\n  name: y\nitems:\n  - name: 1\n  - name: 2\n", "f.yaml")
+    assert document.data["b"] == {"name": "y"}
+
+
+def test_errors_carry_a_rule_id_and_no_placeholder(tmp_path):
+    with pytest.raises(yaml_source.YamlSourceError) as caught:
+        yaml_source.parse("a: 1\nb: [1\n", "f.yaml")
+    assert caught.value.rule == "yaml-syntax"
+    with pytest.raises(yaml_source.YamlSourceError) as caught:
+        yaml_source.load(tmp_path / "missing.yaml")
+    assert caught.value.rule == "file-not-found"

@@ -38,7 +38,8 @@ def test_config_check_reports_each_bad_file(tmp_path):
     prod.write_text(prod.read_text().replace("required: true", "required: false"))
     [finding] = ConfigCheck().run(context(tmp_path))
     assert finding.file.endswith("prod.yaml") and finding.line is not None
-    assert finding.rule == "config:approval.required"
+    assert finding.rule == "config:prod-approval"  # the rule broken, not the field: the message names that
+    assert finding.message.startswith("approval.required: prod must require a manual approval")
 
 
 def test_unit_tests_check_reports_the_failing_test(tmp_path):

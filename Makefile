@@ -12,6 +12,8 @@ STAMPS := .make
 # Stamps are keyed on the lock files' content: a changed pin reinstalls, an unchanged one is a no-op.
 hash = $(shell sha256sum $(1) | sha256sum | cut -c1-16)
 VENV_STAMP := $(STAMPS)/venv-$(call hash,requirements-dev.lock)
+# `uv pip sync` removes what the lock does not list, the project included: key its stamp on both files.
+PROJECT_STAMP := $(STAMPS)/project-$(call hash,requirements-dev.lock pyproject.toml)
 CHECKOV_STAMP := $(STAMPS)/checkov-$(call hash,requirements-checkov.lock)
 NODE_STAMP := $(STAMPS)/node-$(call hash,package-lock.json)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -28,6 +30,11 @@ $(VENV_STAMP): requirements-dev.lock
 	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements-dev.lock
 	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/venv-* && touch $@
 
+# The project itself, editable (a .pth naming this checkout): the `cicd` command, from any folder.
+$(PROJECT_STAMP): pyproject.toml $(VENV_STAMP)
+	$(VENV)/bin/uv pip install --quiet --no-deps --no-build-isolation --python $(PY) --editable .
+	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/project-* && touch $@
+
 $(CHECKOV_STAMP): requirements-checkov.lock $(VENV_STAMP)
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(VENV)/bin/uv pip sync --quiet --python $(CHECKOV_VENV)/bin/python requirements-checkov.lock
@@ -38,7 +45,7 @@ $(NODE_STAMP): package.json package-lock.json
 	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/node-* && touch $@
 
 .PHONY: venv
-venv: $(VENV_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) ## Install the pinned toolchain (Python, checkov, CDK CLI); a no-op when nothing changed
+venv: $(VENV_STAMP) $(PROJECT_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) ## Install the pinned toolchain (Python, checkov, CDK CLI) and the `cicd` command; a no-op when nothing changed
 
 .PHONY: lock
 lock: $(VENV_STAMP) ## Re-resolve requirements*.lock from requirements*.txt after changing a pin
@@ -91,15 +98,15 @@ packages: spark-jars mwaa-wheelhouse ## Network: fetch and verify the jars and w
 
 .PHONY: spark-jars
 spark-jars: $(VENV_STAMP) ## Network (Maven Central): download the jars of jars.lock.json into build/packages/jars, sha256-checked
-	$(PY) -m cicd.packages spark-jars
+	$(PY) -m cicd packages spark-jars
 
 .PHONY: spark-jars-lock
 spark-jars-lock: $(VENV_STAMP) ## Network (Maven Central): record the sha256 of new jars in jars.lock.json (checked against Maven's .sha1)
-	$(PY) -m cicd.packages spark-jars --record
+	$(PY) -m cicd packages spark-jars --record
 
 .PHONY: mwaa-wheelhouse
 mwaa-wheelhouse: $(VENV_STAMP) ## Network (PyPI): pip download the MWAA locks (hashes enforced) and build build/packages/plugins.zip
-	$(PY) -m cicd.packages mwaa-wheelhouse
+	$(PY) -m cicd packages mwaa-wheelhouse
 
 .PHONY: mwaa-lock
 mwaa-lock: $(VENV_STAMP) ## Network (PyPI): re-resolve pipeline_assets/mwaa/{wheelhouse,dbt}.lock for MWAA's Python after changing a pin
@@ -113,7 +120,7 @@ fmt: $(VENV_STAMP) ## Format and auto-fix Python
 
 .PHONY: bench-gate
 bench-gate: venv ## Gate seconds on a scratch clone: cold, warm --no-cache, cached, and changed-only for 4 one-file changes
-	$(PY) -m cicd.gate.bench
+	$(PY) -m cicd gate-bench
 
 .PHONY: clean
 clean: ## Remove build output (keeps the toolchain)

@@ -1,6 +1,10 @@
-"""`python -m cicd <command>`: the gate, release tooling and the operations commands.
+# PYTHON_ARGCOMPLETE_OK  (argcomplete's global completion looks for this marker)
+"""`cicd <command>`: the gate, release tooling and the operations commands of the data platform.
 
-Command bodies stay a few lines: parse, call a domain function, map the result to an exit code.
+Installed by `make venv` as the `cicd` command of the project's .venv (`cicd` is the same
+program). Command bodies stay a few lines: parse, call a domain function, map the result to an exit
+code. Every command module is imported to build `--help`, so none of them imports a heavy library
+(boto3, pydantic, rich, the gate's checks) at module level: those load inside the handler that uses them.
 """
 
 from __future__ import annotations
@@ -12,58 +16,84 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from cicd.gate import report
-from cicd.gate.cache import CacheError
-from cicd.gate.model import CheckResult, GateContext, Status
-from cicd.gate.registry import all_checks
-from cicd.gate.reuse import result_cache
-from cicd.gate.runner import GateSetupError, changed_files, gate_passed, run_checks, select_checks
-from cicd.options import ExitCode, add_root_option, print_table
+from cicd.options import ExitCode, add_json_option, add_root_option, credentials_problem, error, print_json, print_table
 
 ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from cicd.gate.model import CheckResult
+
+DISTRIBUTION = "data-platform-delivery"  # [project] name in pyproject.toml
 
 # Command groups that live beside their domain code; each module exposes add_parser(subparsers).
+# `cicd --help` lists them in this order: the daily loop first, operations next, tooling last.
 COMMAND_MODULES: tuple[str, ...] = (
+    "cicd.dags.cli",
+    "cicd.dbt.cli",
+    "cicd.data.cli",
+    "cicd.config_files.cli",
+    "cicd.schemas.cli",
+    "cicd.dataservices.cli",
+    "cicd.rollback.cli",
+    "cicd.streaming.cli",
     "cicd.audit.cli",
     "cicd.changeset.cli",
-    "cicd.dags.cli",
-    "cicd.data.cli",
-    "cicd.dataservices.cli",
-    "cicd.dbt.cli",
     "cicd.poststeps.cli",
-    "cicd.rollback.cli",
-    "cicd.schemas.cli",
-    "cicd.streaming.cli",
+    "cicd.packages.cli",
+    "cicd.completion",
 )
 
 
 def _progress(name: str, result: CheckResult | None) -> None:
+    from cicd.gate import report
+
     if result is None:
         print(f"  … {name}", file=sys.stderr, flush=True)
     else:
         print(f"  {report.SYMBOL[result.status]:5} {name} ({result.duration_s:.1f}s)", file=sys.stderr, flush=True)
 
 
+def describe_scope(only: Sequence[str], changed_since: str | None, changed: Collection[Any] | None) -> str:
+    """What the run covers, in the words of the options that chose it (report.json keeps this string)."""
+    parts = []
+    if only:
+        parts.append(f"only {', '.join(only)} and what they need")
+    if changed is not None:
+        parts.append(f"changed since {changed_since} ({len(changed)} files)")
+    return "; ".join(parts) or "all"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from cicd.gate import report
+    from cicd.gate.cache import CacheError
+    from cicd.gate.model import GateContext, Status
+    from cicd.gate.registry import all_checks
+    from cicd.gate.reuse import result_cache
+    from cicd.gate.runner import GateSetupError, changed_files, gate_passed, run_checks, select_checks
+
     root = Path(args.root).resolve()
     checks = all_checks()
     if args.list:
-        print_table(("check", "what it runs", "needs"), [(c.name, c.description, ", ".join(c.needs)) for c in checks])
+        if args.json:
+            print_json([{"check": c.name, "description": c.description, "needs": list(c.needs)} for c in checks])
+        else:
+            rows = [(c.name, c.description, ", ".join(c.needs)) for c in checks]
+            print_table(("check", "what it runs", "needs"), rows)
         return ExitCode.OK
+    only = [name for names in args.only or () for name in names]
     try:
         changed = None if args.all or not args.changed_since else changed_files(root, args.changed_since)
         ctx = GateContext(
             root=root, out_dir=root / "build" / "gate", changed_files=changed, base_ref=args.changed_since
         )
-        selected = select_checks(checks, ctx, only=[name for names in args.only or () for name in names])
+        selected = select_checks(checks, ctx, only=only)
         cache = result_cache(ctx, selected, os.environ, use_stored=not args.no_cache)
     except (GateSetupError, CacheError) as exc:
-        print(f"gate: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    scope = "all" if changed is None else f"changed since {args.changed_since} ({len(changed)} files)"
+        return error("gate", str(exc))
+    scope = describe_scope(only, args.changed_since, changed)
     if not selected:
         print(f"gate: no check is affected by the change ({scope}); nothing to validate")
         return ExitCode.OK
@@ -91,9 +121,20 @@ def cmd_release_build(args: argparse.Namespace) -> int:
     try:
         release = build(Path(args.root).resolve(), Path(args.out).resolve())
     except BundleError as exc:
-        print(f"release build failed: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
-    print(f"{release.release_id}  {release.file_count} files  {release.size_bytes / 1e6:.2f} MB  {release.directory}")
+        return error("release build failed", str(exc), ExitCode.FAILED)
+    if args.json:
+        print_json(
+            {
+                "release_id": release.release_id,
+                "files": release.file_count,
+                "bytes": release.size_bytes,
+                "directory": str(release.directory),
+            }
+        )
+    else:
+        print(
+            f"{release.release_id}  {release.file_count} files  {release.size_bytes / 1e6:.2f} MB  {release.directory}"
+        )
     return ExitCode.OK
 
 
@@ -104,8 +145,7 @@ def cmd_release_evidence(args: argparse.Namespace) -> int:
     gate_report = root / "build" / "gate" / "report.json"
     missing = [str(p.relative_to(root)) for p in (release, gate_report) if not p.exists()]
     if missing:
-        print(f"release evidence: missing {', '.join(missing)}; run `make validate` first", file=sys.stderr)
-        return ExitCode.FAILED
+        return error("release evidence", f"missing {', '.join(missing)}; run `make validate` first", ExitCode.FAILED)
     into = Path(args.into).resolve()
     into.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(release, into / "release.json")
@@ -116,16 +156,51 @@ def cmd_release_evidence(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cicd", description=__doc__.splitlines()[0])
-    add_root_option(parser)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def cmd_gate_bench(args: argparse.Namespace) -> int:
+    from cicd.gate import bench
 
-    validate = commands.add_parser("validate", help="run the validation gate")
+    return bench.run_from_args(args)
+
+
+def _check_names(**_: Any) -> list[str]:
+    """Shell completion for --only: the registered checks (imported only when completing)."""
+    from cicd.gate.registry import all_checks
+
+    return [check.name for check in all_checks()]
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, computed only when asked (it reads the installed metadata and the commit)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    import subprocess
+    from importlib import metadata
+
+    try:
+        number = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        number = "(not installed: run `make venv`)"
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return f"cicd {number} (commit {commit or 'unknown'}, {ROOT}, Python {python})"
+
+
+def _add_validate(commands: Any) -> None:
+    validate = commands.add_parser("validate", help="run the validation gate (every check, or what changed)")
     scope = validate.add_mutually_exclusive_group()
     scope.add_argument("--all", action="store_true", help="run every check (the default)")
     scope.add_argument("--changed-since", metavar="REF", help="run only checks whose paths changed since REF")
-    validate.add_argument(
+    only = validate.add_argument(
         "--only",
         nargs="+",
         action="extend",  # --only a --only b runs both, never just the last
@@ -133,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHECK",
         help="run these checks (and what they need); space- or comma-separated, repeatable",
     )
+    only.completer = _check_names  # argcomplete reads this attribute
     validate.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="checks run at once (default: cores)")
-    validate.add_argument("--json", action="store_true", help="print the machine-readable report")
+    add_json_option(validate, "print the machine-readable report (with --list: the checks)")
     validate.add_argument("--junit", metavar="PATH", help="also write a JUnit XML report")
     validate.add_argument("--list", action="store_true", help="list the checks and exit")
     validate.add_argument(
@@ -142,21 +218,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(handler=cmd_validate)
 
-    release = commands.add_parser("release", help="release bundles").add_subparsers(
-        dest="release_command", required=True
+
+def _add_gate_bench(commands: Any) -> None:
+    from cicd.gate import bench  # standard library only at import: cheap for --help
+
+    gate_bench = commands.add_parser(
+        "gate-bench",
+        help="gate wall time on a scratch clone: cold, warm, cached, changed-only (`make bench-gate`)",
     )
+    bench.add_arguments(gate_bench)
+    gate_bench.set_defaults(handler=cmd_gate_bench)
+
+
+def _add_release(commands: Any) -> None:
+    release = commands.add_parser(
+        "release",
+        help="release bundles and released environments: build, evidence, status, rollback-drill, activation-bench",
+    ).add_subparsers(dest="release_command", required=True, metavar="SUBCOMMAND")
     build = release.add_parser("build", help="build the content-addressed release bundle")
     build.add_argument("--out", default=str(ROOT / "build" / "release"), help="output folder")
+    add_json_option(build)
     build.set_defaults(handler=cmd_release_build)
     evidence = release.add_parser("evidence", help="copy release.json and the gate report into the cloud assembly")
     evidence.add_argument("--into", default=str(ROOT / "build" / "cdk.out" / "evidence"), help="target folder")
     evidence.set_defaults(handler=cmd_release_evidence)
 
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, max_help_position=26)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cicd",
+        description="The data platform's delivery tooling: the validation gate, DAGs, dbt, releases, rollback, audit.",
+        epilog="`cicd COMMAND --help` shows a command's options; `cicd completion --help` sets up tab completion. "
+        "Exit codes: 0 done, 1 a check or action failed, 2 a bad request (option, input, credentials).",
+        formatter_class=_formatter,
+    )
+    parser.add_argument("--version", action=_VersionAction, help="print the version, commit and checkout, and exit")
+    add_root_option(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_validate(commands)
     for module in COMMAND_MODULES:
+        if module == "cicd.rollback.cli":
+            _add_release(commands)  # `release` before the module that adds `release status` to it
         importlib.import_module(module).add_parser(commands)
+    _add_gate_bench(commands)
     return parser
 
 
+def _command_name(args: argparse.Namespace) -> str:
+    words = [args.command]
+    words += [value for key, value in vars(args).items() if key.endswith("_command") and isinstance(value, str)]
+    return " ".join(words)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asking for completions: answer and exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except Exception as exc:
+        # A command that reaches AWS without credentials gets one message naming what to pass, not a traceback.
+        problem = credentials_problem(exc, has_profile_option=hasattr(args, "profile")) if _aws_loaded() else None
+        if problem is None:
+            raise
+        return error(_command_name(args), problem)
+
+
+def _aws_loaded() -> bool:
+    return "botocore" in sys.modules

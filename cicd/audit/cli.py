@@ -1,10 +1,10 @@
-"""`python -m cicd audit ...`: the evidence report, retroactive reviews, the synth step's upload and
-the change's identities.
+"""`cicd audit ...`: the evidence report, retroactive reviews, the synth step's upload and the
+change's identities.
 
-Wired into `python -m cicd` through `add_parser(subparsers)`. Command bodies parse, call the domain
-function and map the outcome to an exit code: 0 done, 1 a control failed (`report --strict`), a ledger
-record was overwritten or deleted (`report`, always) or the action was refused, 2 bad input or
-unreadable ledger.
+Wired into `cicd` through `add_parser(subparsers)`. Command bodies parse, call the domain function
+and map the outcome to an exit code: 0 done, 1 a shown change has a failed control (`report`), a
+ledger record was overwritten or deleted (`report`) or the action was refused, 2 bad input, missing
+credentials or an unreadable ledger.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from cicd.options import ExitCode, add_env_option, root_of
+from cicd.options import (
+    ExitCode,
+    add_env_option,
+    add_profile_option,
+    console,
+    credentials_problem,
+    error,
+    is_terminal,
+    root_of,
+)
 
 CHANGE_IDENTITIES_FILE = "build/cdk.out/evidence/change-identities.json"
 
@@ -34,10 +43,18 @@ def _positive(value: str) -> int:
     return int(value)
 
 
-def _s3_client() -> Any:
+def _session(args: argparse.Namespace) -> Any:
     import boto3
 
-    return boto3.client("s3")
+    return boto3.Session(profile_name=getattr(args, "profile", None))
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    if args.format:
+        replacement = "--json" if args.format == "json" else "--csv" if args.format == "csv" else "no option"
+        print(f"audit report: --format is deprecated; use {replacement}", file=sys.stderr)
+        return str(args.format)
+    return "json" if args.json else "csv" if args.csv else "md"
 
 
 def _environment(env: str) -> Any | None:
@@ -57,10 +74,11 @@ def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
 
     bucket = args.bucket or (None if args.ledger_dir else os.environ.get("EVIDENCE_BUCKET"))
     if not bucket and not args.ledger_dir:
-        print("audit report: give --bucket (or EVIDENCE_BUCKET) or --ledger-dir", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("audit report", "give --bucket (or EVIDENCE_BUCKET) or --ledger-dir")
     source: LedgerSource = (
-        LocalLedgerSource(Path(args.ledger_dir)) if args.ledger_dir else S3LedgerSource(s3 or _s3_client(), str(bucket))
+        LocalLedgerSource(Path(args.ledger_dir))
+        if args.ledger_dir
+        else S3LedgerSource(s3 or _session(args).client("s3"), str(bucket))
     )
     account = args.account
     if account is None and not args.any_account:
@@ -76,28 +94,36 @@ def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
     try:
         report = build_report(source, scope, sample=args.sample, seed=args.seed, lookback_days=args.lookback_days)
     except (LedgerError, ValueError) as exc:
-        print(f"audit report: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    text = RENDERERS[args.format](report)
+        return error("audit report", credentials_problem(exc) or str(exc))
+    output_format = _output_format(args)
+    text = RENDERERS[output_format](report)
     if args.output:
         Path(args.output).write_text(text)
         print(f"wrote {args.output}: {len(report.changes)} changes, {len(report.flagged)} with a failed control")
+    elif output_format == "md" and is_terminal(sys.stdout):
+        from rich.markdown import Markdown
+
+        console(sys.stdout).print(Markdown(text))  # tables laid out for the terminal, not raw pipes
     else:
         sys.stdout.write(text)
     if report.tampered:
-        # Whatever --strict says: evidence that was overwritten or deleted is never a passing report.
+        # Evidence that was overwritten or deleted is never a passing report.
         print(
             f"audit report: TAMPERING: {len(report.tampered)} ledger record(s) have more than one version: "
             + ", ".join(report.tampered),
             file=sys.stderr,
         )
         return ExitCode.FAILED
-    return ExitCode.FAILED if args.strict and report.flagged else ExitCode.OK
+    if report.flagged:
+        print(
+            f"audit report: {len(report.flagged)} of {len(report.changes)} change(s) shown have a failed control",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def cmd_review(args: argparse.Namespace, *, s3: Any | None = None, sts: Any | None = None) -> int:
-    import boto3
-
     from cicd.audit.review import ReviewError, complete_review
     from pipeline_assets.ledger.store import EvidenceStore
 
@@ -105,11 +131,10 @@ def cmd_review(args: argparse.Namespace, *, s3: Any | None = None, sts: Any | No
     if retention_days is None:
         config = _environment(args.env)
         if config is None:
-            print(f"audit review: config for {args.env} does not load; pass --retention-days", file=sys.stderr)
-            return ExitCode.USAGE
+            return error("audit review", f"config for {args.env} does not load; pass --retention-days")
         retention_days = round(config.retention.evidence_years * 365.25)
-    reviewer = (sts or boto3.client("sts")).get_caller_identity()["Arn"]
-    store = EvidenceStore(s3 or _s3_client(), args.bucket, retention_days=retention_days)
+    reviewer = (sts or _session(args).client("sts")).get_caller_identity()["Arn"]
+    store = EvidenceStore(s3 or _session(args).client("s3"), args.bucket, retention_days=retention_days)
     try:
         result = complete_review(
             store,
@@ -121,8 +146,7 @@ def cmd_review(args: argparse.Namespace, *, s3: Any | None = None, sts: Any | No
             now=datetime.now(UTC),
         )
     except ReviewError as exc:
-        print(f"audit review refused: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+        return error("audit review refused", str(exc), ExitCode.FAILED)
     print(f"review recorded by {reviewer}: s3://{args.bucket}/{result.key}")
     return ExitCode.OK
 
@@ -141,10 +165,9 @@ def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> i
             change_identities=root / identities,
         )
     except EvidenceError as exc:
-        print(f"audit upload-evidence: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("audit upload-evidence", str(exc))
     keys = upload(
-        s3 or _s3_client(),
+        s3 or _session(args).client("s3"),
         args.bucket,
         pipeline=args.pipeline,
         execution_id=args.execution_id,
@@ -169,8 +192,7 @@ def cmd_change_identities(args: argparse.Namespace) -> int:
     try:
         data = collect_change_identities(root, since=args.since)
     except IdentitiesError as exc:
-        print(f"audit change-identities: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("audit change-identities", str(exc))
     out = root / args.out
     write(out, data)
     commit_range = data["range"]
@@ -187,7 +209,12 @@ def add_parser(subparsers: Any) -> None:
     add_env_option(report, help_text="environment whose changes to report")
     report.add_argument("--since", required=True, type=_date, help="first day, UTC (YYYY-MM-DD)")
     report.add_argument("--until", type=_date, help="last day, UTC, inclusive (default: today)")
-    report.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
+    output = report.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="JSON for tools (default: Markdown, laid out on a terminal)"
+    )
+    output.add_argument("--csv", action="store_true", help="CSV for the auditor's workbook")
+    output.add_argument("--format", choices=("md", "csv", "json"), help="deprecated: use --json or --csv")
     report.add_argument("--sample", type=_positive, metavar="N", help="draw a random sample of N changes")
     report.add_argument(
         "--seed", type=int, metavar="S", help="sample seed, to redraw the same sample (default: random)"
@@ -204,7 +231,9 @@ def add_parser(subparsers: Any) -> None:
     report.add_argument("--any-account", action="store_true", help="match stack changes by stack name only")
     report.add_argument("--lookback-days", type=_positive, default=30, help="days read before --since (default 30)")
     report.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    report.add_argument("--strict", action="store_true", help="exit 1 when a shown change has a failed control")
+    # Kept so that scheduled jobs written for it still parse; failing controls now always exit 1.
+    report.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
+    add_profile_option(report)
     report.set_defaults(handler=cmd_report)
 
     review = commands.add_parser("review", help="record the retroactive review of a break-glass change")
@@ -215,6 +244,9 @@ def add_parser(subparsers: Any) -> None:
     review.add_argument("--comment", required=True, help="what was reviewed and what was found")
     add_env_option(review, help_text="for the evidence retention", default="prod")
     review.add_argument("--retention-days", type=_positive, help="override the retention taken from config")
+    add_profile_option(
+        review, "AWS profile of the delivery account; it is also the reviewer (default: the default chain)"
+    )
     review.set_defaults(handler=cmd_review)
 
     upload = commands.add_parser("upload-evidence", help="(synth step) upload gate report, release, templates, commit")
@@ -231,6 +263,7 @@ def add_parser(subparsers: Any) -> None:
     )
     upload.add_argument("--no-release", action="store_true", help="no release bundle was built")
     upload.add_argument("--no-templates", action="store_true", help="no cloud assembly was synthesized")
+    add_profile_option(upload)
     upload.set_defaults(handler=cmd_upload_evidence)
 
     identities = commands.add_parser(

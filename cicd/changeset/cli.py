@@ -1,4 +1,4 @@
-"""`python -m cicd changeset review`: the prod stage's automated change-set review step."""
+"""`cicd changeset review`: the prod stage's automated change-set review step."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import argparse
 import sys
 from typing import Any
 
-import boto3
-
-from cicd.changeset.review import review
-from cicd.options import ExitCode
+from cicd.options import ExitCode, add_profile_option
 
 
-def _client(role_arn: str | None, region: str | None) -> Any:
+def _client(role_arn: str | None, region: str | None, profile: str | None = None) -> Any:
+    import boto3
+
+    session = boto3.Session(profile_name=profile)
     if not role_arn:
-        return boto3.client("cloudformation", region_name=region)
-    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="changeset-review")["Credentials"]
+        return session.client("cloudformation", region_name=region)
+    creds = session.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="changeset-review")["Credentials"]
     return boto3.client(
         "cloudformation",
         region_name=region,
@@ -26,7 +26,9 @@ def _client(role_arn: str | None, region: str | None) -> Any:
 
 
 def cmd_review(args: argparse.Namespace, cfn: Any = None) -> int:
-    cfn = cfn or _client(args.role_arn, args.region)
+    from cicd.changeset.review import review
+
+    cfn = cfn or _client(args.role_arn, args.region, getattr(args, "profile", None))
     failed = False
     for stack in args.stack:
         violations = review(cfn, stack, args.change_set)
@@ -39,11 +41,12 @@ def cmd_review(args: argparse.Namespace, cfn: Any = None) -> int:
 
 def add_parser(commands: Any) -> None:
     changeset = commands.add_parser("changeset", help="CloudFormation change-set review").add_subparsers(
-        dest="changeset_command", required=True
+        dest="changeset_command", required=True, metavar="SUBCOMMAND"
     )
     parser = changeset.add_parser("review", help="fail if a prepared change set replaces or deletes stateful resources")
     parser.add_argument("--stack", action="append", required=True, help="stack name (repeatable)")
     parser.add_argument("--change-set", default="PipelineChange", help="change set name (CDK Pipelines' default)")
     parser.add_argument("--role-arn", help="role to assume in the target account (the CDK lookup role)")
     parser.add_argument("--region", help="region of the stacks")
+    add_profile_option(parser)
     parser.set_defaults(handler=cmd_review)

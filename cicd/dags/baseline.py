@@ -56,7 +56,7 @@ def parse(text: str, file: str) -> Baseline:
 
 def render(baseline: Baseline) -> str:
     payload = {
-        "about": "dag_id -> task ids as last accepted; update with `python -m cicd dags baseline`",
+        "about": "dag_id -> task ids as last accepted; update with `cicd dags baseline`",
         "dags": {dag_id: list(tasks) for dag_id, tasks in sorted(baseline.items())},
     }
     return json.dumps(payload, indent=2) + "\n"

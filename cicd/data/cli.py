@@ -1,4 +1,4 @@
-"""`python -m cicd data ...`: deterministic synthetic source data."""
+"""`cicd data ...`: deterministic synthetic source data."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cicd.data.generate import generate
-from cicd.options import ExitCode, print_table, root_of
+from cicd.options import ExitCode, add_json_option, error, print_table, root_of, step
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from cicd.data.generate import generate
+
     root = root_of(args)
     out = Path(args.out) if args.out else root / "build" / "data" / f"scale-{args.scale}-seed-{args.seed}"
     try:
-        result = generate(out.resolve(), scale=args.scale, seed=args.seed)
+        with step(f"generating synthetic data (scale {args.scale}, seed {args.seed})"):
+            result = generate(out.resolve(), scale=args.scale, seed=args.seed)
     except ValueError as exc:
-        print(f"data generate: {exc}")
-        return ExitCode.USAGE
+        return error("data generate", str(exc))
     if args.json:
         payload = {
             "out": str(result.out_dir),
@@ -43,5 +44,5 @@ def add_parser(subparsers: Any) -> None:
     gen.add_argument("--scale", type=int, default=1, help="size: about 10,000 rows per unit (default 1)")
     gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     gen.add_argument("--out", help="output folder (default build/data/scale-N-seed-S)")
-    gen.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    add_json_option(gen, "print a machine-readable summary")
     gen.set_defaults(handler=cmd_generate)

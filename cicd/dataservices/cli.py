@@ -1,20 +1,28 @@
-"""`python -m cicd dataservice build|validate|publish|baseline`: data services from the command line.
+"""`cicd dataservice build|validate|publish|baseline`: data services from the command line.
 
-The lead wires this in with `cicd.dataservices.cli` in cicd/cli.py's COMMAND_MODULES; each command
-body parses, calls one domain function and maps the result to an exit code.
+Wired in through `cicd.dataservices.cli` in cicd/cli.py's COMMAND_MODULES; each command body parses,
+calls one domain function and maps the result to an exit code.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cicd.options import ExitCode, add_env_option, root_of
+from cicd.options import ExitCode, add_env_option, add_json_option, add_profile_option, error, print_json, root_of, step
+
+
+def _manifest(args: argparse.Namespace, root: Path) -> Path:
+    from cicd.dataservices.manifest import locate_or_compile
+
+    if args.manifest:
+        return Path(args.manifest)
+    with step("locating or compiling the dbt manifest"):
+        return locate_or_compile(root)
 
 
 def _print_findings(findings: list[Any]) -> None:
@@ -24,10 +32,10 @@ def _print_findings(findings: list[Any]) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from cicd.dataservices.build import build
-    from cicd.dataservices.manifest import load, locate_or_compile
+    from cicd.dataservices.manifest import load
 
     root = root_of(args)
-    result = build(load(Path(args.manifest) if args.manifest else locate_or_compile(root)), root)
+    result = build(load(_manifest(args, root)), root)
     _print_findings(result.findings)
     out = Path(args.out) if args.out else root / "build" / "dataservices" / "bundle"
     for name, bundle in sorted(result.bundles.items()):
@@ -43,31 +51,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from cicd.dataservices.validate import validate
 
     root = root_of(args)
-    validation = validate(
-        root,
-        manifest_path=Path(args.manifest) if args.manifest else None,
-        baseline_dir=Path(args.baseline) if args.baseline else None,
-    )
+    with step("validating the data services (compiles the dbt manifest when needed)"):
+        validation = validate(
+            root,
+            manifest_path=Path(args.manifest) if args.manifest else None,
+            baseline_dir=Path(args.baseline) if args.baseline else None,
+        )
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "passed": not validation.errors,
-                    "services": sorted(validation.result.bundles),
-                    "findings": [
-                        {
-                            "rule": f.rule,
-                            "severity": f.severity,
-                            "message": f.message,
-                            "file": f.file,
-                            "line": f.line,
-                            "fix": f.fix,
-                        }
-                        for f in validation.findings
-                    ],
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "passed": not validation.errors,
+                "services": sorted(validation.result.bundles),
+                "findings": [
+                    {
+                        "rule": f.rule,
+                        "severity": f.severity,
+                        "message": f.message,
+                        "file": f.file,
+                        "line": f.line,
+                        "fix": f.fix,
+                    }
+                    for f in validation.findings
+                ],
+            }
         )
     else:
         _print_findings(validation.findings)
@@ -80,32 +86,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from cicd.dataservices import compat
     from cicd.dataservices.build import build
-    from cicd.dataservices.manifest import load, locate_or_compile
+    from cicd.dataservices.manifest import load
 
     root = root_of(args)
-    result = build(load(Path(args.manifest) if args.manifest else locate_or_compile(root)), root)
+    result = build(load(_manifest(args, root)), root)
     if result.errors:
         _print_findings(result.errors)
-        print("baseline not written: fix the contract errors first", file=sys.stderr)
-        return ExitCode.FAILED
+        return error("dataservice baseline", "baseline not written: fix the contract errors first", ExitCode.FAILED)
     for path in compat.write_baselines(result.bundles, root / compat.COMMITTED_BASELINE):
         print(f"wrote {path.relative_to(root)}")
     return ExitCode.OK
 
 
 @contextmanager
-def _snowflake_cursor(environment: str, region: str) -> Iterator[Any]:
+def _snowflake_cursor(environment: str, session: Any) -> Iterator[Any]:
     """A Snowflake cursor with the environment's service user (key pair from Secrets Manager)."""
-    import boto3
     import snowflake.connector
     from cryptography.hazmat.primitives import serialization
 
     from config import load_environment
 
     settings = load_environment(environment).snowflake
-    secret = boto3.client("secretsmanager", region_name=region).get_secret_value(
-        SecretId=settings.private_key_secret_name
-    )["SecretString"]
+    secret = session.client("secretsmanager").get_secret_value(SecretId=settings.private_key_secret_name)[
+        "SecretString"
+    ]
     pem = json.loads(secret).get("private_key", "") if secret.lstrip().startswith("{") else secret
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -133,26 +137,27 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from pipeline_assets.dataservices.publisher import PublishError
     from pipeline_assets.dataservices.task import ConfigurationError, Settings, publish_from_aws
 
-    region = load_environment(args.env).region
+    session = boto3.Session(profile_name=args.profile, region_name=load_environment(args.env).region)
     settings = Settings(args.env, args.release_bucket, args.active_release_parameter or "", args.secret_name)
     if not args.release_id and not args.active_release_parameter:
-        print("publish: give --release-id or --active-release-parameter", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("dataservice publish", "give --release-id or --active-release-parameter")
     try:
         result = publish_from_aws(
             args.service,
             settings,
-            s3=boto3.client("s3", region_name=region),
-            ssm=boto3.client("ssm", region_name=region),
-            secrets=boto3.client("secretsmanager", region_name=region),
-            connect=lambda: _snowflake_cursor(args.env, region),
+            s3=session.client("s3"),
+            ssm=session.client("ssm"),
+            secrets=session.client("secretsmanager"),
+            connect=lambda: _snowflake_cursor(args.env, session),
             release_id=args.release_id,
             schema=args.schema,
         )
     except (GeaiError, PublishError, ConfigurationError) as exc:
-        print(f"publish of {args.service} to {args.env} failed: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
-    print(json.dumps(result.as_dict(), indent=2) if args.json else f"{result.outcome}: {result.publish_key[:12]}")
+        return error("dataservice publish", f"{args.service} to {args.env} failed: {exc}", ExitCode.FAILED)
+    if args.json:
+        print_json(result.as_dict())
+    else:
+        print(f"{result.outcome}: {result.publish_key[:12]}")
     return ExitCode.OK
 
 
@@ -180,7 +185,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="last published contracts: a release's dataservices/ folder "
         "(default: the committed cicd/dataservices/baseline)",
     )
-    validate.add_argument("--json", action="store_true", help="print the findings as JSON")
+    add_json_option(validate, "print the findings as JSON")
     validate.set_defaults(handler=cmd_validate)
 
     baseline = commands.add_parser("baseline", help="refresh cicd/dataservices/baseline from the current models")
@@ -195,6 +200,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     publish.add_argument("--release-id", help="release to publish (default: the active one)")
     publish.add_argument("--active-release-parameter", help="SSM parameter naming the active release")
     publish.add_argument("--schema", help="Snowflake schema of the mart, when it differs from the manifest's")
-    publish.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_option(publish)
+    add_profile_option(publish)
     publish.set_defaults(handler=cmd_publish)
     return parser

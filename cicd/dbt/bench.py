@@ -1,6 +1,6 @@
 """Time and peak memory of each dbt gate step at given data scales.
 
-    python -m cicd.dbt.bench --scale 1 --scale 1000
+    cicd dbt bench --scale 1 --scale 1000
 
 Each step runs in its own process; its peak memory is the largest resident set of that process tree,
 sampled every 50 ms. Steps that do not depend on the data (lint, compatibility) run once. The Snowflake
@@ -18,8 +18,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,6 +43,8 @@ def measure(step: str, scale: int | None, command: list[str], env: dict[str, str
         stderr=subprocess.STDOUT,
         text=True,
     )
+    import psutil  # ~0.2 s to import: only when measuring, not for `cicd --help`
+
     root = psutil.Process(proc.pid)
     peak, cpu = 0, 0.0
     seen: dict[int, float] = {}
@@ -126,25 +126,43 @@ def run(scales: list[int], seed: int) -> list[Measurement]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cicd.dbt.bench", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=int, action="append", help="data scale (repeatable; default 1)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--json", help="also write the measurements to this file")
-    parser.add_argument("--step", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=42, help="synthetic data seed (default 42)")
+    parser.add_argument("--json", action="store_true", help="print the measurements as JSON instead of the table")
+    parser.add_argument("--step", help=argparse.SUPPRESS)  # one step, in the process the benchmark measures
+
+
+def run_from_args(args: argparse.Namespace) -> int:
     if args.step:
         return _step(args.step, (args.scale or [1])[0], args.seed)
     results = run(args.scale or [1], args.seed)
-    print(f"{'step':38} {'scale':>6} {'wall s':>8} {'cpu s':>8} {'peak MB':>9}  ok")
-    for r in results:
-        scale = "-" if r.scale is None else str(r.scale)
-        print(f"{r.step:38} {scale:>6} {r.wall_s:8.1f} {r.cpu_s:8.1f} {r.peak_rss_mb:9.0f}  {'yes' if r.ok else 'NO'}")
-        if r.step in ("generate", "load_duckdb") or not r.ok:
-            print(f"{'':38} {r.detail.splitlines()[-1] if r.detail else ''}")
     if args.json:
-        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+        print(json.dumps([asdict(r) for r in results], indent=2))
+        return 0 if all(r.ok for r in results) else 1
+    from cicd.options import print_table
+
+    rows = [
+        (
+            r.step,
+            "-" if r.scale is None else r.scale,
+            f"{r.wall_s:.1f}",
+            f"{r.cpu_s:.1f}",
+            f"{r.peak_rss_mb:.0f}",
+            "yes" if r.ok else "NO",
+            r.detail.splitlines()[-1] if r.detail and (r.step in ("generate", "load_duckdb") or not r.ok) else "",
+        )
+        for r in results
+    ]
+    columns = ("step", "scale", "wall s", "cpu s", "peak MB", "ok", "detail")
+    print_table(columns, rows, right=("scale", "wall s", "cpu s", "peak MB"))
     return 0 if all(r.ok for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cicd dbt bench", description=__doc__)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Build and test every dbt model on synthetic data: DuckDB (the gate's main run) and the Snowflake emulator.
 
-Both return what happened as findings plus timings; the gate checks, `python -m cicd dbt build` and the
+Both return what happened as findings plus timings; the gate checks, `cicd dbt build` and the
 benchmark all call these, so a developer reproduces the gate's dbt run with one command.
 """
 
@@ -12,10 +12,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cicd.data.generate import ensure
+from cicd.dbt import DEFAULT_SCALE, DEFAULT_SEED
 from cicd.dbt.dialect import check_compiled
 from cicd.dbt.emulator import OFFLINE_COMPILE_FAILED
 from cicd.dbt.offline import CI_AS_OF, OFFLINE_SNOWFLAKE_ENV, load_duckdb, read_json
@@ -25,8 +27,6 @@ from pipeline_assets.dbt_wap.runner import DbtWorkspace, run_dbt
 
 # Where the cicd package lives (the emulator runs as `python -m cicd.dbt.emulator` from the project folder).
 CODE_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SCALE = 1
-DEFAULT_SEED = 42
 
 
 class DbtToolError(Exception):
@@ -94,8 +94,12 @@ def build_duckdb(
     workspace_name: str = "ci",
     threads: int = 2,
     fresh_database: bool = True,
+    on_line: Callable[[str], None] | None = None,
 ) -> DbtOutcome:
-    """Generate (or reuse) synthetic data, load it into a fresh DuckDB file, `dbt build` every model."""
+    """Generate (or reuse) synthetic data, load it into a fresh DuckDB file, `dbt build` every model.
+
+    `on_line` receives dbt's output lines as dbt prints them (the CLI shows them to a person watching).
+    """
     workspace = DbtWorkspace(root, workspace_name)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -108,7 +112,7 @@ def build_duckdb(
     timings["load"] = time.perf_counter() - started
     started, started_at = time.perf_counter(), time.time() - 1
     args = ["build", "--target", "ci", "--threads", str(threads), "--vars", json.dumps({"as_of": CI_AS_OF})]
-    proc = run_dbt(workspace, args + _selection(selector, select))
+    proc = run_dbt(workspace, args + _selection(selector, select), on_line=on_line)
     timings["dbt_build"] = time.perf_counter() - started
     outcome = _interpret(proc, workspace, where="DuckDB", started_at=started_at)
     outcome.timings = timings

@@ -1,4 +1,4 @@
-"""`python -m cicd dbt ...`: build on synthetic data, schema compatibility, baseline, write-audit-publish, masking.
+"""`cicd dbt ...`: build on synthetic data, schema compatibility, baseline, write-audit-publish, masking, bench.
 
 Command bodies parse, call the domain function, print and map the result to an exit code: 0 ok, 1 the
 check found problems (or the audit failed), 2 usage or environment errors.
@@ -7,19 +7,17 @@ check found problems (or the audit failed), 2 usage or environment errors.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cicd.dbt import compat, mask
-from cicd.dbt.build import DEFAULT_SCALE, DEFAULT_SEED, DbtToolError, build_duckdb, parse_project
-from cicd.gate.model import Finding
-from cicd.options import ExitCode, root_of
-from pipeline_assets.dbt_wap import wap
+from cicd.dbt import DEFAULT_SCALE, DEFAULT_SEED, mask
+from cicd.options import ExitCode, add_json_option, add_profile_option, error, print_json, root_of, step
 from pipeline_assets.dbt_wap.cli import add_wap_parser
+
+if TYPE_CHECKING:
+    from cicd.gate.model import Finding
 
 
 def _print_findings(findings: list[Finding]) -> None:
@@ -27,71 +25,107 @@ def _print_findings(findings: list[Finding]) -> None:
         print(("WARN  " if finding.severity == "warning" else "ERROR ") + finding.render())
 
 
+def _parse_project(root: Path) -> Path:
+    from cicd.dbt.build import parse_project
+
+    with step("dbt parse"):
+        return parse_project(root)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
+    from cicd.dbt.build import DbtToolError, build_duckdb
+
     try:
-        outcome = build_duckdb(
-            root_of(args), scale=args.scale, seed=args.seed, selector=args.selector, select=args.select, threads=2
-        )
+        with step("dbt build on DuckDB (synthetic data, then every selected model and test)") as show:
+            outcome = build_duckdb(
+                root_of(args),
+                scale=args.scale,
+                seed=args.seed,
+                selector=args.selector,
+                select=args.select,
+                threads=2,
+                on_line=show,
+            )
     except (DbtToolError, FileNotFoundError) as exc:
-        print(f"dbt build: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    _print_findings(outcome.findings)
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in outcome.timings.items())
-    print(f"{'passed' if outcome.passed else 'FAILED'}: {outcome.nodes} nodes on DuckDB ({timings})")
+        return error("dbt build", str(exc))
+    if args.json:
+        print_json(
+            {
+                "passed": outcome.passed,
+                "nodes": outcome.nodes,
+                "timings_s": {k: round(v, 2) for k, v in outcome.timings.items()},
+                "findings": [f.__dict__ for f in outcome.findings],
+            }
+        )
+    else:
+        _print_findings(outcome.findings)
+        timings = ", ".join(f"{k} {v:.1f}s" for k, v in outcome.timings.items())
+        print(f"{'passed' if outcome.passed else 'FAILED'}: {outcome.nodes} nodes on DuckDB ({timings})")
     return ExitCode.OK if outcome.passed else ExitCode.FAILED
 
 
 def cmd_compat(args: argparse.Namespace) -> int:
+    from cicd.dbt import compat
+    from cicd.dbt.build import DbtToolError
+
     root = root_of(args)
     try:
-        current = Path(args.manifest) if args.manifest else parse_project(root)
+        current = Path(args.manifest) if args.manifest else _parse_project(root)
         baseline = compat.resolve_baseline(root, Path(args.baseline) if args.baseline else None)
         if baseline is None:
-            print("no baseline manifest; run `python -m cicd dbt baseline` first", file=sys.stderr)
-            return ExitCode.USAGE
+            return error("dbt compat", "no baseline manifest; run `cicd dbt baseline` first")
         report = compat.check(
             compat.load_manifest(baseline), compat.load_manifest(current), root / compat.ACKNOWLEDGEMENTS
         )
     except (compat.CompatError, DbtToolError) as exc:
-        print(f"dbt compat: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("dbt compat", str(exc))
     if args.json:
-        print(json.dumps({"baseline": str(baseline), "findings": [f.__dict__ for f in report.findings]}, indent=2))
+        print_json({"baseline": str(baseline), "findings": [f.__dict__ for f in report.findings]})
     else:
         _print_findings(report.findings)
         print(f"{len(report.changes)} breaking change(s), {len(report.acknowledged)} acknowledged, vs {baseline}")
     return ExitCode.FAILED if [f for f in report.findings if f.severity == "error"] else ExitCode.OK
 
 
-def _fetch(source: str, into: Path) -> Path:
+def _fetch(source: str, into: Path, profile: str | None) -> Path:
     if not source.startswith("s3://"):
         return Path(source)
     import boto3
 
     bucket, _, key = source.removeprefix("s3://").partition("/")
-    boto3.client("s3").download_file(bucket, key, str(into))
+    boto3.Session(profile_name=profile).client("s3").download_file(bucket, key, str(into))
     return into
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
+    from cicd.dbt import compat
+    from cicd.dbt.build import DbtToolError
+
     root = root_of(args)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.source:
-                manifest = _fetch(args.source, Path(tmp) / "manifest.json")
+                manifest = _fetch(args.source, Path(tmp) / "manifest.json", args.profile)
                 out = Path(args.out) if args.out else root / compat.RELEASE_BASELINE
             else:
-                manifest = parse_project(root)
+                manifest = _parse_project(root)
                 out = Path(args.out) if args.out else root / compat.COMMITTED_BASELINE
             written = compat.write_baseline(manifest, out)
     except (OSError, ValueError, DbtToolError) as exc:
-        print(f"dbt baseline: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("dbt baseline", str(exc))
     print(f"baseline written to {written}")
     return ExitCode.OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from cicd.dbt import bench
+
+    return bench.run_from_args(args)
+
+
 def cmd_mask(args: argparse.Namespace) -> int:
+    from pipeline_assets.dbt_wap import wap
+
     try:
         job = mask.MaskJob(args.source_database, args.target_database)
         tables = mask.load_tables(Path(args.manifest))
@@ -103,8 +137,7 @@ def cmd_mask(args: argparse.Namespace) -> int:
         executor = wap.snowflake_executor(wap.connect_from_env(dict(os.environ)))
         result = mask.run(job, tables, key=key, executor=executor)
     except (mask.MaskError, OSError, KeyError, ValueError) as exc:
-        print(f"dbt mask: {exc}", file=sys.stderr)
-        return ExitCode.FAILED if isinstance(exc, mask.MaskError) else ExitCode.USAGE
+        return error("dbt mask", str(exc), ExitCode.FAILED if isinstance(exc, mask.MaskError) else ExitCode.USAGE)
     for name, rows in result.tables.items():
         print(f"{name:36} {rows:>12,} rows masked")
     return ExitCode.OK
@@ -121,12 +154,13 @@ def add_parser(subparsers: Any) -> None:
     build.add_argument("--seed", type=int, default=DEFAULT_SEED, help="synthetic data seed (default 42)")
     build.add_argument("--selector", help="a selector from dbt_project/selectors.yml (a pipeline)")
     build.add_argument("--select", help="a dbt --select expression")
+    add_json_option(build, "print the outcome as JSON (dbt's progress stays on stderr)")
     build.set_defaults(handler=cmd_build)
 
     check = commands.add_parser("compat", help="breaking changes of contracted models vs the baseline manifest")
     check.add_argument("--baseline", help="baseline manifest (default: last release's if fetched, else committed)")
     check.add_argument("--manifest", help="current manifest (default: `dbt parse` the project)")
-    check.add_argument("--json", action="store_true", help="print findings as JSON")
+    add_json_option(check, "print findings as JSON")
     check.set_defaults(handler=cmd_compat)
 
     baseline = commands.add_parser("baseline", help="write the compatibility baseline (slim manifest)")
@@ -137,6 +171,7 @@ def add_parser(subparsers: Any) -> None:
         "default: parse the working tree and refresh the committed baseline",
     )
     baseline.add_argument("--out", help="where to write it (default: build/dbt/baseline/ with --from, else committed)")
+    add_profile_option(baseline, "AWS profile to read an s3:// --from with (default: the default chain)")
     baseline.set_defaults(handler=cmd_baseline)
 
     add_wap_parser(commands)
@@ -152,3 +187,9 @@ def add_parser(subparsers: Any) -> None:
     )
     masking.add_argument("--dry-run", action="store_true", help="print the SQL instead of running it")
     masking.set_defaults(handler=cmd_mask)
+
+    from cicd.dbt import bench  # standard library and psutil at import
+
+    timing = commands.add_parser("bench", help="time and peak memory of each dbt gate step at given data scales")
+    bench.add_arguments(timing)
+    timing.set_defaults(handler=cmd_bench)

@@ -1,4 +1,4 @@
-"""Gate wall time on a scratch clone of HEAD: `make bench-gate` or `python -m cicd.gate.bench`.
+"""Gate wall time on a scratch clone of HEAD: `make bench-gate` or `cicd gate-bench`.
 
 Never touches this checkout: it clones HEAD into a temporary folder (toolchain symlinked, unless
 --install-toolchain) and measures, in order:
@@ -121,12 +121,13 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--install-toolchain", action="store_true", help="run `make venv` with empty uv/npm caches in the clone"
     )
-    args = parser.parse_args()
+
+
+def run_from_args(args: argparse.Namespace) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_CACHE_")}  # the clone's own cache
     before = _load()
     with tempfile.TemporaryDirectory(prefix="gate-bench-") as tmp:
@@ -134,6 +135,12 @@ def main() -> int:
         steps = measure(clone, env)
     print(render(steps, (before, _load())))
     return 0 if all(s.passed for s in steps) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cicd gate-bench", description=(__doc__ or "").splitlines()[0])
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

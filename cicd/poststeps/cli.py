@@ -1,20 +1,20 @@
-"""`python -m cicd poststep integration-tests|canaries --env staging` (the pipeline's staging post-steps)."""
+"""`cicd poststep integration-tests|canaries --env staging` (the pipeline's staging post-steps)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
-import sys
 from typing import Any
 
-from cicd.options import ExitCode, add_env_option, root_of
-from cicd.poststeps import steps
-from config import load_environment
+from cicd.options import ExitCode, add_env_option, error, root_of
 
 
 def _session(args: argparse.Namespace) -> Any:
     import boto3
+
+    from cicd.poststeps import steps
+    from config import load_environment
 
     env_config = load_environment(args.env)
     role = os.environ.get("TARGET_ROLE_ARN")
@@ -30,6 +30,9 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def cmd_integration(args: argparse.Namespace) -> int:
+    from cicd.poststeps import steps
+    from config import load_environment
+
     root = root_of(args)
     workdir = steps.scratch_dir()
     try:
@@ -46,19 +49,19 @@ def cmd_integration(args: argparse.Namespace) -> int:
         }
         return steps.run_external_tests(root, variables, root / "build" / "gate" / "integration.xml")
     except steps.PostStepError as exc:
-        print(f"poststep integration-tests: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("poststep integration-tests", str(exc))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def cmd_canaries(args: argparse.Namespace) -> int:
+    from cicd.poststeps import steps
+
     names = [n for n in os.environ.get("CANARY_FUNCTIONS", "").split(",") if n]
     try:
         results = steps.run_canaries(_session(args).client("lambda"), names)
     except steps.PostStepError as exc:
-        print(f"poststep canaries: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("poststep canaries", str(exc))
     for result in results:
         print(f"{'PASS' if result.ok else 'FAIL'}  {result.function}: {result.detail}")
     return ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILED
@@ -66,7 +69,7 @@ def cmd_canaries(args: argparse.Namespace) -> int:
 
 def add_parser(commands: Any) -> None:
     poststep = commands.add_parser("poststep", help="staging post-steps: external-system tests, canaries")
-    sub = poststep.add_subparsers(dest="poststep_command", required=True)
+    sub = poststep.add_subparsers(dest="poststep_command", required=True, metavar="SUBCOMMAND")
     for name, handler, text in (
         ("integration-tests", cmd_integration, "tests/external against the environment's S3, Snowflake and MSK"),
         ("canaries", cmd_canaries, "run every canary Lambda once and fail on any problem"),

@@ -1,4 +1,4 @@
-"""`python -m cicd rollback --env prod [--to RELEASE]` and `python -m cicd release status --env prod`.
+"""`cicd rollback --env prod [--to RELEASE]`, `cicd release status --env prod` and the release drills.
 
 Two AWS accounts are involved: the environment's (release bucket, active-release parameter,
 release lane stack) and the delivery account's (the pipeline and its artifact bucket). Each gets
@@ -8,22 +8,15 @@ its own boto3 session (`--profile`, `--pipeline-profile`); regions come from con
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cicd.options import ExitCode, add_env_option, print_table
-from cicd.rollback.rollback import (
-    Clients,
-    Environment,
-    RollbackFailedError,
-    RollbackRefusedError,
-    Steps,
-    rollback,
-    status,
-)
+from cicd.options import ExitCode, add_env_option, credentials_problem, error, print_json, print_table
+
+if TYPE_CHECKING:
+    from cicd.rollback.rollback import Clients, Environment
 
 # A refused rollback (nothing changed) is a request that cannot be met: the shared USAGE code, 2.
 EXIT_REFUSED = ExitCode.USAGE
@@ -50,6 +43,8 @@ def _sessions(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
 
 
 def _stack_output(cloudformation: Any, stack: str, key: str) -> str:
+    from cicd.rollback.rollback import RollbackRefusedError
+
     try:
         outputs = cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     except Exception as exc:
@@ -62,6 +57,8 @@ def _stack_output(cloudformation: Any, stack: str, key: str) -> str:
 
 def resolve(args: argparse.Namespace) -> tuple[Environment, Clients]:
     """Environment and clients from config and options. Tests replace this function."""
+    from cicd.rollback.rollback import Clients, Environment
+
     env_session, pipeline_session, env_config, delivery = _sessions(args)
     clients = Clients(
         codepipeline=pipeline_session.client("codepipeline"),
@@ -85,6 +82,8 @@ def resolve(args: argparse.Namespace) -> tuple[Environment, Clients]:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from cicd.rollback.rollback import RollbackFailedError, RollbackRefusedError, Steps, rollback
+
     echo = (lambda line: print(line, file=sys.stderr)) if args.json else print
     try:
         env, clients = resolve(args)
@@ -101,13 +100,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             steps=Steps(echo=echo),
         )
     except RollbackRefusedError as exc:
-        print(f"rollback refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        # Reading the stacks is the first AWS call: without credentials that is no safety refusal.
+        problem = credentials_problem(exc)
+        return error("rollback", problem) if problem else error("rollback refused", str(exc), EXIT_REFUSED)
     except RollbackFailedError as exc:
-        print(f"rollback FAILED: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+        return error("rollback FAILED", str(exc), ExitCode.FAILED)
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2, default=str))
+        print_json(result.as_dict())
     else:
         via = f" via {result.method}" + (f" ({result.reference})" if result.reference else "")
         print(f"\n{env.name}: {result.from_release} -> {result.to_release}{via} in {result.seconds:.1f}s")
@@ -117,21 +116,25 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from cicd.rollback.rollback import status
+
     try:
         env, clients = resolve(args)
         report = status(env, clients, limit=args.limit)
     except Exception as exc:  # any failure to read is reported, never a half-printed status
-        print(f"release status failed: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+        problem = credentials_problem(exc)
+        return (
+            error("release status", problem) if problem else error("release status failed", str(exc), ExitCode.FAILED)
+        )
     if args.json:
-        print(json.dumps(report, indent=2))
+        print_json(report)
         return ExitCode.OK
     print(f"{report['environment']}: active {report['active_release']} since {report['activated_at']}")
     print(f"  commit {report['git_sha'] or '?'} ({report['build_time'] or 'build time unknown'})")
     deployed_by = report["deployed_by_execution"] or f"? ({report['pipeline_note']})"
     print(f"  deployed by pipeline execution {deployed_by}")
     previous = report["previous_release"] or "-"
-    print(f"  previous release {previous} (`python -m cicd rollback --env {env.name}` goes there)")
+    print(f"  previous release {previous} (`cicd rollback --env {env.name}` goes there)")
     print()
     print_table(
         ("version", "release", "activated (UTC)", "kind"),
@@ -143,7 +146,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     add_env_option(parser, help_text="the environment (config/<env>.yaml)")
-    parser.add_argument("--profile", help="AWS profile of the environment's account (default: the default chain)")
+    parser.add_argument(
+        "--profile",
+        help="AWS profile of the environment's account (default: the default chain: AWS_PROFILE, variables)",
+    )
     parser.add_argument("--pipeline-profile", help="AWS profile of the delivery account (default: --profile)")
     parser.add_argument("--pipeline", help=f"pipeline name (default: delivery config, else {DEFAULT_PIPELINE})")
     parser.add_argument("--release-bucket", help="release bucket (default: output ReleaseBucketName of <Env>-Storage)")
@@ -154,7 +160,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _release_group(subparsers: Any) -> Any:
-    """The `release` command's sub-commands, whether or not `python -m cicd` already defines `release`."""
+    """The `release` command's sub-commands, whether or not `cicd` already defines `release`."""
     existing = subparsers.choices.get("release")
     if existing is None:
         existing = subparsers.add_parser("release", help="release bundles and released environments")
@@ -165,10 +171,29 @@ def _release_group(subparsers: Any) -> Any:
     return existing.add_subparsers(dest="release_command", required=True, metavar="SUBCOMMAND")
 
 
+def cmd_drill(args: argparse.Namespace) -> int:
+    from cicd.rollback import drill
+
+    return drill.run_from_args(args)
+
+
+def cmd_activation_bench(args: argparse.Namespace) -> int:
+    from pipeline_assets.activator import bench
+
+    return bench.run_from_args(args)
+
+
+def add_drill_arguments(parser: argparse.ArgumentParser) -> None:
+    """The drill's options, shared by `cicd release rollback-drill` and `cicd release rollback-drill`."""
+    parser.add_argument("--path", choices=("pipeline", "template", "both"), default="both", help="which rollback path")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON (steps go to stderr)")
+    parser.add_argument("--pad", type=int, default=0, help="generated pipelines added to both releases (e.g. 180)")
+
+
 def add_parser(subparsers: Any) -> None:
     command = subparsers.add_parser(
         "rollback",
-        help="roll an environment back to an earlier release (pipeline RollbackStage, else the stored template)",
+        help="roll an environment back to an earlier release (drill it locally: `cicd release rollback-drill`)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -203,3 +228,18 @@ def add_parser(subparsers: Any) -> None:
     _common(release_status)
     release_status.add_argument("--limit", type=int, default=10, help="history entries to show (default 10)")
     release_status.set_defaults(handler=cmd_status, release_stack=None)
+
+    drill = _release_group(subparsers).add_parser(
+        "rollback-drill",
+        help="activate release A, then B, roll back to A on moto; prove the DAG folder is A's and time each step",
+    )
+    add_drill_arguments(drill)
+    drill.set_defaults(handler=cmd_drill)
+
+    from pipeline_assets.activator.bench import add_arguments as add_activation_bench_arguments
+
+    activation = _release_group(subparsers).add_parser(
+        "activation-bench", help="time the release activator on a many-file release against moto"
+    )
+    add_activation_bench_arguments(activation)
+    activation.set_defaults(handler=cmd_activation_bench)

@@ -1,6 +1,6 @@
 """Rollback drill: activate release A, then B, roll back to A, and prove the DAG folder is A's again.
 
-    python -m cicd.rollback.drill [--path pipeline|template|both] [--pad 180] [--json]
+    cicd release rollback-drill [--path pipeline|template|both] [--pad 180] [--json]
 
 What is real and what is played, so that the numbers mean what they say:
 
@@ -576,22 +576,28 @@ def render(results: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", choices=("pipeline", "template", "both"), default="both", help="which rollback path")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--root", default=str(ROOT), help="repository whose dags part is drilled (default: this one)")
-    parser.add_argument("--pad", type=int, default=0, help="generated pipelines added to both releases (e.g. 180)")
-    args = parser.parse_args(argv)
+def run_from_args(args: argparse.Namespace) -> int:
     paths = ("pipeline", "template") if args.path == "both" else (args.path,)
     echo = (lambda line: print(line, file=sys.stderr)) if args.json else (lambda line: None)
+    root = Path(getattr(args, "root", None) or ROOT)
     try:
-        results = [run_scenario(path, Path(args.root), echo=echo, pad=args.pad) for path in paths]
+        results = [run_scenario(path, root, echo=echo, pad=args.pad) for path in paths]
     except DrillFailedError as exc:
         print(f"rollback drill FAILED: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(results, indent=2, default=str) if args.json else render(results))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cicd.rollback.cli import add_drill_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="cicd release rollback-drill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--root", default=str(ROOT), help="repository whose dags part is drilled (default: this one)")
+    add_drill_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

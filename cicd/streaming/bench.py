@@ -1,6 +1,6 @@
 """Throughput of the Spark jobs on local Spark, per core, and the EMR Serverless capacity it implies.
 
-    python -m cicd.streaming.bench [--events 200000] [--cores 2] [--batch-mb 200] [--json]
+    cicd streaming bench [--events 200000] [--cores 2] [--batch-mb 200] [--repeat 2] [--only streaming|batch] [--json]
 
 Streaming: the operations_events_stream transform (decode, validate, deduplicate) over synthetic
 single-object-encoded events, with the Python workers importing fastavro from the job's own
@@ -225,18 +225,36 @@ def render(result: Result) -> str:
     return "\n".join([*lines, "", *sized])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=200_000, help="synthetic events for the streaming transform")
-    parser.add_argument("--cores", type=int, default=2, help="local cores; results are divided by it")
-    parser.add_argument("--batch-mb", type=int, default=200, help="MB of synthetic CRM export")
-    parser.add_argument("--repeat", type=int, default=2, help="timed runs per measurement (best is kept)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `cicd streaming bench` and `cicd streaming bench` (one list, so they agree)."""
+    parser.add_argument(
+        "--events", type=_positive, default=200_000, help="synthetic events for the streaming transform"
+    )
+    parser.add_argument("--cores", type=_positive, default=2, help="local cores; results are divided by it")
+    parser.add_argument("--batch-mb", type=_positive, default=200, help="MB of synthetic CRM export")
+    parser.add_argument("--repeat", type=_positive, default=2, help="timed runs per measurement (best is kept)")
     parser.add_argument("--only", choices=("streaming", "batch"), help="measure one of the two")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be a whole number >= 1")
+    return int(value)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
     result = measure(args.events, args.cores, args.batch_mb, args.repeat, args.only)
     print(json.dumps(asdict(result), indent=2) if args.json else render(result))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cicd streaming bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

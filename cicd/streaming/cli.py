@@ -1,4 +1,4 @@
-"""`python -m cicd streaming redeploy|rollback|status|bench`: the streaming job, by hand or from the pipeline.
+"""`cicd streaming redeploy|rollback|status|bench`: the streaming job, by hand or from the pipeline.
 
 The same module the supervisor DAG uses does the work (pipeline_assets/streaming_control). The
 environment's identifiers default to the variables MWAA gets (AIRFLOW__PLATFORM__*), so a
@@ -9,19 +9,14 @@ back, 2 bad input or nothing to act on.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cicd.options import ExitCode, add_env_option
-from pipeline_assets.streaming_control import (
-    Controller,
-    Outcome,
-    RedeployFailedError,
-    StreamingControlError,
-    Timing,
-)
+from cicd.options import ExitCode, add_env_option, add_profile_option, error, print_json
+
+if TYPE_CHECKING:
+    from pipeline_assets.streaming_control import Controller, Outcome
 
 DEFAULT_JOB = "operations_events_stream"
 SETTINGS = {  # option -> the [platform] setting MWAA exposes with the same meaning
@@ -40,14 +35,16 @@ def _region(env: str) -> str | None:
         return None
 
 
-def _clients(env: str) -> tuple[Any, Any]:
+def _clients(args: argparse.Namespace) -> tuple[Any, Any]:
     import boto3
 
-    region = _region(env)
-    return boto3.client("emr-serverless", region_name=region), boto3.client("s3", region_name=region)
+    session = boto3.Session(profile_name=args.profile, region_name=_region(args.env))
+    return session.client("emr-serverless"), session.client("s3")
 
 
 def _setting(args: argparse.Namespace, name: str) -> str:
+    from pipeline_assets.streaming_control import StreamingControlError
+
     value = getattr(args, name) or os.environ.get(SETTINGS[name])
     if not value:
         raise StreamingControlError(f"give --{name.replace('_', '-')} (or set {SETTINGS[name]})")
@@ -55,6 +52,8 @@ def _setting(args: argparse.Namespace, name: str) -> str:
 
 
 def _controller(args: argparse.Namespace, emr: Any, s3: Any) -> Controller:
+    from pipeline_assets.streaming_control import Controller, Timing
+
     timing = Timing(
         shutdown_grace_s=args.grace_seconds,
         bake_s=args.bake_seconds,
@@ -70,7 +69,7 @@ def _progress(message: str) -> None:
 
 def _print(outcome: Outcome, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(outcome.as_dict(), indent=2))
+        print_json(outcome.as_dict())
         return
     print(f"{outcome.job_name}: {outcome.action} — release {outcome.release_id} (run {outcome.job_run_id})")
     if outcome.previous_release_id:
@@ -82,16 +81,17 @@ def _print(outcome: Outcome, as_json: bool) -> None:
 
 
 def _run(args: argparse.Namespace, action: Any, emr: Any = None, s3: Any = None) -> int:
+    from pipeline_assets.streaming_control import RedeployFailedError, StreamingControlError
+
     if emr is None or s3 is None:
-        emr, s3 = _clients(args.env)
+        emr, s3 = _clients(args)
     try:
         outcome = action(_controller(args, emr, s3))
     except RedeployFailedError as exc:
         _print(exc.outcome, args.json)
         return ExitCode.FAILED
     except StreamingControlError as exc:
-        print(f"streaming {args.streaming_command}: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+        return error(f"streaming {args.streaming_command}", str(exc), ExitCode.FAILED)
     _print(outcome, args.json)
     return ExitCode.OK
 
@@ -113,16 +113,17 @@ def cmd_rollback(args: argparse.Namespace, *, emr: Any = None, s3: Any = None) -
 
 
 def cmd_status(args: argparse.Namespace, *, emr: Any = None, s3: Any = None) -> int:
+    from pipeline_assets.streaming_control import StreamingControlError
+
     if emr is None or s3 is None:
-        emr, s3 = _clients(args.env)
+        emr, s3 = _clients(args)
     try:
         controller = _controller(args, emr, s3)
         report = controller.status(args.checkpoint_bucket or os.environ.get(SETTINGS["checkpoint_bucket"]))
     except StreamingControlError as exc:
-        print(f"streaming status: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("streaming status", str(exc))
     if args.json:
-        print(json.dumps(report, indent=2))
+        print_json(report)
     else:
         running = report["running"]
         print(f"{report['job_name']}: " + (
@@ -134,9 +135,9 @@ def cmd_status(args: argparse.Namespace, *, emr: Any = None, s3: Any = None) -> 
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from cicd.streaming.bench import main as bench_main
+    from cicd.streaming import bench
 
-    return bench_main(["--events", str(args.events), "--cores", str(args.cores), "--batch-mb", str(args.batch_mb)])
+    return bench.run_from_args(args)
 
 
 def _positive(value: str) -> int:
@@ -164,6 +165,7 @@ def add_parser(subparsers: Any) -> None:
         parser.add_argument("--poll-seconds", type=_positive, default=15, help="how often to look at the run")
         parser.add_argument("--min-new-batches", type=_positive, default=2, help="micro-batches to commit in the bake")
         parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+        add_profile_option(parser)
 
     redeploy = commands.add_parser(
         "redeploy", help="move the running job to a release: check, snapshot, bake, roll back"
@@ -184,8 +186,8 @@ def add_parser(subparsers: Any) -> None:
     common(status)
     status.set_defaults(handler=cmd_status)
 
+    from cicd.streaming import bench as streaming_bench  # standard library only at import
+
     bench = commands.add_parser("bench", help="local Spark throughput and the EMR capacity it implies")
-    bench.add_argument("--events", type=_positive, default=200_000, help="synthetic events for the streaming transform")
-    bench.add_argument("--cores", type=_positive, default=2, help="local cores (results are per core)")
-    bench.add_argument("--batch-mb", type=_positive, default=200, help="MB of synthetic CRM export for the batch job")
+    streaming_bench.add_arguments(bench)
     bench.set_defaults(handler=cmd_bench)

@@ -1,6 +1,7 @@
 """Time the release activator on a 200-file release against moto (no AWS account needed).
 
-    python -m pipeline_assets.activator.bench [--files 200] [--changed 20] [--json]
+    cicd release activation-bench [--files 200] [--changed 20] [--json]
+    (or python -m pipeline_assets.activator.bench)
 
 Measures, in one process with moto's in-memory S3 and SSM: the first activation of release A into
 an empty DAG folder, a switch to release B (a few files changed, added and removed), the revert to
@@ -115,12 +116,13 @@ def run(file_count: int = 200, changed: int = 20, seed: int = 7) -> dict[str, An
     return timings
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files", type=int, default=200, help="DAG-folder files in the release (default 200)")
     parser.add_argument("--changed", type=int, default=20, help="files changed between releases A and B")
     parser.add_argument("--json", action="store_true", help="print the timings as JSON")
-    args = parser.parse_args(argv)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
     timings = run(args.files, args.changed)
     if args.json:
         print(json.dumps(timings, indent=2))
@@ -131,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             detail = ", ".join(f"{k} {v}" for k, v in numbers.items() if k != "seconds")
             print(f"  {step:<18} {numbers['seconds']:>7.3f} s  ({detail})")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,16 +81,56 @@ def dbt_executable() -> str:
 
 
 def run_dbt(
-    workspace: DbtWorkspace, args: list[str], *, extra_env: dict[str, str] | None = None, timeout_s: float = 900
+    workspace: DbtWorkspace,
+    args: list[str],
+    *,
+    extra_env: dict[str, str] | None = None,
+    timeout_s: float = 900,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the dbt CLI in its own process (the gate and the CLI; callers map the exit code)."""
+    """Run the dbt CLI in its own process (the gate and the CLI; callers map the exit code).
+
+    With `on_line`, each line dbt prints (its per-model START/OK/ERROR lines) is handed over as it
+    comes, for a person watching; the result still holds the whole output (stderr merged into stdout).
+    """
     env = {**os.environ, **workspace.env(extra_env)}
-    return subprocess.run(
-        [dbt_executable(), *args],
-        cwd=workspace.project_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
+    command = [dbt_executable(), *args]
+    if on_line is None:
+        return subprocess.run(
+            command,
+            cwd=workspace.project_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    return _streamed(command, workspace.project_dir, env, timeout_s, on_line)
+
+
+def _streamed(
+    command: list[str], cwd: Path, env: dict[str, str], timeout_s: float, on_line: Callable[[str], None]
+) -> subprocess.CompletedProcess[str]:
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
+    # Reading blocks until dbt prints; the timer ends a dbt that hangs, as subprocess.run's timeout would.
+    timer = threading.Timer(timeout_s, process.kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+        returncode = process.wait()
+    finally:
+        timed_out = not timer.is_alive()
+        timer.cancel()
+        if process.poll() is None:  # the caller's on_line raised: leave no dbt behind
+            process.kill()
+            process.wait()
+    output = "".join(lines)
+    if timed_out:
+        raise subprocess.TimeoutExpired(command, timeout_s, output=output)
+    return subprocess.CompletedProcess(command, returncode, stdout=output, stderr="")

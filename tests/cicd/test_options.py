@@ -65,3 +65,55 @@ def test_tables_are_plain_and_wide_when_piped():
     assert "\x1b[" not in text  # no colour codes in logs
     assert long_path in text  # not folded at 80 columns
     assert text.splitlines()[0].split() == ["table", "rows"]
+
+
+def test_a_step_is_silent_off_a_terminal(capsys):
+    from cicd.options import step
+
+    with step("dbt build") as show:
+        show("1 of 3 START sql view model main.stg_crm__accounts ... [RUN]")
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_step_on_a_terminal_shows_the_tool_s_lines_and_its_time_on_stderr(monkeypatch, capsys):
+    from cicd import options
+
+    monkeypatch.setattr(options, "is_terminal", lambda stream: True)
+    with options.step("dbt build") as show:
+        show("1 of 3 START sql view model main.stg_crm__accounts ... [RUN]")  # [RUN] is no rich markup
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout stays the result's, even under --json
+    assert "1 of 3 START sql view model main.stg_crm__accounts ... [RUN]" in err
+    assert "dbt build: " in err and "s" in err.rsplit("dbt build: ", 1)[1]
+
+
+def test_no_colour_codes_when_piped_or_with_no_color(monkeypatch):
+    from cicd import options
+
+    piped = io.StringIO()
+    options.console(piped).print("[bold]x[/bold]")
+    assert piped.getvalue() == "x\n"
+    monkeypatch.setattr(options, "is_terminal", lambda stream: True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    terminal = io.StringIO()
+    options.console(terminal).print("[bold red]x[/bold red]")
+    assert "\x1b[31m" not in terminal.getvalue()
+
+
+def test_a_credentials_error_inside_a_refusal_is_named_as_what_it_is():
+    from botocore.exceptions import NoCredentialsError
+
+    from cicd.options import credentials_problem
+    from cicd.rollback.rollback import RollbackRefusedError
+
+    try:
+        try:
+            raise NoCredentialsError()
+        except NoCredentialsError as exc:
+            raise RollbackRefusedError(f"cannot read stack Prod-Storage: {exc}") from exc
+    except RollbackRefusedError as refused:
+        problem = credentials_problem(refused)
+    assert problem is not None and problem.startswith("no AWS credentials found")
+    assert "--profile NAME" in problem and "AWS_ACCESS_KEY_ID" in problem
+    assert credentials_problem(RollbackRefusedError("r-1 is already active")) is None
+    assert "--profile" not in (credentials_problem(NoCredentialsError(), has_profile_option=False) or "")

@@ -1,4 +1,4 @@
-"""`python -m cicd audit ...` wiring: options, output and exit codes."""
+"""`cicd audit ...` wiring: options, output and exit codes."""
 
 import argparse
 import json
@@ -20,23 +20,46 @@ def run(argv):
 
 
 def test_report_from_a_local_ledger_as_json(capsys):
-    assert run([*REPORT, "--ledger-dir", str(LEDGER), "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    assert run([*REPORT, "--ledger-dir", str(LEDGER), "--json"]) == 1  # the fixture ledger has failed controls
+    out = capsys.readouterr()
+    data = json.loads(out.out)  # stdout is the JSON alone; the verdict is on stderr
     assert data["report"]["account"] == "444444444444"  # taken from config/prod.yaml
     assert data["report"]["population"] == 11
+    assert "audit report: 5 of 11 change(s) shown have a failed control" in out.err
 
 
-def test_strict_exits_1_when_a_control_failed(capsys):
-    assert run([*REPORT, "--ledger-dir", str(LEDGER), "--strict", "--format", "csv"]) == 1
-    capsys.readouterr()
+def test_format_json_still_works_and_says_it_is_deprecated(capsys):
+    assert run([*REPORT, "--ledger-dir", str(LEDGER), "--format", "json"]) == 1
+    out = capsys.readouterr()
+    assert json.loads(out.out)["report"]["population"] == 11
+    assert "--format is deprecated; use --json" in out.err
+
+
+def test_failing_controls_exit_1_without_strict_and_a_clean_period_exits_0(capsys):
+    assert run([*REPORT, "--ledger-dir", str(LEDGER), "--csv"]) == 1
+    assert capsys.readouterr().out.startswith("change_id,")
     quiet = ["audit", "report", "--env", "prod", "--since", "2026-03-02", "--until", "2026-03-02"]
-    assert run([*quiet, "--ledger-dir", str(LEDGER), "--strict"]) == 0  # S1 only: no failed control
+    assert run([*quiet, "--ledger-dir", str(LEDGER)]) == 0  # S1 only: no failed control
+    assert run([*quiet, "--ledger-dir", str(LEDGER), "--strict"]) == 0  # the old flag still parses
+
+
+def test_markdown_is_laid_out_for_a_terminal_and_raw_when_piped(monkeypatch, capsys):
+    quiet = ["audit", "report", "--env", "prod", "--since", "2026-03-02", "--until", "2026-03-02"]
+    assert run([*quiet, "--ledger-dir", str(LEDGER)]) == 0
+    piped = capsys.readouterr().out
+    assert "|---|" in piped  # Markdown for a file or another tool
+    monkeypatch.setattr("cicd.audit.cli.is_terminal", lambda stream: True)
+    monkeypatch.setenv("COLUMNS", "120")
+    assert run([*quiet, "--ledger-dir", str(LEDGER)]) == 0
+    shown = capsys.readouterr().out
+    assert "|---|" not in shown and "Change evidence report: prod" in shown
+    assert "─" in shown or "━" in shown  # rich drew the tables
 
 
 def test_sample_and_output_file(tmp_path, capsys):
     out = tmp_path / "sample.md"
     argv = [*REPORT, "--ledger-dir", str(LEDGER), "--sample", "3", "--seed", "11", "--output", str(out)]
-    assert run(argv) == 0
+    assert run(argv) == 1  # 2 of the 3 drawn have a failed control
     assert capsys.readouterr().out.startswith(f"wrote {out}: 3 changes")
     assert "--sample 3 --seed 11" in out.read_text()
 

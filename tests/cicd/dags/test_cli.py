@@ -1,12 +1,15 @@
-"""`python -m cicd dags ...`: the lead's CLI registers these through add_parser."""
+"""`cicd dags ...`: the commands are wired, and `dags new` scaffolds a pipeline that passes `dags check`."""
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from cicd import cli as main_cli
 from cicd.dags import cli
+from cicd.dags.baseline import BASELINE_PATH
 from cicd.options import ExitCode
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,11 +40,96 @@ def test_bench_defaults_to_180_pipelines():
     assert parser().parse_args(["dags", "bench"]).pipelines == 180
 
 
-def test_new_writes_the_dag_file_for_an_existing_spec(tmp_path, capsys):
-    (tmp_path / "dags" / "pipelines").mkdir(parents=True)
-    shutil.copy(ROOT / "dags/pipelines/crm_accounts.yaml", tmp_path / "dags/pipelines/crm_accounts.yaml")
-    assert cli.main(["--root", str(tmp_path), "new", "crm_accounts"]) == ExitCode.OK
-    assert (tmp_path / "dags/crm_accounts.py").read_text() == (ROOT / "dags/crm_accounts.py").read_text()
-    assert cli.main(["--root", str(tmp_path), "new", "crm_accounts"]) == ExitCode.USAGE
-    assert cli.main(["--root", str(tmp_path), "new", "no_such_spec"]) == ExitCode.USAGE
-    assert "write the pipeline's spec first" in capsys.readouterr().err
+def scratch_repository(tmp_path: Path) -> Path:
+    """What `dags new` and `dags check` read: the DAG folder, the baseline, the Spark jobs, the dbt selectors."""
+    shutil.copytree(ROOT / "dags", tmp_path / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "cicd" / "dags").mkdir(parents=True)
+    for name in ("baseline.json", "acknowledged_removals.yaml"):
+        shutil.copy(ROOT / "cicd" / "dags" / name, tmp_path / "cicd" / "dags" / name)
+    (tmp_path / "pipeline_assets" / "spark").mkdir(parents=True)
+    shutil.copy(ROOT / "pipeline_assets/spark/jobs.py", tmp_path / "pipeline_assets/spark/jobs.py")
+    (tmp_path / "dbt_project").mkdir()
+    shutil.copy(ROOT / "dbt_project/selectors.yml", tmp_path / "dbt_project/selectors.yml")
+    return tmp_path
+
+
+def cicd(root: Path, *argv: str) -> int:
+    return main_cli.main(["--root", str(root), *argv])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["Orders-Daily"], "'Orders-Daily' is not a pipeline id: use 3-63 characters: lower-case letters, digits"),
+        (["Orders-Daily"], "e.g. 'orders_daily'"),
+        (["od"], "'od' is not a pipeline id"),
+        (["orders_daily"], "give the pipeline's domain: --domain crm|product|operations"),
+        (["crm_contacts", "--source", "s3"], "pass --spark-job (crm_accounts_batch, product_catalog_batch)"),
+        (["crm_contacts", "--source", "s3", "--spark-job", "crm_acounts_batch"], "did you mean 'crm_accounts_batch'?"),
+        (["crm_contacts", "--source", "kafka", "--spark-job", "crm_accounts_batch"], "choose from operations_events"),
+        (["crm_contacts", "--source", "none"], "pass --dbt-selector (crm_accounts, customer_health,"),
+        (["crm_contacts", "--dbt-selector", "crm_acounts"], "did you mean 'crm_accounts'?"),
+        (["crm_contacts", "--owner", "crm-team"], "owner 'crm-team' is not in the owners of cicd/dags/policy.yaml"),
+        (["crm_accounts"], "dags/crm_accounts.py already exists; change the pipeline in dags/pipelines/crm_accounts"),
+    ],
+)
+def test_new_refuses_what_it_can_check_with_its_own_message_and_writes_nothing(tmp_path, capsys, argv, message):
+    root = scratch_repository(tmp_path)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    assert cicd(root, "dags", "new", *argv) == ExitCode.USAGE
+    assert message in capsys.readouterr().err
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_new_scaffolds_a_pipeline_that_passes_dags_check_at_once(tmp_path, capsys):
+    root = scratch_repository(tmp_path)
+    assert cicd(root, "dags", "new", "orders_daily", "--domain", "operations") == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "wrote dags/pipelines/orders_daily.yaml\nwrote dags/orders_daily.py\n" in out
+    assert f"recorded DAG orders_daily in {BASELINE_PATH}" in out
+    spec = (root / "dags/pipelines/orders_daily.yaml").read_text()
+    assert spec.startswith("# yaml-language-server: $schema=../platform_dags/spec.schema.json\n")
+    assert "owner: operations-data" in spec and "kind: snowflake_stage" in spec and "# TODO" in spec
+    assert "orders_daily" in json.loads((root / BASELINE_PATH).read_text())["dags"]
+
+    assert cicd(root, "dags", "check") == ExitCode.OK
+    assert "dags check passed: 0 error(s)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_new_for_a_spec_that_exists_writes_its_dag_file_and_baseline_entry_only(tmp_path, capsys):
+    root = scratch_repository(tmp_path)
+    crm = (root / "dags/pipelines/crm_accounts.yaml").read_text()
+    (root / "dags/pipelines/crm_contacts.yaml").write_text(crm.replace("id: crm_accounts", "id: crm_contacts"))
+    assert cicd(root, "dags", "new", "crm_contacts", "--json") == ExitCode.OK
+    result = json.loads(capsys.readouterr().out)
+    assert result == {
+        "written": ["dags/crm_contacts.py"],
+        "baseline": {"crm_contacts": ["ingest", "load", "resolve_release", "transform"]},
+    }
+    assert (root / "dags/crm_contacts.py").read_text() == (root / "dags/crm_accounts.py").read_text().replace(
+        "crm_accounts", "crm_contacts"
+    )
+
+
+@pytest.mark.slow
+def test_new_leaves_the_tree_as_it_was_when_the_spec_does_not_validate(tmp_path, capsys):
+    root = scratch_repository(tmp_path)
+    (root / "dags/pipelines/crm_contacts.yaml").write_text("id: crm_contacts\nowner: crm-data\n")
+    baseline = (root / BASELINE_PATH).read_text()
+    assert cicd(root, "dags", "new", "crm_contacts") == ExitCode.USAGE
+    assert "dags/pipelines/crm_contacts.yaml does not validate: line 1: required field" in capsys.readouterr().err
+    assert not (root / "dags/crm_contacts.py").exists()
+    assert (root / BASELINE_PATH).read_text() == baseline
+
+
+def test_python_m_cicd_dags_is_the_same_command(monkeypatch):
+    import runpy
+
+    seen = []
+    monkeypatch.setattr(main_cli, "main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr("sys.argv", ["python -m cicd.dags", "new", "crm_contacts"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("cicd.dags", run_name="__main__")
+    assert exited.value.code == 0 and seen == [["dags", "new", "crm_contacts"]]

@@ -27,4 +27,4 @@ def test_generate_writes_where_asked_and_reports_json(tmp_path, capsys):
 def test_invalid_scale_is_a_usage_error(tmp_path, capsys):
     args = parse(["--root", str(tmp_path), "data", "generate", "--scale", "0"])
     assert args.handler(args) == 2
-    assert "positive" in capsys.readouterr().out
+    assert "positive" in capsys.readouterr().err  # errors go to stderr, the result stream stays clean

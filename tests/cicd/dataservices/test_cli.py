@@ -129,8 +129,8 @@ def test_publish_runs_the_task_code_with_the_environment_s_region(repo, monkeypa
     )
 
     @contextmanager
-    def cursor(environment, region):
-        assert (environment, region) == ("dev", "eu-west-1")  # region from config/dev.yaml
+    def cursor(environment, session):
+        assert (environment, session.region_name) == ("dev", "eu-west-1")  # region from config/dev.yaml
         yield mart.cursor()
 
     monkeypatch.setattr(cli, "_snowflake_cursor", cursor)

@@ -1,6 +1,9 @@
 import argparse
+import json
 import shutil
 from pathlib import Path
+
+import pytest
 
 from cicd.dbt import cli
 
@@ -77,3 +80,22 @@ def test_mask_without_a_key_names_the_variable_and_the_fix(tmp_path, capsys, mon
     assert run(["dbt", "mask", "--manifest", str(manifest)], tmp_path) == 1
     err = capsys.readouterr().err
     assert "$STAGING_MASKING_KEY is not set: there is no default masking key" in err and "token_hex(32)" in err
+
+
+@pytest.mark.slow
+def test_build_shows_dbt_s_per_model_lines_on_a_terminal_and_keeps_stdout_json(tmp_path, monkeypatch, capsys):
+    from cicd import options
+
+    repo = Path(__file__).resolve().parents[3]
+    shutil.copytree(repo / "dbt_project", tmp_path / "dbt_project", ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setattr(options, "is_terminal", lambda stream: True)  # a person watching
+    assert run(["dbt", "build", "--select", "stg_crm__accounts", "--json"], tmp_path) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)  # stdout is the result alone
+    assert result["passed"] and result["nodes"] >= 1
+    assert "START sql view model" in err and "stg_crm__accounts" in err and "OK created sql view model" in err
+
+    monkeypatch.setattr(options, "is_terminal", lambda stream: False)  # CI logs, pipes
+    assert run(["dbt", "build", "--select", "stg_crm__accounts"], tmp_path) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("passed: ")

@@ -11,6 +11,11 @@ import json
 import os
 from pathlib import Path
 
+# jsii prints a dozen-line Node 20 end-of-life banner whenever aws_cdk loads. make exports this, but
+# `npx cdk bootstrap|deploy|diff` run by hand (README) starts this file without make; jsii reads the
+# variable when aws_cdk is imported, hence before the imports below.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 import aws_cdk as cdk
 from constructs import Construct
 

@@ -2,7 +2,7 @@
 by whom (every identity of the change, cicd/audit/identities.py), which checks ran, and the exact
 CloudFormation templates.
 
-The synth step runs `python -m cicd audit upload-evidence` after the gate and the release build; the
+The synth step runs `cicd audit upload-evidence` after the gate and the release build; the
 files land under `incoming/<pipeline>/<execution-id>/<upload-id>/` in the evidence bucket, and the
 ledger Lambda turns each into a write-once record. The upload id (the CodeBuild build id) keeps a
 retried build's evidence beside the first attempt's instead of replacing it.
@@ -93,12 +93,12 @@ def collect(
     change_identities: Path | None = None,
 ) -> EvidenceFiles:
     if not gate_report.is_file():
-        raise EvidenceError(f"{gate_report} not found: run `python -m cicd validate` first (it writes the gate report)")
+        raise EvidenceError(f"{gate_report} not found: run `cicd validate` first (it writes the gate report)")
     files = {"gate-report.json": gate_report.read_bytes()}
     if release_dir is not None:
         manifest = release_dir / "release.json"
         if not manifest.is_file():
-            raise EvidenceError(f"{manifest} not found: run `python -m cicd release build` first")
+            raise EvidenceError(f"{manifest} not found: run `cicd release build` first")
         files["release.json"] = manifest.read_bytes()
     if cloud_assembly is not None:
         files["templates.json"] = (

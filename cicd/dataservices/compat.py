@@ -7,7 +7,7 @@ adding columns or datasets does not. A breaking change ships only on purpose: ra
 
 The baseline is what was published last: a previous release's `dataservices/` folder (each
 service's contract.json), or the committed copy in cicd/dataservices/baseline/ that
-`python -m cicd dataservice baseline` refreshes.
+`cicd dataservice baseline` refreshes.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from cicd.gate.model import Finding
 from pipeline_assets import yaml_source
 
 COMMITTED_BASELINE = Path("dbt_project/baseline/manifest.json")
-# Where `python -m cicd dbt baseline --from <last release's manifest>` leaves the fetched baseline; preferred
+# Where `cicd dbt baseline --from <last release's manifest>` leaves the fetched baseline; preferred
 # over the committed one when present, since it is what production actually runs.
 RELEASE_BASELINE = Path("build/dbt/baseline/manifest.json")
 ACKNOWLEDGEMENTS = Path("dbt_project/schema_changes.yml")

@@ -60,7 +60,7 @@ def load_duckdb(db_path: Path, data_dir: Path) -> dict[str, int]:
             raw_schema = RAW_SCHEMAS[source]
             parquet = data_dir / source / f"{table}.parquet"
             if not parquet.exists():
-                raise FileNotFoundError(f"{parquet} is missing: run `python -m cicd data generate` first")
+                raise FileNotFoundError(f"{parquet} is missing: run `cicd data generate` first")
             columns = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in schema)
             conn.execute(f"create schema if not exists {raw_schema}")
             conn.execute(f"create or replace table {raw_schema}.{table} ({columns})")

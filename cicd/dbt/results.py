@@ -126,7 +126,7 @@ def findings_from_run(run_results: dict[str, Any], manifest: dict[str, Any], *, 
                     rule=f"dbt:{resource}-error",
                     message=f"{resource} {name} failed to build on {where}: {message}",
                     file=path,
-                    fix=f"reproduce with `python -m cicd dbt build --select {name}` and fix the SQL it reports",
+                    fix=f"reproduce with `cicd dbt build --select {name}` and fix the SQL it reports",
                 )
             )
     return findings

@@ -141,7 +141,7 @@ def choose_target(env: Environment, clients: Clients, to: str | None) -> tuple[l
             )
         raise RollbackRefusedError(
             f"unknown release {to}: not in {env.name}'s activation history ({len(history)} activations) and not in "
-            f"s3://{env.release_bucket}/releases/ (check the id with `python -m cicd release status --env {env.name}`)"
+            f"s3://{env.release_bucket}/releases/ (check the id with `cicd release status --env {env.name}`)"
         )
     else:
         target = to

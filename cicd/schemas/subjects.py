@@ -220,7 +220,7 @@ def check_repository(root: Path, *, base_ref: str | None = None) -> list[Problem
                     "schema-not-recorded",
                     f"{subject.name} changed since its last recorded version ({len(subject.released)} released)",
                     str(subject.schema_file),
-                    "run `python -m cicd schemas baseline` and commit released/ with the change",
+                    "run `cicd schemas baseline` and commit released/ with the change",
                     severity="warning",
                 )
             )

@@ -1,6 +1,6 @@
 """`dbt wap`: write-audit-publish (or roll back) one selector into Snowflake.
 
-Kept apart from the rest of the dbt CLI (which mounts it as `python -m cicd dbt wap`) so that it runs
+Kept apart from the rest of the dbt CLI (which mounts it as `cicd dbt wap`) so that it runs
 on MWAA workers, where the release ships this package inside the DAG folder: `python -m
 pipeline_assets.dbt_wap.cli --root R --target prod --selector crm_accounts --release-id r-…`.
 """

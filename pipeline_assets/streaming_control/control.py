@@ -13,7 +13,7 @@ Redeploy, in this order:
     the snapshot (they will be planned again), restart the previous release's exact job driver,
     and mark the release failed so the supervisor does not retry it every few minutes.
 
-Used by `python -m cicd streaming …` and by the streaming supervisor DAG (ensure_streaming_job).
+Used by `cicd streaming …` and by the streaming supervisor DAG (ensure_streaming_job).
 Standard library and injected boto3 clients only: it ships in the DAG bundle and must not import
 cicd or Spark.
 """
@@ -412,7 +412,7 @@ class Controller:
         except Exception as exc:  # the operator needs the snapshot id whatever went wrong
             raise StreamingControlError(
                 f"{self.job_name}: release {release_id} failed ({failure}) and the automatic rollback failed too "
-                f"({exc}); run `python -m cicd streaming rollback --snapshot {snapshot['snapshot_id']}`"
+                f"({exc}); run `cicd streaming rollback --snapshot {snapshot['snapshot_id']}`"
             ) from exc
         store.put_json(
             self.s3,
@@ -581,7 +581,7 @@ def ensure_streaming_job(
             raise ReleaseMarkedFailedError(
                 f"{pipeline_id}: release {release_id} failed its bake at {mark['at']} ({mark['reason']}); "
                 f"{job_name} keeps running {runs.release_of(current) if current else 'nothing'}. Roll the release "
-                f"back, or retry it with `python -m cicd streaming redeploy --release {release_id} --retry-failed`"
+                f"back, or retry it with `cicd streaming redeploy --release {release_id} --retry-failed`"
             )
         if current is None:
             outcome = controller.start_fresh(

@@ -35,7 +35,7 @@ class DbtSchemaCompat(Check):
                     rule="dbt-compat:no-baseline",
                     message="no baseline manifest: breaking changes cannot be detected",
                     file=compat.COMMITTED_BASELINE.as_posix(),
-                    fix="run `python -m cicd dbt baseline` and commit the file",
+                    fix="run `cicd dbt baseline` and commit the file",
                 )
             ]
         try:

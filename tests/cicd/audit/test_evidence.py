@@ -95,10 +95,10 @@ def test_without_git_the_codebuild_revision_is_used_and_the_author_left_to_the_t
 
 
 def test_collect_names_the_missing_input_and_the_command_that_makes_it(tmp_path):
-    with pytest.raises(EvidenceError, match=r"report.json not found: run `python -m cicd validate` first"):
+    with pytest.raises(EvidenceError, match=r"report.json not found: run `cicd validate` first"):
         collect(tmp_path, gate_report=tmp_path / "report.json", release_dir=None, cloud_assembly=None)
     (tmp_path / "report.json").write_text("{}")
-    with pytest.raises(EvidenceError, match=r"release.json not found: run `python -m cicd release build` first"):
+    with pytest.raises(EvidenceError, match=r"release.json not found: run `cicd release build` first"):
         collect(tmp_path, gate_report=tmp_path / "report.json", release_dir=tmp_path / "rel", cloud_assembly=None)
 
 
@@ -180,4 +180,4 @@ def test_cli_upload_evidence_without_a_gate_report_exits_2(tmp_path, capsys):
         release_dir="build/release/current", cloud_assembly="build/cdk.out", no_release=True, no_templates=True,
     )  # fmt: skip
     assert cli.cmd_upload_evidence(args, s3=object()) == 2
-    assert "run `python -m cicd validate` first" in capsys.readouterr().err
+    assert "run `cicd validate` first" in capsys.readouterr().err

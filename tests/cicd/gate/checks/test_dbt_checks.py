@@ -72,7 +72,7 @@ def test_compat_without_a_baseline_says_how_to_create_one(tmp_path):
     [finding] = DbtSchemaCompat().run(ctx(tmp_path))
     assert finding.rule == "dbt-compat:no-baseline"
     assert finding.file == "dbt_project/baseline/manifest.json"
-    assert "python -m cicd dbt baseline" in finding.fix
+    assert "cicd dbt baseline" in finding.fix
 
 
 @pytest.mark.slow

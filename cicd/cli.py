@@ -20,7 +20,16 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cicd.options import ExitCode, add_json_option, add_root_option, credentials_problem, error, print_json, print_table
+from cicd.options import (
+    ExitCode,
+    add_json_option,
+    add_root_option,
+    credentials_problem,
+    error,
+    print_json,
+    print_table,
+    step,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 if TYPE_CHECKING:
@@ -119,7 +128,8 @@ def cmd_release_build(args: argparse.Namespace) -> int:
     from cicd.release.bundle import BundleError, build
 
     try:
-        release = build(Path(args.root).resolve(), Path(args.out).resolve())
+        with step("building the release bundle (DAGs, dbt, Spark, data services)"):
+            release = build(Path(args.root).resolve(), Path(args.out).resolve())
     except BundleError as exc:
         return error("release build failed", str(exc), ExitCode.FAILED)
     if args.json:

@@ -133,12 +133,13 @@ def print_table(
     """The one table style for people (no colour when piped); `--json` is the format for machines."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         table.add_column(column, justify="right" if column in right else "left", overflow="fold")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(Text(str(cell)) for cell in row))  # as written: "[RUN]" or "[x]" is no rich markup
     console(file or sys.stdout).print(table)
 
 

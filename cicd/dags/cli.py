@@ -217,6 +217,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return ExitCode.OK if result.meets_targets else ExitCode.FAILED
 
 
+def _complete_owners(**_: Any) -> list[str]:
+    from cicd.dags.policy import load_policy
+
+    return list(load_policy().owners)
+
+
+def _complete_spark_jobs(**_: Any) -> list[str]:
+    from cicd.dags.integrity import spark_jobs
+
+    return sorted(spark_jobs(root_of(argparse.Namespace())) or {})
+
+
+def _complete_selectors(**_: Any) -> list[str]:
+    from cicd.dags.integrity import dbt_selectors
+
+    return sorted(dbt_selectors(root_of(argparse.Namespace())) or ())
+
+
 def _add_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="dags_command", required=True, metavar="COMMAND")
 
@@ -250,9 +268,15 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     new.add_argument(
         "--domain", choices=scaffold.DOMAINS, help="the data domain (default: the id's first word, e.g. crm_...)"
     )
-    new.add_argument("--owner", help="owning team from cicd/dags/policy.yaml (default: <domain>-data)")
-    new.add_argument("--spark-job", help="the Spark job of pipeline_assets/spark/jobs.py (s3 and kafka sources)")
-    new.add_argument("--dbt-selector", help="a selector of dbt_project/selectors.yml (required with --source none)")
+    owner = new.add_argument("--owner", help="owning team from cicd/dags/policy.yaml (default: <domain>-data)")
+    job = new.add_argument("--spark-job", help="the Spark job of pipeline_assets/spark/jobs.py (s3 and kafka sources)")
+    selector = new.add_argument(
+        "--dbt-selector", help="a selector of dbt_project/selectors.yml (required with --source none)"
+    )
+    # <Tab> offers what exists in this checkout; read only when completing.
+    owner.completer = _complete_owners  # type: ignore[attr-defined]
+    job.completer = _complete_spark_jobs  # type: ignore[attr-defined]
+    selector.completer = _complete_selectors  # type: ignore[attr-defined]
     add_json_option(new, "print what was written as JSON")
     new.set_defaults(handler=cmd_new)
 

@@ -12,23 +12,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cicd.gate.model import CheckResult, Status
+from cicd.options import print_table
 
 SYMBOL = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR", Status.SKIPPED: "SKIP"}
 
 
 def render_table(results: Sequence[CheckResult], total_s: float, out: TextIO) -> None:
-    width = max([len(r.name) for r in results] + [5])
-    out.write(f"\n{'check'.ljust(width)}  {'status':6}  {'time':>7}  summary\n")
-    out.write(f"{'-' * width}  {'-' * 6}  {'-' * 7}  {'-' * 30}\n")
+    rows = []
     for r in results:
         first_line = r.summary.splitlines()[0] if r.summary else ""
         if r.reused and r.cache:
-            first_line = f"[reused, stored {r.cache.stored_at}] {first_line}"
-        out.write(f"{r.name.ljust(width)}  {SYMBOL[r.status]:6}  {r.duration_s:6.1f}s  {first_line}\n")
+            first_line = f"(reused, stored {r.cache.stored_at}) {first_line}"
+        rows.append((r.name, SYMBOL[r.status], f"{r.duration_s:.1f}s", first_line))
     passed = sum(r.status is Status.PASSED for r in results)
-    out.write(
-        f"{'-' * width}  {'-' * 6}  {'-' * 7}\n{'total'.ljust(width)}  {passed}/{len(results)}  {total_s:6.1f}s\n"
-    )
+    rows.append(("total", f"{passed}/{len(results)}", f"{total_s:.1f}s", ""))
+    out.write("\n")
+    print_table(("check", "status", "time", "summary"), rows, right=("time",), file=out)  # cicd's one table style
     reused = [r for r in results if r.reused and r.cache]
     if reused:
         out.write("\nreused from the result cache (`--no-cache` runs them):\n")

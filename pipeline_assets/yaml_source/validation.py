@@ -17,7 +17,6 @@ and the standard library only.
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from collections.abc import Collection, Mapping
@@ -202,6 +201,8 @@ class _Translator:
     def _unknown(self, file: str, parts: list[str], owner: type[BaseModel] | None) -> Problem:
         name, parent = parts[-1], ".".join(parts[:-1])
         # pydantic names the model that forbade the key: the fields of the section the key sits in.
+        import difflib  # only for a file with a mistake: DAG files import this module on every parse
+
         known = sorted(_field_names(owner)) if owner else []
         guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         where = f"`{parent}`" if parent else "the file"
@@ -253,7 +254,7 @@ def _union_member(current: Any, tag: str) -> type[BaseModel] | None:
     for member in current:
         for info in member.model_fields.values():
             if typing.get_origin(info.annotation) is typing.Literal and typing.get_args(info.annotation) == (tag,):
-                return member  # type: ignore[no-any-return]
+                return member
     return None
 
 

@@ -115,6 +115,8 @@ def test_tab_completes_commands_environments_checks_and_choices(tmp_path):
     assert completions("cicd rollback --env ", tmp_path) == ["dev", "prod", "staging"]
     assert completions("cicd validate --only type", tmp_path) == ["type-check"]
     assert completions("cicd dags new orders --source ", tmp_path) == ["kafka", "none", "s3", "snowflake_stage"]
+    assert completions("cicd dags new orders --spark-job crm", tmp_path) == ["crm_accounts_batch"]
+    assert completions("cicd dags new orders --dbt-selector customer", tmp_path) == ["customer_health"]
 
 
 def test_completion_prints_the_shell_hook(capsys):

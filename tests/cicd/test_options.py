@@ -117,3 +117,9 @@ def test_a_credentials_error_inside_a_refusal_is_named_as_what_it_is():
     assert "--profile NAME" in problem and "AWS_ACCESS_KEY_ID" in problem
     assert credentials_problem(RollbackRefusedError("r-1 is already active")) is None
     assert "--profile" not in (credentials_problem(NoCredentialsError(), has_profile_option=False) or "")
+
+
+def test_table_cells_are_shown_as_written_not_read_as_markup():
+    out = io.StringIO()
+    print_table(("step", "detail"), [("dbt", "[OK in 0.05s] [bold]x[/bold]")], file=out)
+    assert "[OK in 0.05s] [bold]x[/bold]" in out.getvalue()

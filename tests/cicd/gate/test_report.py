@@ -26,6 +26,16 @@ def test_table_lists_every_check_and_the_findings():
     assert "1/4" in text
 
 
+def test_the_gate_table_is_the_table_style_of_every_other_command():
+    from cicd.options import print_table
+
+    gate, other = io.StringIO(), io.StringIO()
+    report.render_table(RESULTS[:1], 0.1, gate)
+    print_table(("check", "status", "time", "summary"), [("config", "PASS", "0.1s", "ok")], file=other)
+    assert gate.getvalue().splitlines()[1:3] == other.getvalue().splitlines()[:2]  # header and its rule
+    assert "\x1b[" not in gate.getvalue()
+
+
 def test_json_report_is_complete(tmp_path):
     payload = report.as_dict(RESULTS, 3.0, False, "all")
     report.write_json(payload, tmp_path / "r.json")

@@ -81,3 +81,52 @@ def object_lock_bucket(monkeypatch) -> Iterator[Callable[[str], Any]]:
             return client
 
         yield create
+
+
+@pytest.fixture
+def fault_tally(request):
+    """`fault_tally("activator")` -> a Tally of faults tried and invariants held, reported with the test."""
+    from tests.fault_injection import Tally
+
+    tallies: list[Tally] = []
+
+    def make(path: str) -> Tally:
+        tallies.append(Tally(path))
+        return tallies[-1]
+
+    yield make
+    for tally in tallies:
+        tally.report(request.node)
+
+
+@pytest.fixture
+def no_retry_waits(monkeypatch):
+    """botocore retries as configured, without sleeping between attempts (the backoff is not under test)."""
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault-injection suite's totals: how many faults were tried, how many invariant checks held."""
+    paths: dict[str, list[int]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "teardown":
+                continue
+            for name, counts in getattr(report, "user_properties", []):
+                if name == "fault_injection":
+                    totals = paths.setdefault(counts["path"], [0, 0, 0])
+                    for index, key in enumerate(("faults", "checks", "held")):
+                        totals[index] += counts[key]
+    if not paths:
+        return
+    faults, checks, held = (sum(t[i] for t in paths.values()) for i in range(3))
+    terminalreporter.section("fault injection")
+    for path, (tried, checked, kept) in sorted(paths.items()):
+        terminalreporter.write_line(
+            f"{path:<22} {tried:>4} faults tried, {kept:>5} of {checked:>5} invariant checks held"
+        )
+    terminalreporter.write_line(
+        f"{'total':<22} {faults:>4} faults tried, {held:>5} of {checks:>5} invariant checks held"
+    )

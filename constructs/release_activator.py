@@ -85,7 +85,8 @@ class ReleaseActivator(Construct):
         release_bucket.grant_read(self.function, "releases/*")
         dag_bucket.grant_read_write(self.function, f"{dag_prefix}*")
         dag_bucket.grant_read_write(self.function, STATE_KEY)
-        # DeleteObject for files a release drops; DeleteObjectVersion to undo a failed activation.
+        # DeleteObject for files a release drops; DeleteObjectVersion (and ListBucketVersions, in the
+        # read grant) to undo a failed activation.
         dag_bucket.grant_delete(self.function, f"{dag_prefix}*")
         dag_bucket.grant_delete(self.function, STATE_KEY)
         self.parameter_arn = stack.format_arn(
@@ -94,8 +95,11 @@ class ReleaseActivator(Construct):
             resource_name=parameter_name.lstrip("/"),
             arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
         )
+        # DeleteParameter only to undo a first activation whose PutParameter landed unseen.
         self.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[self.parameter_arn])
+            iam.PolicyStatement(
+                actions=["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"], resources=[self.parameter_arn]
+            )
         )
 
         self.provider_log_group = logs.LogGroup(

@@ -9,10 +9,16 @@ scheduler's DAG folder).
 This file is the whole Lambda package: standard library and boto3 only, no imports from the
 repository, so the same module runs in Lambda and in the tests (which pass moto clients).
 
-Activation is all-or-nothing. The DAG bucket is versioned, so every write we make (a copy, a delete
-marker, the state file) creates exactly one object version that we remember; if anything fails, we
-delete those versions again, newest first, which makes the previous versions current: the DAG folder
-is byte-for-byte what it was, and the SSM parameter still names the previously active release.
+Activation is all-or-nothing. The DAG bucket is versioned: before the first write we list every
+object version under the DAG prefix and of the state file, and if anything fails we delete every
+version that was not in that list (ours, including the ones botocore's own retries created when an
+answer was lost), which makes the previous versions current again. The undo is then checked against
+the list: the DAG folder is byte-for-byte what it was, and the SSM parameter names the previously
+active release, or the error says exactly what is not.
+
+Lambda can stop the function mid-copy when its timeout runs out, and the CDK provider framework
+ignores the Delete that CloudFormation sends after a failed Create. So the handler watches its own
+remaining time: it starts no write once less than UNDO_RESERVE_S is left, and undoes instead.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import base64
 import binascii
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +43,20 @@ DEFAULT_STATE_KEY = "active-release.json"
 # S3 handles hundreds of requests per second per prefix; 16 parallel copies keep a 200-file release
 # well under a few seconds without nearing a 503 SlowDown.
 COPY_WORKERS = 16
+# Time kept back from Lambda's timeout for the undo (a listing and one delete per written version).
+UNDO_RESERVE_S = 60.0
+
+
+def client_config() -> Any:
+    """Adaptive retries with room for bursts of SlowDown on one key; bounded waits so a hung call ends in time."""
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": 10},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=COPY_WORKERS,
+    )
 
 
 class ActivationError(Exception):
@@ -103,27 +122,91 @@ class Activation:
         }
 
 
-class _UndoLog:
-    """Object versions this activation created, so that a failure can remove exactly those."""
+class Deadline:
+    """The Lambda context's remaining time (no context: no limit, as in tests and the benchmark)."""
 
-    def __init__(self) -> None:
-        self._entries: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
+    def __init__(self, context: Any = None, *, reserve_s: float = UNDO_RESERVE_S) -> None:
+        self._context = context if hasattr(context, "get_remaining_time_in_millis") else None
+        self.reserve_s = reserve_s
 
-    def add(self, key: str, version_id: str | None) -> None:
-        if not version_id or version_id == "null":
-            raise ActivationError(f"S3 returned no version id for {key}: the DAG bucket must keep versioning on")
-        with self._lock:
-            self._entries.append((key, version_id))
+    def left(self) -> float:
+        return self._context.get_remaining_time_in_millis() / 1000.0 if self._context else float("inf")
 
-    def undo(self, s3: Any, bucket: str) -> list[str]:
-        problems = []
-        for key, version_id in reversed(self._entries):
+    def check(self, doing: str) -> None:
+        if self.left() < self.reserve_s:
+            raise ActivationError(
+                f"ran out of time before {doing} ({self.left():.0f} s left, {self.reserve_s:.0f} s are kept for the "
+                "undo): raise the activator's timeout"
+            )
+
+
+Version = tuple[str, str]  # (key, version id); delete markers are versions too
+
+
+def _versions(s3: Any, req: ActivationRequest) -> tuple[set[Version], dict[str, Version]]:
+    """Every version under the DAG prefix and of the state file, and which one is current per key."""
+    versions: set[Version] = set()
+    latest: dict[str, Version] = {}
+    for prefix, exact in ((req.dag_prefix, False), (req.state_key, True)):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=req.dag_bucket, Prefix=prefix):
+            for item in (*page.get("Versions", []), *page.get("DeleteMarkers", [])):
+                if exact and item["Key"] != req.state_key:
+                    continue
+                versions.add((item["Key"], item["VersionId"]))
+                if item.get("IsLatest"):
+                    latest[item["Key"]] = (item["Key"], item["VersionId"])
+    return versions, latest
+
+
+class _Undo:
+    """What the DAG bucket and the parameter held before this activation, and how to get back to it."""
+
+    def __init__(self, s3: Any, ssm: Any, req: ActivationRequest, active: str | None) -> None:
+        self.s3, self.ssm, self.req, self.active = s3, ssm, req, active
+        self.before, self.latest = _versions(s3, req)
+
+    def undo(self) -> list[str]:
+        """Remove every version written since, restore the parameter, and check; returns what is still wrong."""
+        problems: list[str] = []
+        try:
+            now, _ = _versions(self.s3, self.req)
+        except Exception as exc:
+            return [f"could not list the DAG bucket's versions: {type(exc).__name__}: {exc}"]
+
+        def remove(version: Version) -> str | None:
             try:
-                s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+                self.s3.delete_object(Bucket=self.req.dag_bucket, Key=version[0], VersionId=version[1])
             except Exception as exc:
-                problems.append(f"{key}@{version_id}: {exc}")
+                return f"{version[0]}@{version[1]}: {type(exc).__name__}: {exc}"
+            return None
+
+        with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
+            problems += [p for p in pool.map(remove, sorted(now - self.before)) if p]
+        problems += self._restore_parameter()
+        if not problems:
+            try:
+                _, latest = _versions(self.s3, self.req)
+            except Exception as exc:
+                return [f"could not list the DAG bucket's versions to check the undo: {type(exc).__name__}: {exc}"]
+            changed = sorted(key for key in set(latest) | set(self.latest) if latest.get(key) != self.latest.get(key))
+            problems += [f"{key} is not the version it was before" for key in changed[:3]]
         return problems
+
+    def _restore_parameter(self) -> list[str]:
+        try:
+            current = _active_parameter(self.ssm, self.req.parameter_name)
+        except Exception as exc:
+            return [f"could not read {self.req.parameter_name}: {type(exc).__name__}: {exc}"]
+        if current == self.active:
+            return []
+        try:
+            if self.active is None:
+                self.ssm.delete_parameter(Name=self.req.parameter_name)
+            else:
+                _put_parameter(self.ssm, self.req.parameter_name, self.active)
+        except Exception as exc:
+            return [f"{self.req.parameter_name} names {current}, not {self.active}: {type(exc).__name__}: {exc}"]
+        return []
 
 
 def _etag(value: str | None) -> str:
@@ -249,12 +332,13 @@ def _changes(
 
 
 def _copy_files(
-    req: ActivationRequest, s3: Any, desired: dict[str, str], to_copy: list[str], undo: _UndoLog, workers: int
+    req: ActivationRequest, s3: Any, desired: dict[str, str], to_copy: list[str], deadline: Deadline, workers: int
 ) -> dict[str, str]:
     """Copy in parallel, each checked against release.json's sha256; returns path -> new ETag."""
 
     def copy(rel: str) -> tuple[str, str]:
         key = f"{req.dag_prefix}{rel}"
+        deadline.check(f"copying {key}")
         response = s3.copy_object(
             Bucket=req.dag_bucket,
             Key=key,
@@ -264,7 +348,8 @@ def _copy_files(
             Metadata={"release-id": req.release_id, "sha256": desired[rel]},
             ContentType="text/x-python" if rel.endswith(".py") else "application/octet-stream",
         )
-        undo.add(key, response.get("VersionId"))
+        if response.get("VersionId") in (None, "null"):
+            raise ActivationError(f"S3 returned no version id for {key}: the DAG bucket must keep versioning on")
         result = response.get("CopyObjectResult", {})
         checksum = result.get("ChecksumSHA256")
         if checksum is not None and checksum != _hex_to_b64(desired[rel]):
@@ -277,36 +362,44 @@ def _copy_files(
         return dict(pool.map(copy, to_copy))
 
 
-def _delete_files(req: ActivationRequest, s3: Any, to_delete: list[str], undo: _UndoLog) -> None:
+def _delete_files(req: ActivationRequest, s3: Any, to_delete: list[str], deadline: Deadline) -> None:
     for start in range(0, len(to_delete), 1000):  # DeleteObjects takes at most 1,000 keys
         batch = to_delete[start : start + 1000]
+        deadline.check(f"deleting {len(batch)} file(s) the release drops")
         response = s3.delete_objects(
             Bucket=req.dag_bucket,
             Delete={"Objects": [{"Key": f"{req.dag_prefix}{rel}"} for rel in batch], "Quiet": False},
         )
-        for deleted in response.get("Deleted", []):
-            undo.add(deleted["Key"], deleted.get("DeleteMarkerVersionId"))
         if response.get("Errors"):
             first = response["Errors"][0]
             raise ActivationError(f"could not delete {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
 
 
-def _record_active(req: ActivationRequest, s3: Any, ssm: Any, record: dict[str, Any], undo: _UndoLog) -> None:
-    response = s3.put_object(
+def _put_parameter(ssm: Any, name: str, value: str) -> None:
+    ssm.put_parameter(
+        Name=name,
+        Value=value,
+        Type="String",
+        Overwrite=True,
+        Description="Active data platform release (written by the release activator)",
+    )
+
+
+def _record_active(req: ActivationRequest, s3: Any, ssm: Any, record: dict[str, Any], deadline: Deadline) -> None:
+    deadline.check("recording the active release")
+    s3.put_object(
         Bucket=req.dag_bucket,
         Key=req.state_key,
         Body=json.dumps(record, indent=2, sort_keys=True).encode(),
         ContentType="application/json",
     )
-    undo.add(req.state_key, response.get("VersionId"))
     # Last: the parameter is what tasks read to find the release's Spark and dbt artifacts.
-    ssm.put_parameter(
-        Name=req.parameter_name,
-        Value=req.release_id,
-        Type="String",
-        Overwrite=True,
-        Description="Active data platform release (written by the release activator)",
-    )
+    try:
+        _put_parameter(ssm, req.parameter_name, req.release_id)
+    except Exception:
+        if _active_parameter(ssm, req.parameter_name) != req.release_id:
+            raise
+        LOG.info("%s: PutParameter was applied though its answer was lost", req.parameter_name)
 
 
 def activate(
@@ -316,26 +409,42 @@ def activate(
     ssm: Any,
     workers: int = COPY_WORKERS,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    deadline: Deadline | None = None,
 ) -> Activation:
     started = time.perf_counter()
-    state = _read_json(s3, req.dag_bucket, req.state_key) or {}
-    previous = state.get("release_id")
-    keep = f"the previously active release ({previous or 'none'}) stays in place"
-    manifest, desired = _release_files(req, s3, keep)
-    recorded: dict[str, dict[str, str]] = state.get("files") or {}
-    to_copy, to_delete = _changes(req, s3, recorded, desired)
-    active = _active_parameter(ssm, req.parameter_name)
+    deadline = deadline or Deadline()
+    previous: str | None = None
+    keep = "the previously active release stays in place"
+    try:
+        state = _read_json(s3, req.dag_bucket, req.state_key) or {}
+        previous = state.get("release_id")
+        keep = f"the previously active release ({previous or 'none'}) stays in place"
+        manifest, desired = _release_files(req, s3, keep)
+        recorded: dict[str, dict[str, str]] = state.get("files") or {}
+        to_copy, to_delete = _changes(req, s3, recorded, desired)
+        active = _active_parameter(ssm, req.parameter_name)
+    except ActivationError:
+        raise
+    except Exception as exc:  # nothing was written yet: say so, and what failed
+        raise ActivationError(
+            f"could not read what to activate for {req.release_id} ({_describe(exc)}); {keep}"
+        ) from exc
     if not to_copy and not to_delete and previous == req.release_id and active == req.release_id:
         LOG.info("release %s is already active and the DAG folder matches it: nothing to do", req.release_id)
         return Activation(
             req.release_id, previous, False, unchanged=len(desired), seconds=time.perf_counter() - started
         )
 
-    undo = _UndoLog()
+    try:
+        deadline.check(f"activating {req.release_id}")
+        undo = _Undo(s3, ssm, req, active)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, ActivationError) else _describe(exc)
+        raise ActivationError(f"activating {req.release_id} did not start ({reason}); {keep}") from exc
     etags: dict[str, str] = {rel: recorded[rel]["etag"] for rel in desired if rel not in to_copy}
     try:
-        etags.update(_copy_files(req, s3, desired, to_copy, undo, workers))
-        _delete_files(req, s3, to_delete, undo)
+        etags.update(_copy_files(req, s3, desired, to_copy, deadline, workers))
+        _delete_files(req, s3, to_delete, deadline)
         record = {
             "release_id": req.release_id,
             "previous_release_id": previous,
@@ -345,10 +454,10 @@ def activate(
             "source": f"s3://{req.release_bucket}/{req.release_prefix}dags/",
             "files": {rel: {"sha256": desired[rel], "etag": etags[rel]} for rel in sorted(desired)},
         }
-        _record_active(req, s3, ssm, record, undo)
+        _record_active(req, s3, ssm, record, deadline)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, ActivationError) else f"{type(exc).__name__}: {exc}"
-        problems = undo.undo(s3, req.dag_bucket)
+        reason = str(exc) if isinstance(exc, ActivationError) else _describe(exc)
+        problems = undo.undo()
         if problems:
             raise ActivationError(
                 f"activating {req.release_id} failed ({reason}) and undoing it failed for {len(problems)} object(s) "
@@ -377,6 +486,10 @@ def activate(
     return activation
 
 
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def on_event(event: dict[str, Any], context: Any = None, *, s3: Any = None, ssm: Any = None) -> dict[str, Any]:
     """Provider-framework onEvent: return the physical id and attributes, or raise to fail the resource."""
     request_type = event.get("RequestType")
@@ -390,7 +503,7 @@ def on_event(event: dict[str, Any], context: Any = None, *, s3: Any = None, ssm:
     if s3 is None or ssm is None:
         import boto3  # the Lambda runtime provides it; tests inject moto clients instead
 
-        s3 = s3 or boto3.client("s3")
-        ssm = ssm or boto3.client("ssm")
-    activation = activate(req, s3=s3, ssm=ssm)
+        s3 = s3 or boto3.client("s3", config=client_config())
+        ssm = ssm or boto3.client("ssm", config=client_config())
+    activation = activate(req, s3=s3, ssm=ssm, deadline=Deadline(context))
     return {"PhysicalResourceId": req.physical_id, "Data": activation.as_data()}

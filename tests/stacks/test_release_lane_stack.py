@@ -92,7 +92,7 @@ def test_the_activator_may_touch_only_the_dag_prefix_state_file_and_parameter(sy
             assert all(cfn.rendered(r).endswith(('/dags/*"]]}', '/active-release.json"]]}')) for r in objects)
             assert "ReleaseBucket" not in resources_text  # releases are never overwritten by activation
         if any(a.startswith("ssm:") for a in actions):
-            assert set(actions) == {"ssm:GetParameter", "ssm:PutParameter"}
+            assert set(actions) == {"ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"}
             assert resources_text.endswith(':parameter/data-platform/dev/active-release"]]}')
 
 

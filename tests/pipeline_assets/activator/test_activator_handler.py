@@ -18,6 +18,7 @@ from pipeline_assets.activator.bench import (
     put_release,
 )
 from pipeline_assets.activator.handler import ActivationError, on_event
+from tests.fault_injection import Fault, Injector, Step, inject
 
 
 @pytest.fixture
@@ -293,3 +294,143 @@ def test_the_benchmark_measures_every_step():
     assert (timings["revert_to_a"]["copied"], timings["revert_to_a"]["deleted"]) == (6, 2)
     assert timings["noop_reactivate_a"]["changed"] is False
     assert all(step["seconds"] > 0 for step in timings.values() if isinstance(step, dict))
+
+
+# --- faults at single API steps (issue 24: A1, A2, A4, A5, A6) ---------------------------------
+
+
+def releases_a_and_c(s3, count: int = 30):
+    """A (12 files, as in `releases`) and C: `count` files of which none is in A (a big switch)."""
+    a = dag_files(12, random.Random(3), tag="a")
+    c = dag_files(count, random.Random(5), tag="c")
+    c = {k.replace("file_", "c_file_"): v for k, v in c.items()}
+    return (put_release(s3, RELEASE_BUCKET, a), a), (put_release(s3, RELEASE_BUCKET, c), c)
+
+
+def test_a_copy_applied_twice_by_botocore_retries_is_undone_completely(aws, releases):
+    # A1: the first CopyObject landed, its answer was lost, botocore copied again; then a later copy fails.
+    s3, ssm = aws
+    (release_a, files_a), (release_b, _) = releases["A"], releases["B"]
+    on_event(event(release_a, "Create"), None, s3=s3, ssm=ssm)
+    before = versions(s3)
+
+    with (
+        inject(Fault("lost", Step("s3", "CopyObject", 1)), {"s3": s3}),
+        inject(Fault("error", Step("s3", "CopyObject", 2)), {"s3": s3}),
+        pytest.raises(ActivationError, match=f"previously active release \\({release_a}\\) stays in place"),
+    ):
+        on_event(event(release_b), None, s3=s3, ssm=ssm)
+
+    assert dag_folder(s3) == expected_folder(files_a)
+    assert versions(s3) == before  # every version either attempt created is gone
+    assert active(ssm) == release_a
+
+
+def test_a_delete_applied_whose_answer_was_lost_is_undone(aws, releases):
+    # A1: DeleteObjects removed B's dropped file, the answer never came back; the folder must not stay "A minus files".
+    s3, ssm = aws
+    (release_a, files_a), (release_b, _) = releases["A"], releases["B"]
+    on_event(event(release_a, "Create"), None, s3=s3, ssm=ssm)
+
+    with (
+        inject(Fault("lost-final", Step("s3", "DeleteObjects", 1)), {"s3": s3}),
+        pytest.raises(ActivationError, match="stays in place"),
+    ):
+        on_event(event(release_b), None, s3=s3, ssm=ssm)
+
+    assert dag_folder(s3) == expected_folder(files_a)
+    assert active(ssm) == release_a and state(s3)["release_id"] == release_a
+
+
+def test_a_parameter_written_whose_answer_was_lost_completes_the_activation(aws, releases):
+    # A2: PutParameter landed (it names B), the answer was lost: the folder must be B as well, not A.
+    s3, ssm = aws
+    (release_a, _), (release_b, files_b) = releases["A"], releases["B"]
+    on_event(event(release_a, "Create"), None, s3=s3, ssm=ssm)
+
+    with inject(Fault("lost-final", Step("ssm", "PutParameter", 1)), {"ssm": ssm}):
+        result = on_event(event(release_b), None, s3=s3, ssm=ssm)
+
+    assert result["Data"]["ReleaseId"] == release_b
+    assert dag_folder(s3) == expected_folder(files_b)
+    assert active(ssm) == release_b and state(s3)["release_id"] == release_b
+
+
+class LambdaKilled(BaseException):
+    """Lambda stops the function at its timeout: nothing after this runs, no except clause sees it."""
+
+
+class ShrinkingContext:
+    """A Lambda context whose remaining time drops by `per_copy` seconds with each CopyObject."""
+
+    def __init__(self, s3, seconds_left: float, per_copy: float) -> None:
+        self.seconds_left = seconds_left
+        s3.meta.events.register("after-call.s3.CopyObject", self._tick)
+        self._per_copy = per_copy
+
+    def _tick(self, **_):
+        self.seconds_left -= self._per_copy
+        if self.seconds_left <= 0:
+            raise LambdaKilled("Task timed out")
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds_left * 1000)
+
+
+def test_a_create_that_runs_out_of_time_undoes_itself_before_lambda_stops_it(aws):
+    # A4: the provider framework ignores CloudFormation's Delete after a failed Create, so the Create itself
+    # must not leave C's files beside A's when Lambda's timeout comes.
+    s3, ssm = aws
+    (release_a, files_a), (release_c, _) = releases_a_and_c(s3)
+    on_event(event(release_a, "Create"), None, s3=s3, ssm=ssm)
+    context = ShrinkingContext(s3, seconds_left=90, per_copy=4)
+
+    with pytest.raises(ActivationError, match="ran out of time"):
+        on_event(event(release_c, "Create"), context, s3=s3, ssm=ssm)
+    on_event(event(release_c, "Delete"), None, s3=s3, ssm=ssm)  # what CloudFormation sends next
+
+    assert dag_folder(s3) == expected_folder(files_a)
+    assert active(ssm) == release_a and state(s3)["release_id"] == release_a
+    assert context.seconds_left > 0  # stopped on its own, with time left for the undo
+
+
+def test_three_slowdowns_on_one_copy_do_not_fail_the_activation(aws, releases, monkeypatch, no_retry_waits):
+    # A5: the Lambda builds its own clients; their retry configuration must ride out a burst of SlowDown.
+    import boto3
+
+    s3, ssm = aws
+    (release_a, _), (release_b, files_b) = releases["A"], releases["B"]
+    on_event(event(release_a, "Create"), None, s3=s3, ssm=ssm)
+    made = boto3.client
+    injectors = []
+
+    def client(name, *args, **kwargs):
+        created = made(name, *args, **kwargs)
+        if name == "s3":
+            injector = Injector(Fault("throttling", Step("s3", "CopyObject", 1)), created, throttled_answers=3)
+            injectors.append(injector.__enter__())
+        return created
+
+    monkeypatch.setattr(boto3, "client", client)
+    on_event(event(release_b), None)
+
+    assert injectors and injectors[0].fired
+    assert dag_folder(s3) == expected_folder(files_b)
+    assert active(ssm) == release_b
+
+
+def test_an_error_in_the_reads_before_any_write_says_the_active_release_stays(aws, releases):
+    # A6: nothing was written yet, and the message must say so.
+    s3, ssm = aws
+    (release_a, files_a), (release_b, _) = releases["A"], releases["B"]
+    on_event(event(release_a, "Create"), None, s3=s3, ssm=ssm)
+
+    with (
+        inject(Fault("error", Step("s3", "GetBucketVersioning", 1)), {"s3": s3}),
+        pytest.raises(ActivationError) as raised,
+    ):
+        on_event(event(release_b), None, s3=s3, ssm=ssm)
+
+    assert f"previously active release ({release_a}) stays in place" in str(raised.value)
+    assert "AccessDenied" in str(raised.value)
+    assert dag_folder(s3) == expected_folder(files_a)

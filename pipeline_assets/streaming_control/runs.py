@@ -8,6 +8,10 @@ from typing import Any
 
 ACTIVE_STATES = ("SUBMITTED", "PENDING", "SCHEDULED", "QUEUED", "RUNNING")
 ENDED_STATES = ("SUCCESS", "FAILED", "CANCELLING", "CANCELLED")
+# A CANCELLING run has stopped taking new work but may still commit its last micro-batch: until it
+# has ended it holds the checkpoint, and a second run started beside it would share that checkpoint.
+HOLDING_STATES = (*ACTIVE_STATES, "CANCELLING")
+FINAL_STATES = ("SUCCESS", "FAILED", "CANCELLED")
 RELEASE_IN_PATH = re.compile(r"/releases/(r-[0-9a-f]+)/")
 
 # A streaming job that fails is restarted by EMR Serverless itself this many times an hour
@@ -19,11 +23,21 @@ class RunError(RuntimeError):
     pass
 
 
-def active_run(emr: Any, application_id: str, job_name: str) -> dict[str, Any] | None:
-    """The job's active run (full description), or None. More than one is an error a human must look at."""
+def runs_of(
+    emr: Any, application_id: str, job_name: str, states: tuple[str, ...] = HOLDING_STATES
+) -> list[dict[str, Any]]:
+    """The job's runs in `states` (list summaries: id, state; no job driver or tags)."""
     found = []
-    for page in emr.get_paginator("list_job_runs").paginate(applicationId=application_id, states=list(ACTIVE_STATES)):
+    for page in emr.get_paginator("list_job_runs").paginate(applicationId=application_id, states=list(states)):
         found += [run for run in page.get("jobRuns", []) if run.get("name") == job_name]
+    return found
+
+
+def active_run(emr: Any, application_id: str, job_name: str) -> dict[str, Any] | None:
+    """The run holding the job's checkpoint (full description; CANCELLING counts), or None.
+
+    More than one is an error a human must look at."""
+    found = runs_of(emr, application_id, job_name)
     if len(found) > 1:
         ids = ", ".join(run["id"] for run in found)
         raise RunError(f"{len(found)} active runs of {job_name} on {application_id} ({ids}); cancel all but one")
@@ -114,7 +128,7 @@ def cancel(
         emr,
         application_id,
         job_run_id,
-        states=("CANCELLED", "FAILED", "SUCCESS"),
+        states=FINAL_STATES,
         timeout_s=timeout_s,
         poll_s=poll_s,
         clock=clock,

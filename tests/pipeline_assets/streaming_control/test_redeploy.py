@@ -14,6 +14,8 @@ import json
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emrserverless.models import emrserverless_backends
@@ -29,6 +31,7 @@ from pipeline_assets.streaming_control import (
     Timing,
     ensure_streaming_job,
 )
+from tests.fault_injection import Fault, Step, inject
 
 REGION = "eu-west-1"
 RELEASE_BUCKET = "release-bucket"
@@ -417,3 +420,167 @@ def test_when_the_rollback_fails_too_the_error_names_the_snapshot_to_restore(aws
     aws.runtime.behaviour[OLD] = "never_starts"  # e.g. capacity exhausted on the application
     with pytest.raises(StreamingControlError, match=r"rollback failed too .*streaming rollback --snapshot 2025"):
         ensure(aws, NEW)
+
+
+# --- faults on the way (issue 24: S1-S5, S7) ------------------------------------------------------
+
+
+def occupying(aws):
+    """Runs that hold the checkpoint: active or still CANCELLING."""
+    return [run for run in aws.runtime.runs() if run.state in ("SUBMITTED", "RUNNING", "CANCELLING")]
+
+
+def on_run(aws, operation, handler):
+    """`handler(run_id, context)` before each `operation` call; what it returns answers the call instead."""
+    event = f"emr-serverless.{operation}"
+
+    def note(params, context, **_):
+        context["job_run_id"] = params.get("jobRunId")
+
+    def call(context, **_):
+        return handler(context.get("job_run_id"), context)
+
+    aws.emr.meta.events.register(f"before-parameter-build.{event}", note)
+    aws.emr.meta.events.register_first(f"before-call.{event}", call)
+    return lambda: (
+        aws.emr.meta.events.unregister(f"before-parameter-build.{event}", note),
+        aws.emr.meta.events.unregister(f"before-call.{event}", call),
+    )
+
+
+def ignore_cancel_of(aws, run_id):
+    """CancelJobRun of this run is accepted and does nothing (the run keeps RUNNING, as a stuck job does)."""
+
+    def answer(called_for, _):
+        if called_for == run_id:
+            return AWSResponse(None, 200, {}, None), {"applicationId": aws.app, "jobRunId": run_id}
+        return None
+
+    return on_run(aws, "CancelJobRun", answer)
+
+
+def marked_failed(aws, release_id):
+    listed = aws.s3.list_objects_v2(Bucket=CHECKPOINT_BUCKET, Prefix=f"_control/{JOB}/failed-releases/{release_id}")
+    return bool(listed.get("Contents"))
+
+
+def checkpoint_is_whole(aws):
+    """Every committed batch has its offsets: a checkpoint restored half-way has commits without them."""
+    commits = aws.runtime.commits()
+    offsets = keys(aws, CHECKPOINT_BUCKET, f"{JOB}/offsets/")
+    return commits == list(range(len(commits))) and all(f"{JOB}/offsets/{c}" in offsets for c in commits)
+
+
+def test_a_refused_start_of_the_new_release_restarts_the_previous_one_and_marks_the_release(aws):
+    # S1: StartJobRun refused (ValidationException, quota, 500) after the old run was cancelled.
+    old = running_old_with_batches(aws)
+    with (
+        inject(Fault("error", Step("emr", "StartJobRun", 1)), {"emr": aws.emr}),
+        pytest.raises(RedeployFailedError, match="AccessDenied"),
+    ):
+        ensure(aws, NEW)
+    [run] = occupying(aws)
+    assert run.id != old["job_run_id"] and run.tags["release_id"] == OLD
+    assert marked_failed(aws, NEW)
+    with pytest.raises(ReleaseMarkedFailedError):  # the next supervisor run does not start it unbaked
+        ensure(aws, NEW)
+    assert [r.tags["release_id"] for r in occupying(aws)] == [OLD]
+
+
+def test_an_unreadable_run_during_the_bake_is_looked_at_again_not_abandoned(aws):
+    # S1: a GetJobRun 500 in the middle of the bake said nothing about the run.
+    running_old_with_batches(aws)
+    failed = []
+
+    def once(run_id, _):
+        started = [run for run, release in aws.runtime.started if release == NEW]
+        if started and run_id == started[-1] and aws.runtime.run(run_id).ticks == 2 and not failed:
+            failed.append(run_id)
+            raise ClientError({"Error": {"Code": "InternalServerException", "Message": "boom"}}, "GetJobRun")
+
+    on_run(aws, "GetJobRun", once)
+    result = ensure(aws, NEW)
+    assert failed and result["action"] == "restarted"
+    [run] = occupying(aws)
+    assert run.tags["release_id"] == NEW
+
+
+@pytest.mark.parametrize("copied", [0, 5])
+def test_a_snapshot_that_fails_puts_the_previous_release_back_and_the_next_run_redeploys(aws, copied):
+    # S2: the snapshot copy failed after 0 or 5 objects, with the old run already stopped.
+    running_old_with_batches(aws)
+    with (
+        inject(Fault("error", Step("s3", "CopyObject", copied + 1)), {"s3": aws.s3}),
+        pytest.raises(StreamingControlError, match=r"abandoned: the checkpoint snapshot could not be taken"),
+    ):
+        ensure(aws, NEW)
+    [run] = occupying(aws)
+    assert run.tags["release_id"] == OLD and not marked_failed(aws, NEW)
+    assert ensure(aws, NEW)["action"] == "restarted"  # baked, not started cold
+    assert [r.tags["release_id"] for r in occupying(aws)] == [NEW]
+
+
+def test_a_rollback_cut_short_in_the_restore_is_finished_by_the_next_run(aws):
+    # S3: the restore copy failed after 6 of 18 objects; the failed release must not run again.
+    running_old_with_batches(aws)
+    aws.runtime.behaviour[NEW] = "crash"
+    snapshot_copies = len(checkpoint_keys(aws))
+    with (
+        inject(Fault("error", Step("s3", "CopyObject", snapshot_copies + 7)), {"s3": aws.s3}),
+        pytest.raises(StreamingControlError, match=r"rollback failed too .*--snapshot 2025"),
+    ):
+        ensure(aws, NEW)
+    assert occupying(aws) == [] and marked_failed(aws, NEW)
+    with pytest.raises(RedeployFailedError):  # the next supervisor run finishes the rollback
+        ensure(aws, NEW)
+    [run] = occupying(aws)
+    assert run.tags["release_id"] == OLD and checkpoint_is_whole(aws)
+    with pytest.raises(ReleaseMarkedFailedError):
+        ensure(aws, NEW)
+    assert all(release != NEW for _, release in aws.runtime.started[-1:])
+
+
+def test_a_new_run_that_will_not_cancel_is_named_with_the_snapshot_and_the_next_run_finishes(aws):
+    # S4: during the rollback the new run does not stop; the old release must not start beside it.
+    running_old_with_batches(aws)
+    aws.runtime.behaviour[NEW] = "stall"
+    stuck = []
+
+    def remember(parsed, **_):
+        stuck.append(parsed["jobRunId"])
+        ignore_cancel_of(aws, parsed["jobRunId"])
+
+    aws.emr.meta.events.register("after-call.emr-serverless.StartJobRun", remember)
+    with pytest.raises(StreamingControlError, match=r"did not stop.*two runs.*--snapshot 2025") as raised:
+        ensure(aws, NEW)
+    assert stuck[0] in str(raised.value)
+    assert [r.id for r in occupying(aws)] == [stuck[0]]  # one run, never two on the checkpoint
+    aws.emr.meta.events.unregister("after-call.emr-serverless.StartJobRun", remember)
+    aws.runtime.run(stuck[0]).state = "CANCELLED"  # it ends at last
+    with pytest.raises(RedeployFailedError):
+        ensure(aws, NEW)
+    [run] = occupying(aws)
+    assert run.tags["release_id"] == OLD and marked_failed(aws, NEW)
+
+
+def test_a_run_still_cancelling_holds_the_checkpoint_and_nothing_starts_beside_it(aws):
+    # S5: CANCELLING is not over; a second run must not start on the same checkpoint.
+    old = running_old_with_batches(aws)
+    aws.runtime.run(old["job_run_id"]).state = "CANCELLING"
+    started = len(aws.runtime.started)
+    with pytest.raises(StreamingControlError, match="still CANCELLING"):
+        ensure(aws, OLD)
+    assert len(aws.runtime.started) == started
+
+
+def test_an_old_run_that_will_not_stop_abandons_the_redeploy_and_says_so(aws):
+    # S7: "still RUNNING after 60 s" did not say that nothing else was changed.
+    old = running_old_with_batches(aws)
+    ignore_cancel_of(aws, old["job_run_id"])
+    with pytest.raises(StreamingControlError, match=r"redeploy of r-00000000000000b2 was abandoned") as raised:
+        ensure(aws, NEW)
+    assert f"run {old['job_run_id']} of {OLD} did not stop" in str(raised.value)
+    assert [r.id for r in occupying(aws)] == [old["job_run_id"]]
+    aws.runtime.run(old["job_run_id"]).state = "CANCELLED"  # the cancel request stood: it stopped later
+    assert ensure(aws, NEW)["action"] == "restarted"  # the previous release came back first, then the bake
+    assert [r.tags["release_id"] for r in occupying(aws)] == [NEW]

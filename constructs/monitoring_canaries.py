@@ -7,6 +7,7 @@ only repeat the same measurement).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -94,6 +95,9 @@ class ReleaseCanaries(Construct):
         mwaa_environment_name: str,
         release_bucket: s3.IBucket,
         raw_bucket: s3.IBucket,
+        dag_bucket: s3.IBucket,
+        dag_prefix: str,
+        dag_state_key: str,
         active_release_parameter_name: str,
         pipelines: Sequence[PipelineFreshness],
         stack_names: Sequence[str],
@@ -104,6 +108,7 @@ class ReleaseCanaries(Construct):
         stack = cdk.Stack.of(self)
         self._key = key
         self._log_retention = log_retention
+        self._dag_prefix = dag_prefix
         self.code = lambda_.Code.from_asset(CANARY_ASSET, exclude=ASSET_EXCLUDE)
         self.parameter_arn = stack.format_arn(
             service="ssm",
@@ -131,16 +136,23 @@ class ReleaseCanaries(Construct):
         self.dag_health = self._function(
             "DagHealth",
             "canary.dag_health.handler",
-            "Checks that MWAA parsed the active release's DAGs without import errors; counts scheduled runs",
+            "Checks that MWAA parsed the active release's DAGs without import errors and that the DAG folder holds "
+            "exactly that release; counts scheduled runs",
             timeout=cdk.Duration.minutes(2),
             environment={
                 **common,
                 "MWAA_ENVIRONMENT_NAME": mwaa_environment_name,
                 "RELEASE_BUCKET": release_bucket.bucket_name,
+                "DAG_BUCKET": dag_bucket.bucket_name,
+                "DAG_PREFIX": dag_prefix,
+                "STATE_KEY": dag_state_key,
             },
             concurrency=1,
         )
         release_bucket.grant_read(self.dag_health, "releases/*")
+        # A mixed DAG folder (an activation cut short) is seen by reading the folder and the activator's record.
+        dag_bucket.grant_read(self.dag_health, f"{dag_prefix}*")
+        dag_bucket.grant_read(self.dag_health, dag_state_key)
         self._allow(self.dag_health, ["ssm:GetParameter"], [self.parameter_arn])
         self._allow(
             self.dag_health,
@@ -333,6 +345,7 @@ class ReleaseCanaries(Construct):
             )
 
     def _suppress_function(self, function: lambda_.Function) -> None:
+        read_prefixes = f"releases|landing|dbt-results|{re.escape(self._dag_prefix.rstrip('/'))}"
         assert function.role is not None
         resource = function.node.default_child
         assert isinstance(resource, cdk.CfnResource)
@@ -360,13 +373,14 @@ class ReleaseCanaries(Construct):
                 },
                 {
                     "id": "AwsSolutions-IAM5",
-                    "reason": "aws-cdk-lib grantRead on the one prefix this canary reads (releases/, landing/ or "
-                    "dbt-results/); keys below it are release ids, pipeline ids and dates not known at deploy time.",
+                    "reason": "aws-cdk-lib grantRead on the prefixes this canary reads (releases/, landing/, "
+                    "dbt-results/ or the DAG folder); keys below them are release ids, pipeline ids, dates and DAG "
+                    "files not known at deploy time.",
                     "applies_to": [
                         "Action::s3:GetObject*",
                         "Action::s3:GetBucket*",
                         "Action::s3:List*",
-                        {"regex": r"/^Resource::.*\/(releases|landing|dbt-results)\/\*$/g"},
+                        {"regex": rf"/^Resource::.*\/({read_prefixes})\/\*$/g"},
                     ],
                 },
                 {

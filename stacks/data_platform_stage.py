@@ -14,6 +14,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from constructs.log_retention import retention_days
+from constructs.release_activator import STATE_KEY as ACTIVATION_STATE_KEY
 
 from config import EnvironmentConfig
 from stacks import release_bundle
@@ -229,6 +230,9 @@ class DataPlatformStage(cdk.Stage):
             pipelines=freshness_from_specs(load_registry()),
             release_bucket=self.storage.release_bucket,
             raw_bucket=self.storage.raw_bucket,
+            dag_bucket=self.storage.dag_bucket,
+            dag_prefix=DAG_PREFIX,
+            dag_state_key=ACTIVATION_STATE_KEY,
             active_release_parameter_name=self.active_release_parameter_name,
             watched_stack_names=[stack.stack_name for stack in self.stacks],
             log_retention=log_retention,

@@ -46,6 +46,7 @@ def build(**overrides):
     key = kms.Key(storage, "DataKey", enable_key_rotation=True)
     release_bucket = s3.Bucket(storage, "ReleaseBucket", encryption_key=key)
     raw_bucket = s3.Bucket(storage, "RawBucket", encryption_key=key)
+    dag_bucket = s3.Bucket(storage, "DagBucket", encryption_key=key, versioned=True)
     settings = {
         "environment": "test",
         "alarm_emails": ["oncall@example.com"],
@@ -54,6 +55,9 @@ def build(**overrides):
         "pipelines": freshness_from_specs(registry_specs()),
         "release_bucket": release_bucket,
         "raw_bucket": raw_bucket,
+        "dag_bucket": dag_bucket,
+        "dag_prefix": "dags/",
+        "dag_state_key": "active-release.json",
         "active_release_parameter_name": "/data-platform/test/active-release",
         "watched_stack_names": WATCHED,
         "log_retention": logs.RetentionDays.ONE_YEAR,

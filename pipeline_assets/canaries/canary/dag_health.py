@@ -12,11 +12,19 @@ Reads through the MWAA `InvokeRestApi` action (Airflow REST API, no web login to
   the orchestration SLO (99.9 % of scheduled runs succeed). The window is the EventBridge
   schedule's own time, floored to the rate, so a retried event counts the same runs again
   rather than new ones.
+
+It also reads the DAG folder itself (the MWAA DAG bucket): it must hold exactly the active
+release's `dags/` files, with the bytes the activator recorded in its state file. An activation
+interrupted by a Lambda timeout leaves a *mixed* folder (files of two releases) until
+CloudFormation retries or rolls back; a folder that is still mixed on a second look
+`MIXED_RECHECK_SECONDS` later is named in the log (`dag_folder_mixed`) and counted as a failure.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,9 +58,14 @@ class Settings:
     mwaa_environment: str
     parameter: str
     release_bucket: str
+    dag_bucket: str
     spec_prefix: str = "dags/pipelines/"
+    dag_prefix: str = "dags/"
+    state_key: str = "active-release.json"
     parse_grace: timedelta = timedelta(minutes=10)
     run_window: timedelta = timedelta(minutes=5)
+    # An activation copies for a few seconds: a mix seen once may be one in progress, a mix seen twice is not.
+    mixed_recheck: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,7 +74,11 @@ class Settings:
             mwaa_environment=env("MWAA_ENVIRONMENT_NAME"),
             parameter=env("ACTIVE_RELEASE_PARAMETER"),
             release_bucket=env("RELEASE_BUCKET"),
+            dag_bucket=env("DAG_BUCKET"),
             spec_prefix=env("SPEC_PREFIX", "dags/pipelines/"),
+            dag_prefix=env("DAG_PREFIX", "dags/"),
+            state_key=env("STATE_KEY", "active-release.json"),
+            mixed_recheck=timedelta(seconds=int(env("MIXED_RECHECK_SECONDS", "30"))),
             parse_grace=timedelta(seconds=int(env("PARSE_GRACE_SECONDS", "600"))),
             run_window=timedelta(minutes=int(env("RUN_WINDOW_MINUTES", "5"))),
         )
@@ -117,14 +134,21 @@ def active_release(ssm: Any, parameter: str) -> tuple[str, datetime]:
     return str(item["Value"]).strip(), activated
 
 
-def expected_dag_ids(s3: Any, settings: Settings, release_id: str) -> list[str]:
+def release_manifest(s3: Any, settings: Settings, release_id: str) -> dict[str, Any]:
     base = f"releases/{release_id}/"
-    if read_json(s3, settings.release_bucket, f"{base}release.json") is None:
+    manifest = read_json(s3, settings.release_bucket, f"{base}release.json")
+    if manifest is None:
         raise CanaryError(
             "MissingData",
             f"active release {release_id} has no s3://{settings.release_bucket}/{base}release.json: "
             "the parameter names a release that was never uploaded",
         )
+    return manifest
+
+
+def expected_dag_ids(s3: Any, settings: Settings, release_id: str) -> list[str]:
+    base = f"releases/{release_id}/"
+    release_manifest(s3, settings, release_id)
     prefix = f"{base}{settings.spec_prefix}"
     names = []
     for item in list_keys(s3, settings.release_bucket, prefix):
@@ -132,6 +156,46 @@ def expected_dag_ids(s3: Any, settings: Settings, release_id: str) -> list[str]:
         if rel.endswith((".yaml", ".yml")) and "/" not in rel:
             names.append(rel.rsplit(".", 1)[0])
     return sorted(names)
+
+
+def folder_mix(s3: Any, settings: Settings, release_id: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """How the DAG folder differs from exactly the active release's dags/ files; empty when it does not."""
+    wanted = {path.removeprefix("dags/") for path in manifest.get("files") or {} if path.startswith("dags/")}
+    present = {
+        item["Key"][len(settings.dag_prefix) :]: str(item.get("ETag", "")).strip('"')
+        for item in list_keys(s3, settings.dag_bucket, settings.dag_prefix)
+        if item.get("Key") and item["Key"] != settings.dag_prefix  # a console "folder" marker is not a file
+    }
+    state = read_json(s3, settings.dag_bucket, settings.state_key) or {}
+    mix: dict[str, Any] = {}
+    if state.get("release_id") != release_id:
+        mix["recorded_release"] = state.get("release_id")
+    recorded = state.get("files") or {} if state.get("release_id") == release_id else {}
+    extra, missing = sorted(set(present) - wanted), sorted(wanted - set(present))
+    changed = sorted(
+        rel for rel in set(present) & wanted if rel in recorded and recorded[rel].get("etag") != present[rel]
+    )
+    for name, files in (("not_in_release", extra), ("missing", missing), ("changed", changed)):
+        if files:
+            mix[name] = files[:20]
+    return mix
+
+
+def checked_folder_mix(
+    s3: Any,
+    settings: Settings,
+    release_id: str,
+    manifest: dict[str, Any],
+    deadline: Deadline,
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    """The folder's mix, when it is seen twice (an activation copying right now is not a mixed folder)."""
+    mix = folder_mix(s3, settings, release_id, manifest)
+    wait = settings.mixed_recheck.total_seconds()
+    if mix and wait > 0 and deadline.left() - wait > 30:
+        sleep(wait)
+        mix = folder_mix(s3, settings, release_id, manifest)
+    return mix
 
 
 def _time(value: Any) -> datetime | None:
@@ -144,11 +208,21 @@ def _time(value: Any) -> datetime | None:
 
 
 def check(
-    settings: Settings, *, mwaa: Any, ssm: Any, s3: Any, metrics: Metrics, deadline: Deadline, now: datetime
+    settings: Settings,
+    *,
+    mwaa: Any,
+    ssm: Any,
+    s3: Any,
+    metrics: Metrics,
+    deadline: Deadline,
+    now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     release_id, activated_at = active_release(ssm, settings.parameter)
+    manifest = release_manifest(s3, settings, release_id)
     expected = expected_dag_ids(s3, settings, release_id)
     name = settings.mwaa_environment
+    mix = checked_folder_mix(s3, settings, release_id, manifest, deadline, sleep)
 
     import_errors = paged(mwaa, name, "/importErrors", "import_errors", deadline)
     dags: dict[str, dict[str, Any]] = {}
@@ -200,14 +274,23 @@ def check(
         log_event(logging.ERROR, "dags_not_reparsed", release_id=release_id, dag_ids=stale, since=str(since_activation))
     if failed_runs:
         log_event(logging.WARNING, "scheduled_runs_failed", runs=failed_runs)
+    if mix:
+        log_event(
+            logging.ERROR,
+            "dag_folder_mixed",
+            folder=f"s3://{settings.dag_bucket}/{settings.dag_prefix}",
+            release_id=release_id,
+            **mix,
+        )
 
-    failures = len(import_errors) + len(missing) + len(stale)
+    failures = len(import_errors) + len(missing) + len(stale) + (1 if mix else 0)
     for metric, value in (
         ("ImportErrors", len(import_errors)),
         ("ExpectedDags", len(expected)),
         ("MissingDags", len(missing)),
         ("StaleDags", len(stale)),
         ("DagsPendingParse", len(pending)),
+        ("MixedDagFolder", 1 if mix else 0),
         ("DagHealthFailures", failures),
     ):
         metrics.add(RELEASE_NAMESPACE, metric, value)
@@ -222,6 +305,7 @@ def check(
         "missing": missing,
         "stale": stale,
         "pending": pending,
+        "mixed_folder": mix,
         "scheduled_runs": {"succeeded": succeeded, "failed": failed, "window_start": _iso(window_start)},
         "problems": {},
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ from moto import mock_aws
 REGION = "eu-west-1"
 RELEASE_BUCKET = "canary-release-bucket"
 RAW_BUCKET = "canary-raw-bucket"
+DAG_BUCKET = "canary-dag-bucket"
 PARAMETER = "/data-platform/test/active-release"
 
 
@@ -34,10 +36,13 @@ def aws(_moto, monkeypatch):
     monkeypatch.setenv("RELEASE_BUCKET", RELEASE_BUCKET)
     monkeypatch.setenv("RESULTS_BUCKET", RELEASE_BUCKET)
     monkeypatch.setenv("RAW_BUCKET", RAW_BUCKET)
+    monkeypatch.setenv("DAG_BUCKET", DAG_BUCKET)
+    monkeypatch.setenv("MIXED_RECHECK_SECONDS", "0")
     mock, clients = _moto
     mock.reset()
-    for bucket in (RELEASE_BUCKET, RAW_BUCKET):
+    for bucket in (RELEASE_BUCKET, RAW_BUCKET, DAG_BUCKET):
         clients["s3"].create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    clients["s3"].put_bucket_versioning(Bucket=DAG_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return clients
 
 
@@ -45,7 +50,8 @@ def publish_release(s3, release_id: str, files: dict[str, bytes], *, build_time:
     """A release as the release lane uploads it: releases/<id>/... plus its release.json."""
     for path, body in files.items():
         s3.put_object(Bucket=RELEASE_BUCKET, Key=f"releases/{release_id}/{path}", Body=body)
-    manifest = {"release_id": release_id, "build_time": build_time, "files": dict.fromkeys(files, "0" * 64)}
+    digests = {path: hashlib.sha256(body).hexdigest() for path, body in files.items()}
+    manifest = {"release_id": release_id, "build_time": build_time, "files": digests}
     s3.put_object(Bucket=RELEASE_BUCKET, Key=f"releases/{release_id}/release.json", Body=json.dumps(manifest).encode())
 
 
@@ -105,6 +111,16 @@ class Releases:
 
     def activate(self, release_id: str) -> None:
         activate(self.ssm, release_id)
+
+    def activate_dags(self, release_id: str) -> None:
+        """What the release activator does (it runs here, on moto): the DAG folder, its state file, the parameter."""
+        from pipeline_assets.activator.handler import ActivationRequest
+        from pipeline_assets.activator.handler import activate as activator
+
+        request = ActivationRequest(
+            release_bucket=RELEASE_BUCKET, release_id=release_id, dag_bucket=DAG_BUCKET, parameter_name=PARAMETER
+        )
+        activator(request, s3=self.s3, ssm=self.ssm)
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.stub import ANY, Stubber
 
 from pipeline_assets.canaries.canary import dag_health
-from pipeline_assets.canaries.canary.core import CanaryError
+from pipeline_assets.canaries.canary.core import CanaryError, Deadline, Metrics
 
+DAG_BUCKET = "canary-dag-bucket"  # conftest's
 MWAA = "test-airflow"
 NS = "DataPlatform/Release"
 SPECS = {f"dags/pipelines/{p}.yaml": b"id: x\n" for p in ("crm_accounts", "product_catalog", "operations_events")}
@@ -81,7 +82,7 @@ def api(stub: Stubber, *, errors=(), dags=(), runs=()) -> None:
 
 def activated(releases) -> datetime:
     releases.publish("r-aaaaaaaaaaaaaaaa", SPECS)
-    releases.activate("r-aaaaaaaaaaaaaaaa")
+    releases.activate_dags("r-aaaaaaaaaaaaaaaa")
     return releases.ssm.get_parameter(Name=releases.parameter)["Parameter"]["LastModifiedDate"].astimezone(UTC)
 
 
@@ -255,3 +256,71 @@ def test_a_malformed_api_body_is_a_failure(aws, releases, mwaa, read_metric):
     with pytest.raises(CanaryError, match="expected 'import_errors'"):
         invoke(aws, client, datetime.now(UTC))
     assert read_metric(NS, "CanaryError", Canary="dag-health", Reason="MalformedResponse") == 1
+
+
+def test_a_dag_folder_holding_files_of_two_releases_is_named_and_fails(aws, releases, mwaa, read_metric):
+    # Issue 24: an activation cut short by the Lambda timeout leaves a mixed folder until CloudFormation acts.
+    client, stub = mwaa
+    at = activated(releases)
+    parsed = at + timedelta(seconds=40)
+    api(stub, dags=[dag(d, parsed) for d in ("crm_accounts", "product_catalog", "operations_events")])
+    s3 = aws["s3"]
+    s3.put_object(Bucket=DAG_BUCKET, Key="dags/pipelines/from_b.py", Body=b"# a file of the next release\n")
+    s3.put_object(Bucket=DAG_BUCKET, Key="dags/crm_accounts.py", Body=b"# B's version\n")
+    s3.delete_object(Bucket=DAG_BUCKET, Key="dags/pipelines/product_catalog.yaml")
+
+    summary = invoke(aws, client, at + timedelta(minutes=20))
+
+    assert summary["healthy"] is False
+    assert summary["mixed_folder"] == {
+        "not_in_release": ["pipelines/from_b.py"],
+        "missing": ["pipelines/product_catalog.yaml"],
+        "changed": ["crm_accounts.py"],
+    }
+    assert read_metric(NS, "MixedDagFolder") == 1
+    assert read_metric(NS, "DagHealthFailures") == 1
+
+
+def test_a_folder_the_parameter_does_not_match_is_mixed_too(aws, releases, mwaa, read_metric):
+    # The folder and its state file say A, the parameter names B (a PutParameter nobody saw land).
+    client, stub = mwaa
+    at = activated(releases)
+    releases.publish("r-bbbbbbbbbbbbbbbb", SPECS)
+    releases.activate("r-bbbbbbbbbbbbbbbb")
+    api(stub, dags=[dag(d, at + timedelta(hours=1)) for d in ("crm_accounts", "product_catalog", "operations_events")])
+
+    summary = invoke(aws, client, at + timedelta(minutes=20))
+
+    assert summary["mixed_folder"] == {"recorded_release": "r-aaaaaaaaaaaaaaaa"}
+    assert read_metric(NS, "MixedDagFolder") == 1
+
+
+def test_an_activation_in_progress_is_not_a_mixed_folder_when_it_finishes_before_the_second_look(
+    aws, releases, mwaa, monkeypatch
+):
+    client, stub = mwaa
+    at = activated(releases)
+    api(
+        stub, dags=[dag(d, at + timedelta(minutes=1)) for d in ("crm_accounts", "product_catalog", "operations_events")]
+    )
+    aws["s3"].put_object(Bucket=DAG_BUCKET, Key="dags/pipelines/from_b.py", Body=b"# being copied\n")
+    monkeypatch.setenv("MIXED_RECHECK_SECONDS", "30")
+    looks = []
+
+    def sleep(seconds):  # the activation finishes while the canary waits
+        looks.append(seconds)
+        aws["s3"].delete_object(Bucket=DAG_BUCKET, Key="dags/pipelines/from_b.py")
+
+    metrics = Metrics(aws["cloudwatch"], "test")
+    summary = dag_health.check(
+        dag_health.Settings.from_env(),
+        mwaa=client,
+        ssm=aws["ssm"],
+        s3=aws["s3"],
+        metrics=metrics,
+        deadline=Deadline(budget_s=120),
+        now=at + timedelta(minutes=20),
+        sleep=sleep,
+    )
+
+    assert looks == [30] and summary["mixed_folder"] == {} and summary["healthy"] is True

@@ -67,7 +67,7 @@ def test_canary_reads_airflow_api_bodies(aws, releases, read_metric, monkeypatch
     releases.publish(
         "r-cccccccccccccccc", {"dags/pipelines/crm_accounts.yaml": b"", "dags/pipelines/customer_health.yaml": b""}
     )
-    releases.activate("r-cccccccccccccccc")
+    releases.activate_dags("r-cccccccccccccccc")
     at = releases.ssm.get_parameter(Name=releases.parameter)["Parameter"]["LastModifiedDate"].astimezone(UTC)
     now = at + timedelta(minutes=30)
     window_end = datetime.fromtimestamp(int(now.timestamp()) // 300 * 300, UTC)

@@ -6,23 +6,32 @@ Endpoints (paths as in the platform's API reference and its official Python SDK,
     GET  /v1/assistant/{id}                   assistant data, with the active revision's metadata
     PUT  /v1/assistant/{id}                   update; action "savePublishNewRevision" publishes a revision
 
-Every request carries the project API token as a bearer token. 429 and 5xx (and dropped
-connections) are retried with exponential backoff and jitter, honouring Retry-After when sent;
-any other 4xx fails at once with the API's own message, because repeating a rejected request
-cannot make it valid.
+Every request carries the project API token as a bearer token. 429 and 5xx, dropped connections
+(also mid-body) and a success whose body is not JSON (a proxy's error page) are retried with
+exponential backoff and jitter, honouring a sane Retry-After when sent; any other 4xx fails at once
+with the API's own message, because repeating a rejected request cannot make it valid. Every
+request is safe to repeat: uploads replace a file of the same name, and a revision names files by
+content.
+
+The public API reference documents no endpoint that removes a dataset file. An installation that
+has one can name it in the connection secret (`dataset_remove_path`); without it the orphan sweep
+lists what it would remove instead.
 """
 
 from __future__ import annotations
 
+import email.utils
 import enum
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -122,6 +131,7 @@ class GeaiClient:
         max_backoff_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        remove_path: str | None = None,
     ):
         if not token:
             raise ValueError("the Globant Enterprise AI API token is empty")
@@ -131,17 +141,15 @@ class GeaiClient:
         self.timeout_s, self.max_attempts = timeout_s, max_attempts
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self._sleep, self._jitter = sleep, jitter
+        self.remove_path = remove_path  # e.g. "v1/assistant/{assistant_id}/datasets/{file_name}"
 
     def __repr__(self) -> str:  # never print the token
         return f"GeaiClient({self.base_url!r})"
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        if retry_after is not None:
-            try:
-                return min(float(retry_after), self.max_backoff_s)
-            except ValueError:
-                pass  # an HTTP date: fall back to our own backoff
+        asked = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+        if asked is not None:
+            return min(asked, self.max_backoff_s)
         # Full jitter: many workers retrying the same outage spread out instead of retrying together.
         return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)) * (0.5 + self._jitter() / 2)
 
@@ -166,7 +174,8 @@ class GeaiClient:
                 response = self.session.request(
                     method, url, headers=headers, json=json_body, params=params, files=opened, timeout=self.timeout_s
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                # ChunkedEncodingError: the connection dropped in the middle of the body.
                 status, last = None, f"{type(exc).__name__}: {exc}"
             finally:
                 for _, (_, handle, _) in opened or []:
@@ -175,10 +184,18 @@ class GeaiClient:
             if response is not None:
                 status = response.status_code
                 if status < 300:
-                    return response.json() if response.content else {}
-                last = api_message(response)
-                if status not in RETRYABLE_STATUS:
-                    raise GeaiError(method, path, status, last, attempts=attempt)
+                    if not response.content:
+                        return {}
+                    try:
+                        return response.json()
+                    except ValueError:  # a gateway's or proxy's page in place of the API's answer
+                        kind = response.headers.get("Content-Type") or "no content type"
+                        last = f"the body is not JSON ({kind}): {response.text.strip()[:200]!r}"
+                        response = None  # never honour the Retry-After of a page that is not the API's
+                else:
+                    last = api_message(response)
+                    if status not in RETRYABLE_STATUS:
+                        raise GeaiError(method, path, status, last, attempts=attempt)
             if attempt < self.max_attempts:
                 delay = self._delay(attempt, response)
                 log.warning("%s %s: %s (%s); retry %d/%d in %.1fs", method, path, status, last, attempt,
@@ -207,6 +224,21 @@ class GeaiClient:
         """The publish key recorded in the assistant's active revision, if we published it."""
         return find_metadata_value(self.assistant(assistant_id), PUBLISH_KEY)
 
+    def active_file_names(self, assistant_id: str) -> set[str]:
+        """The CSV files the active revision's Data Analyst metadata names (what users query now)."""
+        raw = find_metadata_value(self.assistant(assistant_id), "metadata")
+        try:
+            document = json.loads(raw) if raw else {}
+        except ValueError:
+            return set()
+        return {f"{name}.csv" for name in document if name != "da_version"} if isinstance(document, dict) else set()
+
+    def remove_dataset(self, assistant_id: str, file_name: str) -> Any:
+        if not self.remove_path:
+            raise GeaiError("DELETE", "(none)", None, "no dataset_remove_path is configured for this installation")
+        path = self.remove_path.format(assistant_id=assistant_id, file_name=quote(file_name))
+        return self.request("DELETE", path)
+
     def publish_revision(
         self, assistant_id: str, *, metadata: Mapping[str, Any], glossary: str, publish_key: str
     ) -> Any:
@@ -225,6 +257,22 @@ class GeaiClient:
             ],
         }
         return self.request("PUT", f"v1/assistant/{assistant_id}", json_body=body)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds to wait (delta-seconds or an HTTP date); None when absent or not sane."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())  # a date already past means "now"
+    # Negative, NaN or infinite delta-seconds break the header's grammar: use our own backoff.
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def find_metadata_value(assistant: Any, key: str) -> str | None:

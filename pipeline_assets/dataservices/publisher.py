@@ -10,7 +10,9 @@ datasets, so the switch is made with what it does document:
    timeout passes: then it stops, and the previous version stays the current one);
 3. only then it publishes a new assistant revision whose metadata names the new files
    (PUT /assistant/{id}, action savePublishNewRevision), waits for ready again, and
-4. records the version in S3 (marker, then current.json).
+4. records the version in S3 (marker, then current.json), and
+5. sweeps the files no kept version uses (sweep.py): parts of a publish that stopped half-way and
+   the files of versions older than the previous one.
 
 Idempotent: the publish key is a hash of the bundle and of the exported CSV bytes. When S3 says that
 key is current, or the assistant's active revision carries it, nothing is uploaded again; and
@@ -35,6 +37,7 @@ from pipeline_assets.dataservices.client import GeaiClient, LoadStatus
 from pipeline_assets.dataservices.export import Cursor, DatasetExport, export_dataset
 from pipeline_assets.dataservices.names import versioned_name
 from pipeline_assets.dataservices.state import PublishState
+from pipeline_assets.dataservices.sweep import describe, sweep_quietly
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ class PublishResult:
     files: dict[str, list[str]] = field(default_factory=dict)  # dataset -> upload names
     rows: dict[str, int] = field(default_factory=dict)
     size_bytes: int = 0
+    sweep: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +79,7 @@ class PublishResult:
             "files": self.files,
             "rows": self.rows,
             "size_bytes": self.size_bytes,
+            "sweep": self.sweep,
         }
 
 
@@ -177,6 +182,7 @@ def publish_service(
         # Published before, but the marker write did not happen (the task died after the switch).
         log.info("%s: the assistant already serves %s; recording it", service.service, key[:12])
         state.record(service.service, {**record, "published_at": now().isoformat(), "repaired": True})
+        result.sweep = describe(sweep_quietly(client, state, service.service, assistant_id, keep_keys=[key]))
         return result
 
     problems = md.schema_errors(bundle.metadata)
@@ -190,6 +196,7 @@ def publish_service(
     uploads = [
         (f"{names[d][i]}.csv", part.path, part.size_bytes) for d, e in exports.items() for i, part in enumerate(e.parts)
     ]
+    state.record_uploads(service.service, key, [name for stems in names.values() for name in stems])
     for batch in _batches(uploads, limits.max_request_bytes):
         log.info("%s: uploading %s", service.service, ", ".join(name for name, _ in batch))
         client.extend_datasets(assistant_id, batch)
@@ -198,11 +205,9 @@ def publish_service(
     client.publish_revision(assistant_id, metadata=document, glossary=bundle.glossary_text(), publish_key=key)
     wait_until_ready(client, assistant_id, timing, what="activating the new revision", clock=clock, sleep=sleep)
 
-    previous = state.current(service.service)
-    state.record(
-        service.service,
-        {**record, "published_at": now().isoformat(), "previous_publish_key": (previous or {}).get("publish_key")},
-    )
+    previous = (state.current(service.service) or {}).get("publish_key")
+    state.record(service.service, {**record, "published_at": now().isoformat(), "previous_publish_key": previous})
     result.outcome = "published"
+    result.sweep = describe(sweep_quietly(client, state, service.service, assistant_id, keep_keys=[key, previous]))
     log.info("%s: published %s (%d files, %d bytes)", service.service, key[:12], len(uploads), total)
     return result

@@ -2,6 +2,8 @@
 
     <prefix><service>/published/<publish_key>.json   one per version that reached the assistant
     <prefix><service>/current.json                   the version the assistant serves now
+    <prefix><service>/uploads/<publish_key>.json     the files of a version, written before they are sent
+    <prefix><service>/orphans.json                   files the last sweep found that nothing uses
 
 A marker is written only after the assistant switched to the version, and current.json only after
 the marker, so a crash at any point leaves at worst a version that is live but not yet marked;
@@ -55,6 +57,27 @@ class PublishState:
         if not current or current.get("publish_key") != publish_key:
             return False
         return self._get(self._key(service, f"published/{publish_key}.json")) is not None
+
+    def record_uploads(self, service: str, publish_key: str, names: list[str]) -> None:
+        """Before the first byte is sent: a partial upload must still be findable by the sweep."""
+        self._put(self._key(service, f"uploads/{publish_key}.json"), {"publish_key": publish_key, "files": names})
+
+    def uploads(self, service: str) -> dict[str, list[str]]:
+        """publish key -> the file names uploaded (or about to be) for that version."""
+        found: dict[str, list[str]] = {}
+        prefix = self._key(service, "uploads/")
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                document = self._get(item["Key"]) or {}
+                if document.get("publish_key"):
+                    found[str(document["publish_key"])] = [str(n) for n in document.get("files") or []]
+        return found
+
+    def forget_uploads(self, service: str, publish_key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self._key(service, f"uploads/{publish_key}.json"))
+
+    def record_orphans(self, service: str, document: dict[str, Any]) -> None:
+        self._put(self._key(service, "orphans.json"), document)
 
     def record(self, service: str, document: dict[str, Any]) -> None:
         key = document["publish_key"]

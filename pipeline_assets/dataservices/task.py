@@ -10,7 +10,9 @@ environment, release_bucket, active_release_parameter, snowflake_conn_id, data_s
 
 The secret (Secrets Manager, JSON) holds the Globant Enterprise AI connection of that environment:
     {"base_url": "https://api.saia.ai", "api_token": "<project API token>",
-     "assistants": {"<logical assistant name>": "<assistant id>"}}
+     "assistants": {"<logical assistant name>": "<assistant id>"},
+     "dataset_remove_path": "<optional: the installation's path that removes one dataset file, with
+                             {assistant_id} and {file_name}; without it the sweep only lists orphans>"}
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Connection:
     base_url: str
     api_token: str
     assistants: dict[str, str]
+    remove_path: str | None = None
 
     def __repr__(self) -> str:  # the token never reaches a log line
         return f"Connection(base_url={self.base_url!r}, assistants={sorted(self.assistants)})"
@@ -70,7 +73,13 @@ def read_connection(secrets: Any, secret_name: str) -> Connection:
     if missing:
         raise ConfigurationError(f"secret {secret_name} lacks {', '.join(missing)}")
     assistants = {str(k): str(v) for k, v in data["assistants"].items()}
-    return Connection(str(data["base_url"]), str(data["api_token"]), assistants)
+    remove_path = data.get("dataset_remove_path")
+    if remove_path is not None and ("{assistant_id}" not in str(remove_path) or "{file_name}" not in str(remove_path)):
+        raise ConfigurationError(
+            f"secret {secret_name}: dataset_remove_path must contain {{assistant_id}} and {{file_name}}, "
+            f"got {remove_path!r}"
+        )
+    return Connection(str(data["base_url"]), str(data["api_token"]), assistants, remove_path)
 
 
 def read_bundle(s3: Any, bucket: str, release_id: str, service: str) -> ServiceBundle:
@@ -110,7 +119,7 @@ def publish_from_aws(
             f"secret {settings.secret_name} maps no assistant id for {bundle.service.assistant!r} "
             f"(service {service}, environment {settings.environment}); add it under 'assistants'"
         )
-    client = (client_factory or (lambda c: GeaiClient(c.base_url, c.api_token)))(connection)
+    client = (client_factory or (lambda c: GeaiClient(c.base_url, c.api_token, remove_path=c.remove_path)))(connection)
     state = PublishState(s3, settings.release_bucket, settings.prefix)
     log.info(
         "publishing %s of release %s to assistant %s in %s", service, release_id, assistant_id, settings.environment

@@ -3,13 +3,17 @@
 It speaks the same paths and envelopes as the real API (bearer token, multipart "file" parts,
 {"errors": {"id", "description"}} on failure) and keeps the state a Data Analyst Assistant has:
 uploaded files, a loading status, and revisions whose metadata names the datasets. Tests script
-faults per route (a 429, a run of 500s, a status that stays "loading").
+faults per route (a 429, a run of 500s, a status that stays "loading"), also after the request was
+applied: the connection dropped in the middle of the answer, an HTML page instead of JSON, an
+answer that comes too late. It removes a dataset file on DELETE /v1/assistant/{id}/datasets/{file},
+the path an installation may configure (the public reference documents none).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +43,11 @@ class Fault:
     times: int  # how many matching requests fail before the route behaves
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    applied: bool = False  # the request is served first, then its answer is replaced by the fault
+    drop: bool = False  # the connection drops in the middle of the answer's body
+    html: bool = False  # a proxy's HTML page with this status instead of the API's JSON
+    delay_s: float = 0.0  # the answer comes this late (past the client's timeout)
+    after: int = 0  # this many matching requests are served before the fault starts
 
 
 @dataclass
@@ -83,6 +92,7 @@ class GeaiStub:
         request = Request(environ)
         with self._lock:
             response = self._handle(request)
+        time.sleep(getattr(response, "delay_s", 0.0))  # outside the lock: other requests go on meanwhile
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
@@ -91,11 +101,35 @@ class GeaiStub:
             return self._error(401, 6, "ApiToken not found or blocked")
         for fault in self.faults:
             if fault.times > 0 and request.method == fault.method and request.path.endswith(fault.suffix):
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
                 fault.times -= 1
-                body = fault.body or {"errors": {"id": fault.status, "description": f"stub fault {fault.status}"}}
-                return Response(
-                    json.dumps(body), status=fault.status, content_type="application/json", headers=fault.headers
-                )
+                if fault.applied:
+                    self._route(request)
+                return self._faulty(fault)
+        return self._route(request)
+
+    def _faulty(self, fault: Fault) -> Response:
+        response = self._fault_response(fault)
+        response.delay_s = fault.delay_s
+        return response
+
+    def _fault_response(self, fault: Fault) -> Response:
+        if fault.html:
+            page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return Response(page, status=fault.status, content_type="text/html", headers=fault.headers)
+        body = json.dumps(fault.body or {"errors": {"id": fault.status, "description": f"stub fault {fault.status}"}})
+        if fault.drop:
+
+            def cut_short() -> Iterator[bytes]:
+                yield body[: len(body) // 2].encode()
+                raise ConnectionAbortedError("the stub drops the connection mid-body")
+
+            return Response(cut_short(), status=fault.status, content_type="application/json", headers=fault.headers)
+        return Response(body, status=fault.status, content_type="application/json", headers=fault.headers)
+
+    def _route(self, request: Request) -> Response:
         base = f"/v1/assistant/{self.assistant_id}"
         if not request.path.startswith(base):
             return self._error(404, 1, "Assistant Not Found")
@@ -117,6 +151,11 @@ class GeaiStub:
             return self._json({"assistantId": self.assistant_id, "intents": [{"revisions": [revision]}]})
         if request.method == "PUT" and rest == "":
             return self._publish(request.get_json())
+        if request.method == "DELETE" and rest.startswith("/datasets/"):
+            name = rest[len("/datasets/") :]
+            if self.files.pop(name, None) is None:
+                return self._error(404, 2040, f"Dataset {name} Not Found")
+            return self._json({"success": True})
         return self._error(404, 404, "Bad Endpoint")
 
     def _status(self) -> Response:
@@ -144,14 +183,19 @@ class GeaiStub:
         return self._json({"assistantId": self.assistant_id, "revisionId": str(len(self.revisions))})
 
 
-def fault(method: str, suffix: str, status: int, *, times: int, body=None, retry_after: str | None = None) -> Fault:
-    return Fault(method, suffix, status, times, body, {"Retry-After": retry_after} if retry_after else {})
+def fault(
+    method: str, suffix: str, status: int, *, times: int, body=None, retry_after: str | None = None, **how: Any
+) -> Fault:
+    return Fault(method, suffix, status, times, body, {"Retry-After": retry_after} if retry_after else {}, **how)
 
 
 @pytest.fixture
 def stub_fault():
     """Build a scripted fault: stub.faults.append(stub_fault("POST", "/datasets/extend", 429, times=1))."""
     return fault
+
+
+REMOVE_PATH = "v1/assistant/{assistant_id}/datasets/{file_name}"  # the stub's removal route
 
 
 @pytest.fixture

@@ -105,3 +105,53 @@ def test_api_message_reads_plain_text_bodies():
     response = requests.Response()
     response.status_code, response._content, response.reason = 502, b"<html>bad gateway</html>", "Bad Gateway"
     assert api_message(response) == "<html>bad gateway</html>"
+
+
+# --- faults on the wire (issue 24: D1-D3) -----------------------------------------------------
+
+
+def test_a_connection_dropped_in_the_middle_of_the_body_is_retried(geai, stub_fault):
+    # D1: ChunkedEncodingError escaped after one attempt.
+    stub, url = geai
+    stub.faults.append(stub_fault("GET", "/status", 200, times=1, body={"status": "ready"}, drop=True))
+    sleeps = []
+    status = client_for(url, stub.token, sleeps).status(stub.assistant_id)
+    assert status.state is LoadStatus.READY
+    assert stub.count("GET", "/status") == 2 and sleeps == [0.5]
+
+
+def test_a_200_with_an_html_page_is_retried_then_named_with_its_endpoint(geai, stub_fault):
+    # D2: a bare JSONDecodeError named no endpoint.
+    stub, url = geai
+    stub.faults.append(stub_fault("GET", "/status", 200, times=99, html=True))
+    with pytest.raises(GeaiError) as caught:
+        client_for(url, stub.token, [], max_attempts=3).status(stub.assistant_id)
+    message = str(caught.value)
+    assert f"GET v1/assistant/{stub.assistant_id}/status failed after 3 attempts: HTTP 200" in message
+    assert "not JSON (text/html" in message and "502 Bad Gateway" in message
+
+
+@pytest.mark.parametrize("header", ["-1", "nan", "inf", "soon"])
+def test_a_retry_after_that_is_not_a_wait_falls_back_to_the_backoff(geai, stub_fault, header):
+    # D3: "Retry-After: -1" crashed the client with "sleep length must be non-negative".
+    stub, url = geai
+    stub.faults.append(stub_fault("GET", "/status", 429, times=1, retry_after=header))
+    sleeps = []
+    client_for(url, stub.token, sleeps).status(stub.assistant_id)
+    assert sleeps == [0.5]
+
+
+def test_a_retry_after_date_is_the_time_until_then_and_a_past_date_is_now(geai, stub_fault):
+    stub, url = geai
+    stub.faults.append(stub_fault("GET", "/status", 503, times=1, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"))
+    sleeps = []
+    client_for(url, stub.token, sleeps).status(stub.assistant_id)
+    assert sleeps == [0.0]
+
+
+def test_an_answer_that_never_comes_times_out_and_is_retried(geai, stub_fault):
+    stub, url = geai
+    stub.faults.append(stub_fault("GET", "/status", 200, times=1, body={"status": "ready"}, delay_s=0.5))
+    sleeps = []
+    status = client_for(url, stub.token, sleeps, timeout_s=0.1).status(stub.assistant_id)
+    assert status.state is LoadStatus.READY and sleeps == [0.5]

@@ -204,27 +204,35 @@ def record_steps(clients: dict[str, Any]) -> Iterator[list[Step]]:
         yield steps
 
 
-def pick(steps: list[Step], *, skip: Callable[[Step], bool] = lambda _: False) -> list[Step]:
-    """The first, a middle and the last call of each operation (in the order the path first takes them)."""
-    last: dict[tuple[str, str], int] = {}
-    order: list[tuple[str, str]] = []
+def pick(steps: list[Step], *, middle: bool = False, skip: Callable[[Step], bool] = lambda _: False) -> list[Step]:
+    """The first and the last call of each operation (and a middle one), in the order the path takes them."""
+    seen: dict[tuple[str, str], list[int]] = {}
     for step in steps:
-        key = (step.client, step.operation)
-        if key not in last:
-            order.append(key)
-        last[key] = max(last.get(key, 0), step.occurrence)
+        seen.setdefault((step.client, step.operation), []).append(step.occurrence)
     chosen = []
-    for client, operation in order:
-        count = last[(client, operation)]
-        for occurrence in sorted({1, (count + 1) // 2, count}):
-            step = Step(client, operation, occurrence)
+    for (client, operation), occurrences in seen.items():
+        last = len(occurrences) - 1
+        for index in sorted({0, last // 2, last} if middle else {0, last}):
+            step = Step(client, operation, occurrences[index])
             if not skip(step):
                 chosen.append(step)
     return chosen
 
 
+READ_PREFIXES = ("Get", "List", "Head", "Describe")
+
+
+def is_read(step: Step) -> bool:
+    return step.operation.startswith(READ_PREFIXES)
+
+
+READ_KINDS = ("error", "throttling", "timeout")
+
+
 def faults(steps: list[Step], kinds: tuple[str, ...] = KINDS) -> list[Fault]:
-    return [Fault(kind, step) for step in steps for kind in kinds]
+    """Each kind at each step. A read whose answer is lost is a read repeated (retried) or an error (given
+    up), which "throttling" and "error" already are: reads are tried with READ_KINDS."""
+    return [Fault(kind, step) for step in steps for kind in kinds if not is_read(step) or kind in READ_KINDS]
 
 
 @dataclass

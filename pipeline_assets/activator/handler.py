@@ -165,8 +165,18 @@ class _Undo:
         self.s3, self.ssm, self.req, self.active = s3, ssm, req, active
         self.before, self.latest = _versions(s3, req)
 
-    def undo(self) -> list[str]:
-        """Remove every version written since, restore the parameter, and check; returns what is still wrong."""
+    def undo(self, passes: int = 3) -> list[str]:
+        """Remove every version written since, restore the parameter, and check; returns what is still wrong.
+
+        Each pass starts from a fresh listing, so one that an API error cut short is finished by the next."""
+        problems: list[str] = []
+        for _ in range(passes):
+            problems = self._undo_once()
+            if not problems:
+                break
+        return problems
+
+    def _undo_once(self) -> list[str]:
         problems: list[str] = []
         try:
             now, _ = _versions(self.s3, self.req)

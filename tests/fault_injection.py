@@ -204,16 +204,18 @@ def record_steps(clients: dict[str, Any]) -> Iterator[list[Step]]:
         yield steps
 
 
-def pick(steps: list[Step], *, middle: bool = False, skip: Callable[[Step], bool] = lambda _: False) -> list[Step]:
-    """The first and the last call of each operation (and a middle one), in the order the path takes them."""
+def pick(steps: list[Step], *, every_write: bool = False, skip: Callable[[Step], bool] = lambda _: False) -> list[Step]:
+    """The first and the last call of each operation, in the order the path takes them.
+
+    every_write: every call of a write, not only its ends (a path's writes are few and each matters)."""
     seen: dict[tuple[str, str], list[int]] = {}
     for step in steps:
         seen.setdefault((step.client, step.operation), []).append(step.occurrence)
     chosen = []
     for (client, operation), occurrences in seen.items():
-        last = len(occurrences) - 1
-        for index in sorted({0, last // 2, last} if middle else {0, last}):
-            step = Step(client, operation, occurrences[index])
+        every = every_write and not is_read(Step(client, operation, 0))
+        for occurrence in occurrences if every else sorted({occurrences[0], occurrences[-1]}):
+            step = Step(client, operation, occurrence)
             if not skip(step):
                 chosen.append(step)
     return chosen
@@ -226,12 +228,13 @@ def is_read(step: Step) -> bool:
     return step.operation.startswith(READ_PREFIXES)
 
 
-READ_KINDS = ("error", "throttling", "timeout")
+# A read's answer lost is a read repeated (botocore retries it) or an error (it gave up), and a read
+# throttled is a read repeated: for reads, an error and a timeout are the faults that differ.
+READ_KINDS = ("error", "timeout")
 
 
 def faults(steps: list[Step], kinds: tuple[str, ...] = KINDS) -> list[Fault]:
-    """Each kind at each step. A read whose answer is lost is a read repeated (retried) or an error (given
-    up), which "throttling" and "error" already are: reads are tried with READ_KINDS."""
+    """Each kind at each write step, READ_KINDS at each read step."""
     return [Fault(kind, step) for step in steps for kind in kinds if not is_read(step) or kind in READ_KINDS]
 
 

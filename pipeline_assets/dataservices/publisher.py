@@ -36,7 +36,7 @@ from pipeline_assets.dataservices.bundle import ServiceBundle
 from pipeline_assets.dataservices.client import GeaiClient, LoadStatus
 from pipeline_assets.dataservices.export import Cursor, DatasetExport, export_dataset
 from pipeline_assets.dataservices.names import versioned_name
-from pipeline_assets.dataservices.state import PublishState
+from pipeline_assets.dataservices.state import PublishState, StateError
 from pipeline_assets.dataservices.sweep import describe, sweep_quietly
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,16 @@ def _batches(files: list[tuple[str, Path, int]], max_request_bytes: int) -> list
     if current:
         batches.append(current)
     return batches
+
+
+def _record(state: PublishState, service: str, key: str, document: dict[str, Any]) -> None:
+    try:
+        state.record(service, document)
+    except StateError as exc:
+        raise PublishError(
+            f"service {service}: the assistant serves version {key[:12]}, but recording it failed ({exc}); the next "
+            "run records it from the assistant's active revision without uploading again"
+        ) from exc
 
 
 def wait_until_ready(
@@ -175,13 +185,17 @@ def publish_service(
         "datasets": {n: {"files": names[n], "rows": e.rows, "bytes": e.size_bytes} for n, e in exports.items()},
     }
 
-    if state.is_current(service.service, key):
+    try:
+        current = state.is_current(service.service, key)
+    except StateError as exc:
+        raise PublishError(f"service {service.service}: {exc}; nothing was sent") from exc
+    if current:
         log.info("%s: version %s is already current; nothing to publish", service.service, key[:12])
         return result
     if client.active_publish_key(assistant_id) == key:
         # Published before, but the marker write did not happen (the task died after the switch).
         log.info("%s: the assistant already serves %s; recording it", service.service, key[:12])
-        state.record(service.service, {**record, "published_at": now().isoformat(), "repaired": True})
+        _record(state, service.service, key, {**record, "published_at": now().isoformat(), "repaired": True})
         result.sweep = describe(sweep_quietly(client, state, service.service, assistant_id, keep_keys=[key]))
         return result
 
@@ -196,7 +210,10 @@ def publish_service(
     uploads = [
         (f"{names[d][i]}.csv", part.path, part.size_bytes) for d, e in exports.items() for i, part in enumerate(e.parts)
     ]
-    state.record_uploads(service.service, key, [name for stems in names.values() for name in stems])
+    try:
+        state.record_uploads(service.service, key, [name for stems in names.values() for name in stems])
+    except StateError as exc:
+        raise PublishError(f"service {service.service}: {exc}; nothing was sent") from exc
     for batch in _batches(uploads, limits.max_request_bytes):
         log.info("%s: uploading %s", service.service, ", ".join(name for name, _ in batch))
         client.extend_datasets(assistant_id, batch)
@@ -205,8 +222,13 @@ def publish_service(
     client.publish_revision(assistant_id, metadata=document, glossary=bundle.glossary_text(), publish_key=key)
     wait_until_ready(client, assistant_id, timing, what="activating the new revision", clock=clock, sleep=sleep)
 
-    previous = (state.current(service.service) or {}).get("publish_key")
-    state.record(service.service, {**record, "published_at": now().isoformat(), "previous_publish_key": previous})
+    try:
+        previous = (state.current(service.service) or {}).get("publish_key")
+    except StateError:
+        previous = None  # only the sweep's rollback margin depends on it; the record matters more
+    _record(
+        state, service.service, key, {**record, "published_at": now().isoformat(), "previous_publish_key": previous}
+    )
     result.outcome = "published"
     result.sweep = describe(sweep_quietly(client, state, service.service, assistant_id, keep_keys=[key, previous]))
     log.info("%s: published %s (%d files, %d bytes)", service.service, key[:12], len(uploads), total)

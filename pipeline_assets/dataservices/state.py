@@ -23,6 +23,17 @@ def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}
 
 
+class StateError(Exception):
+    """S3 refused a read or write of the publish state; the message names the object."""
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', '?')}: {error.get('Message', '')}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class PublishState:
     def __init__(self, s3: Any, bucket: str, prefix: str):
         self.s3, self.bucket = s3, bucket
@@ -37,17 +48,22 @@ class PublishState:
         except ClientError as exc:
             if _missing(exc):
                 return None
-            raise
+            raise StateError(f"could not read s3://{self.bucket}/{key} ({_reason(exc)})") from exc
+        except Exception as exc:
+            raise StateError(f"could not read s3://{self.bucket}/{key} ({_reason(exc)})") from exc
         document = json.loads(body)
         return document if isinstance(document, dict) else None
 
     def _put(self, key: str, document: dict[str, Any]) -> None:
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=(json.dumps(document, indent=2, sort_keys=True) + "\n").encode(),
-            ContentType="application/json",
-        )
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=(json.dumps(document, indent=2, sort_keys=True) + "\n").encode(),
+                ContentType="application/json",
+            )
+        except Exception as exc:
+            raise StateError(f"could not write s3://{self.bucket}/{key} ({_reason(exc)})") from exc
 
     def current(self, service: str) -> dict[str, Any] | None:
         return self._get(self._key(service, "current.json"))

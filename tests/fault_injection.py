@@ -12,7 +12,11 @@ these faults is injected; everything else the client does is left to moto (or a 
     timeout     never answered: every attempt times out (ReadTimeoutError); nothing is applied
 
 `record_steps` runs a path once without faults and lists the steps it takes; `pick` keeps the
-first, a middle and the last call of each operation, so a long loop is still tried at its ends.
+first and the last call of each operation, so a long loop is still tried at its ends.
+
+A client answered by botocore's Stubber never reaches the wire (nor botocore's retries): there,
+`timeout` is raised before the call, and throttling and a retried lost answer do not apply
+(STUBBED_KINDS).
 
 Every fault-injection test reports what it tried and how many invariants held through
 `request.node.user_properties`; tests/conftest.py adds them up at the end of the run.
@@ -33,6 +37,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 
 KINDS = ("error", "throttling", "lost", "lost-final", "timeout")
 SENT_KINDS = ("throttling", "lost", "timeout")  # need the request to reach the (mocked) wire
+STUBBED_KINDS = ("error", "lost-final", "timeout")
 THROTTLED_ANSWERS = 2  # fewer than any retry mode's attempts: the call succeeds on the third
 
 
@@ -111,9 +116,12 @@ def _has_idempotency_token(client: Any, operation: str) -> bool:
 class Injector:
     """One fault at one step, on the client that takes it; `fired` says whether the path reached the step."""
 
-    def __init__(self, fault: Fault, client: Any, *, throttled_answers: int = THROTTLED_ANSWERS) -> None:
+    def __init__(
+        self, fault: Fault, client: Any, *, throttled_answers: int = THROTTLED_ANSWERS, stubbed: bool = False
+    ) -> None:
         self.fault, self.client = fault, client
         self.throttled_answers = throttled_answers
+        self.stubbed = stubbed
         self.fired = False
         self._calls = 0
         self._lock = threading.Lock()
@@ -122,8 +130,12 @@ class Injector:
 
     def __enter__(self) -> Injector:
         step = self.fault.step
-        self._on(_event(self.client, "before-call", step.operation), self._arm, first=True)
-        if self.fault.kind in SENT_KINDS:
+        if self.stubbed and self.fault.kind not in STUBBED_KINDS:
+            raise ValueError(f"{self.fault.kind} cannot reach a Stubber's client: it answers before the wire")
+        # before-parameter-build comes before before-call, where a Stubber (registered for every
+        # operation, so ahead of any one operation's handlers) would answer the call first.
+        self._on(_event(self.client, "before-parameter-build", step.operation), self._arm, first=True)
+        if self.fault.kind in SENT_KINDS and not self.stubbed:
             self._on(_event(self.client, "before-send", step.operation), self._send, first=True)
         if self.fault.kind == "lost-final":
             self._on(_event(self.client, "after-call", step.operation), self._lose)
@@ -144,6 +156,8 @@ class Injector:
                 return
             self.fired = True
         context["injected_fault"] = self.fault.kind
+        if self.fault.kind == "timeout" and self.stubbed:
+            raise ReadTimeoutError(endpoint_url=f"{self.fault.step} (no answer)")
         if self.fault.kind == "error":
             raise ClientError(
                 {
@@ -178,14 +192,17 @@ class Injector:
 
 
 @contextmanager
-def inject(fault: Fault, clients: dict[str, Any]) -> Iterator[Injector]:
-    with Injector(fault, clients[fault.step.client]) as injector:
+def inject(fault: Fault, clients: dict[str, Any], *, stubbed: tuple[str, ...] = ()) -> Iterator[Injector]:
+    """The fault on the client it names; `stubbed` names clients a botocore Stubber answers."""
+    with Injector(fault, clients[fault.step.client], stubbed=fault.step.client in stubbed) as injector:
         yield injector
 
 
 @contextmanager
 def record_steps(clients: dict[str, Any]) -> Iterator[list[Step]]:
-    """The API steps a path takes (in call order), from one run without faults."""
+    """The API steps a path takes (in call order), from one run without faults.
+
+    Seen at before-parameter-build, once per call (not per retry), before a Stubber can answer it."""
     steps: list[Step] = []
     counts: Counter[tuple[str, str]] = Counter()
     lock = threading.Lock()
@@ -198,7 +215,7 @@ def record_steps(clients: dict[str, Any]) -> Iterator[list[Step]]:
                     counts[(name, operation)] += 1
                     steps.append(Step(name, operation, counts[(name, operation)]))
 
-            event = f"before-call.{client.meta.service_model.service_id.hyphenize()}"
+            event = f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}"
             client.meta.events.register_first(event, record)
             stack.callback(client.meta.events.unregister, event, record)
         yield steps
@@ -233,9 +250,14 @@ def is_read(step: Step) -> bool:
 READ_KINDS = ("error", "timeout")
 
 
-def faults(steps: list[Step], kinds: tuple[str, ...] = KINDS) -> list[Fault]:
-    """Each kind at each write step, READ_KINDS at each read step."""
-    return [Fault(kind, step) for step in steps for kind in kinds if not is_read(step) or kind in READ_KINDS]
+def faults(steps: list[Step], kinds: tuple[str, ...] = KINDS, *, stubbed: tuple[str, ...] = ()) -> list[Fault]:
+    """Each kind at each write step, READ_KINDS at each read step (STUBBED_KINDS on a stubbed client)."""
+    return [
+        Fault(kind, step)
+        for step in steps
+        for kind in kinds
+        if (not is_read(step) or kind in READ_KINDS) and (step.client not in stubbed or kind in STUBBED_KINDS)
+    ]
 
 
 @dataclass

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from cicd.rollback.history import Activation, HistoryError, activations, previous_distinct, release_info
 from cicd.rollback.pipeline import Deployment, PipelineError, find_deployment, start_rollback, wait_for_execution
 from cicd.rollback.provenance import ProvenanceError, verify
@@ -170,7 +172,16 @@ def rollback(
 ) -> RollbackResult:
     steps = steps or Steps()
     with steps.step("read the release history") as record:
-        history, target = choose_target(env, clients, to)
+        try:
+            history, target = choose_target(env, clients, to)
+        except RollbackRefusedError:
+            raise
+        except HistoryError as exc:
+            raise RollbackRefusedError(str(exc)) from exc
+        except Exception as exc:  # an AWS read failed: nothing was changed, and running it again is safe
+            raise RollbackFailedError(
+                f"could not read {env.name}'s release history ({_describe(exc)}); nothing was changed"
+            ) from exc
         current = history[-1].release_id
         record["detail"] = f"active {current}, rolling back to {target}"
 
@@ -202,25 +213,42 @@ def rollback(
                     clients.codepipeline, env.pipeline, deployment.stage, deployment.pipeline_execution_id
                 )
                 record["detail"] = f"rollback execution {reference}"
-            with steps.step("wait for the rollback execution"):
-                wait_for_execution(
-                    clients.codepipeline,
-                    env.pipeline,
-                    reference,
-                    timeout_s=timeout_s,
-                    poll_s=poll_s,
-                    sleep=sleep,
-                    clock=steps.clock,
-                    on_status=lambda status: steps.note(f"execution {reference}: {status}"),
-                )
-            used = "pipeline"
         except PipelineError as exc:
-            if exc.code == "Timeout":  # still running: a concurrent change set would only conflict with it
-                raise RollbackFailedError(f"{exc}; watch it in the console, do not start a second rollback") from exc
+            if not isinstance(exc.__cause__, ClientError):
+                # No answer is not a refusal: the rollback may be running, and a change set beside it would race it.
+                raise RollbackFailedError(
+                    f"{exc}: RollbackStage may have started a rollback of {env.pipeline}/{deployment.stage} (its "
+                    "answer was lost); look at the pipeline's executions, and run this command again once it settled"
+                ) from exc
             reason = f"{exc.code}: {exc}"
+        if reference is not None:
+            try:
+                with steps.step("wait for the rollback execution"):
+                    wait_for_execution(
+                        clients.codepipeline,
+                        env.pipeline,
+                        reference,
+                        timeout_s=timeout_s,
+                        poll_s=poll_s,
+                        sleep=sleep,
+                        clock=steps.clock,
+                        on_status=lambda status: steps.note(f"execution {reference}: {status}"),
+                    )
+                used = "pipeline"
+            except PipelineError as exc:
+                if exc.code != "RollbackExecutionFailed":
+                    # Started and not known to have ended: a change set now would only race it.
+                    raise RollbackFailedError(
+                        f"{exc}; rollback execution {reference} was started: watch it in the console, do not start "
+                        "a second rollback, and run this command again once it has ended"
+                    ) from exc
+                reason = f"{exc.code}: {exc}"
+        if used is None:
             if method == "pipeline":
-                raise RollbackFailedError(f"the pipeline could not roll back ({reason})") from exc
-            steps.note(f"pipeline rollback not possible ({exc.code}); falling back to the stored template")
+                raise RollbackFailedError(f"the pipeline could not roll back ({reason})")
+            steps.note(
+                f"pipeline rollback not possible ({(reason or '').split(':')[0]}); falling back to the stored template"
+            )
     if used is None:
         if method == "pipeline":
             raise RollbackFailedError(f"the pipeline cannot roll back to {target}: {reason}")
@@ -337,7 +365,10 @@ def _wait_for_parameter(
 ) -> str:
     started = clock()
     while True:
-        value = str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"]).strip()
+        try:
+            value = str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"]).strip()
+        except Exception as exc:  # one unreadable look says nothing about the activation: look again
+            value = f"(unreadable: {_describe(exc)})"
         if value == expected:
             return value
         if clock() - started > timeout_s:
@@ -346,6 +377,13 @@ def _wait_for_parameter(
                 "read the activator's log (Custom::ReleaseActivation) in the release lane stack's events"
             )
         sleep(2)
+
+
+def _describe(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+        return f"{response['Error'].get('Code', '?')}: {response['Error'].get('Message', '')}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def status(env: Environment, clients: Clients, *, limit: int = 10) -> dict[str, Any]:

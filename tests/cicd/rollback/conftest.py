@@ -213,3 +213,42 @@ def world(_aws):
 @pytest.fixture
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@pytest.fixture
+def rollback_world(_aws):
+    """`reset()` -> (env, clients) of a fresh `world` (A then B activated), for tests that need many in a row."""
+    mock, aws = _aws
+
+    def reset():
+        mock.reset()
+        s3, ssm = aws["s3"], aws["ssm"]
+        for bucket in (RELEASE_BUCKET, ARTIFACT_BUCKET, EVIDENCE_BUCKET):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for release_id in (A, B):
+            manifest = {
+                "release_id": release_id,
+                "git_sha": release_id[-1] * 40,
+                "build_time": "2026-01-01T00:00:00+00:00",
+            }
+            s3.put_object(
+                Bucket=RELEASE_BUCKET, Key=f"releases/{release_id}/release.json", Body=json.dumps(manifest).encode()
+            )
+        for release_id, execution in EXEC.items():
+            s3.put_object(
+                Bucket=ARTIFACT_BUCKET, Key=f"data-platform/Synth_Outp/{execution}.zip", Body=cloud_assembly(release_id)
+            )
+            record_build(s3, execution, release_id, cloud_assembly(release_id), datetime.now(UTC) - timedelta(days=1))
+        for release_id in (A, B):
+            ssm.put_parameter(Name=PARAMETER, Value=release_id, Type="String", Overwrite=True)
+        env = Environment(
+            name="prod",
+            stage="Prod",
+            pipeline=PIPELINE,
+            parameter=PARAMETER,
+            release_bucket=RELEASE_BUCKET,
+            evidence_bucket=EVIDENCE_BUCKET,
+        )
+        return env, Clients(codepipeline=None, cloudformation=None, s3=s3, ssm=ssm)
+
+    return reset, datetime.now(UTC)

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError
 from botocore.stub import ANY
 
 from cicd.rollback.rollback import RollbackFailedError, RollbackRefusedError, Steps, rollback, status
@@ -432,3 +433,46 @@ def test_the_recorded_template_is_deployed_and_the_step_names_its_build(world, n
     result = artifact_rollback(env, clients, f"data-platform/Synth_Outp/{EXEC[A]}.zip")
     [check] = [s for s in result.steps if s["step"] == "check the template against the ledger"]
     assert check["status"] == "ok" and f"as recorded by execution {EXEC[A]}" in check["detail"]
+
+
+# --- faults while the pipeline rolls back (found by the fault suite, issue 24) ------------------------
+
+
+@pytest.mark.parametrize("how", ["unreadable execution", "RollbackStage answer lost"])
+def test_a_started_pipeline_rollback_is_never_raced_by_a_change_set(world, now, how):
+    env, clients, pipeline, _ = world
+    list_actions(pipeline, now)
+    if how == "unreadable execution":
+        pipeline.add_response(
+            "rollback_stage",
+            {"pipelineExecutionId": "exec-rollback"},
+            {"pipelineName": PIPELINE, "stageName": "Prod", "targetPipelineExecutionId": EXEC[A]},
+        )
+        pipeline.add_client_error("get_pipeline_execution", "InternalServiceException", http_status_code=500)
+        expected = "rollback execution exec-rollback was started: watch it in the console, do not start a second"
+    else:
+
+        def lost(**_):
+            raise ConnectionClosedError(endpoint_url="codepipeline RollbackStage")
+
+        clients.codepipeline.meta.events.register("before-parameter-build.codepipeline.RollbackStage", lost)
+        expected = "RollbackStage may have started a rollback of data-platform-delivery/Prod"
+
+    with pytest.raises(RollbackFailedError, match=expected):
+        rollback(env, clients, steps=Steps(echo=lambda _: None), sleep=lambda _: None, poll_s=0)
+    if how != "unreadable execution":
+        clients.codepipeline.meta.events.unregister("before-parameter-build.codepipeline.RollbackStage", lost)
+
+
+def test_a_history_that_cannot_be_read_fails_naming_it_and_changes_nothing(world, now):
+    env, clients, _, _ = world
+
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetParameterHistory")
+
+    clients.ssm.meta.events.register("before-parameter-build.ssm.GetParameterHistory", refuse)
+    try:
+        with pytest.raises(RollbackFailedError, match=r"could not read prod's release history .*nothing was changed"):
+            rollback(env, clients, steps=Steps(echo=lambda _: None))
+    finally:
+        clients.ssm.meta.events.unregister("before-parameter-build.ssm.GetParameterHistory", refuse)

@@ -147,9 +147,8 @@ def release_manifest(s3: Any, settings: Settings, release_id: str) -> dict[str, 
 
 
 def expected_dag_ids(s3: Any, settings: Settings, release_id: str) -> list[str]:
-    base = f"releases/{release_id}/"
-    release_manifest(s3, settings, release_id)
-    prefix = f"{base}{settings.spec_prefix}"
+    """The DAG ids of the release's pipeline specs (the release must have been uploaded: release_manifest)."""
+    prefix = f"releases/{release_id}/{settings.spec_prefix}"
     names = []
     for item in list_keys(s3, settings.release_bucket, prefix):
         rel = item.get("Key", "")[len(prefix) :]

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
 from pipeline_assets.dataservices.bundle import Limits, ServiceBundle
 from pipeline_assets.dataservices.client import GeaiClient, GeaiError
@@ -234,3 +235,25 @@ def test_the_metadata_of_the_version_is_validated_before_anything_is_sent(publis
     with pytest.raises(PublishError, match=r"metadata for this version is invalid: .*'description' is a required"):
         run(broken)
     assert stub.files == {}
+
+
+def test_an_s3_error_after_the_switch_says_the_assistant_serves_the_version_and_the_next_run_records_it(
+    publish, customer_health, s3_state
+):
+    # Found by the fault suite (issue 24): a bare ClientError named neither the object nor what it meant.
+    run, _, state = publish
+
+    def refuse(params, **_):
+        if params["Key"].endswith("current.json"):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+
+    s3_state.meta.events.register("before-parameter-build.s3.PutObject", refuse)
+    try:
+        with pytest.raises(
+            PublishError, match=r"the assistant serves version \w+, but recording it failed .*current\.json"
+        ):
+            run(customer_health)
+    finally:
+        s3_state.meta.events.unregister("before-parameter-build.s3.PutObject", refuse)
+    again = run(customer_health, work="again")
+    assert again.outcome == "unchanged" and state.current("customer_health")["repaired"] is True

@@ -11,6 +11,7 @@ turned that into "healthy" would be a silent pass. Invariants after each fault:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -97,8 +98,11 @@ def test_every_fault_at_every_step_of_a_canary_run_is_loud_never_a_silent_pass(
     tally = fault_tally("canaries")
     steps: list = []
 
+    @contextmanager
     def recording():
-        return _RecordInto(steps, canary.clients())
+        with record_steps(canary.clients()) as recorded:
+            yield
+        steps.extend(recorded)
 
     clean, _ = canary.run(now, recording)
     assert isinstance(clean, dict) and clean["healthy"] is False and clean["mixed_folder"]
@@ -108,8 +112,11 @@ def test_every_fault_at_every_step_of_a_canary_run_is_loud_never_a_silent_pass(
         tally.fault(fault)
         injected: list = []
 
+        @contextmanager
         def injecting(fault=fault, injected=injected):
-            return _InjectInto(injected, fault, canary.clients())
+            with inject(fault, canary.clients(), stubbed=STUBBED) as injector:
+                injected.append(injector)
+                yield
 
         outcome, metrics = canary.run(now, injecting)
         tally.check("the fault was reached", injected[0].fired)
@@ -127,28 +134,3 @@ def test_every_fault_at_every_step_of_a_canary_run_is_loud_never_a_silent_pass(
             isinstance(again, dict) and comparable(again) == comparable(clean),
         )
     tally.assert_all_held()
-
-
-class _RecordInto:
-    def __init__(self, into: list, clients: dict) -> None:
-        self.into, self.clients = into, clients
-
-    def __enter__(self):
-        self._context = record_steps(self.clients)
-        self._steps = self._context.__enter__()
-
-    def __exit__(self, *exc):
-        self._context.__exit__(*exc)
-        self.into.extend(self._steps)
-
-
-class _InjectInto:
-    def __init__(self, into: list, fault, clients: dict) -> None:
-        self.into, self.fault, self.clients = into, fault, clients
-
-    def __enter__(self):
-        self._context = inject(self.fault, self.clients, stubbed=STUBBED)
-        self.into.append(self._context.__enter__())
-
-    def __exit__(self, *exc):
-        self._context.__exit__(*exc)

@@ -10,18 +10,47 @@ Identity Center sets to the user name), or an IAM user's name.
 
 Matching is deliberately generous (the full e-mail, its local part, GitHub's noreply form, and
 configured aliases): a false match only asks for a different approver, a missed match would let
-authors approve their own change.
+authors approve their own change. Before comparing, every identity is normalised (`normalise`):
+Unicode NFKC (a fullwidth `ａlice` is `alice`), case-folded, a `+tag` dropped from an e-mail's local
+part (`alice+rel@` is `alice@`: nearly every provider delivers subaddresses to the mailbox). Dots in
+the local part are dropped only for the domains whose provider documents that it ignores them
+(Gmail): elsewhere `a.lice@example.com` and `alice@example.com` can be two people, and merging them
+would block the wrong approver while proving nothing. A change's authenticated accounts at the
+source provider are compared by their numeric user id (`github:<id>`), which a commit cannot forge;
+config's identity_aliases ties those ids to people.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 _ARN = re.compile(r"^arn:aws[\w-]*:(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)$")
 SSO_ROLE_PREFIX = "AWSReservedSSO_"
-_GITHUB_NOREPLY = re.compile(r"^(?:\d+\+)?(?P<login>[^@]+)@users\.noreply\.github\.com$", re.IGNORECASE)
+_GITHUB_NOREPLY = re.compile(r"^(?:(?P<id>\d+)\+)?(?P<login>[^@]+)@users\.noreply\.github\.com$", re.IGNORECASE)
+# Providers that document that dots in an address's local part do not matter, and their canonical domain.
+DOTS_IGNORED = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+PROVIDER_ACCOUNT = re.compile(r"^github:(?P<id>\d+)$")
+
+
+def provider_account(user_id: int | str) -> str:
+    """How a source-provider account is named in identities and in config's identity_aliases."""
+    return f"github:{int(user_id)}"
+
+
+def normalise(identity: str) -> str:
+    """One spelling per identity: NFKC, case-folded, no +tag, no dots where the provider ignores them."""
+    value = unicodedata.normalize("NFKC", identity).casefold().strip()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or _GITHUB_NOREPLY.match(value):
+        return value
+    local = local.split("+", 1)[0] or local
+    domain = DOTS_IGNORED.get(domain, domain)
+    if domain in DOTS_IGNORED.values():
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
 
 
 @dataclass(frozen=True)
@@ -75,13 +104,15 @@ def parse_principal(arn: str) -> Principal:
 
 
 def _variants(identity: str) -> set[str]:
-    value = identity.strip().lower()
+    value = normalise(identity)
     if not value:
         return set()
     found = {value}
     noreply = _GITHUB_NOREPLY.match(value)
     if noreply:
         found.add(noreply["login"])
+        if noreply["id"]:
+            found.add(provider_account(noreply["id"]))  # the noreply address names the account itself
     elif "@" in value:
         found.add(value.split("@", 1)[0])
     return found
@@ -94,22 +125,22 @@ def identities(values: Iterable[str | None], aliases: Mapping[str, Iterable[str]
         if value:
             found |= _variants(value)
     if aliases:
-        normalised = {k.strip().lower(): {a.strip().lower() for a in v} for k, v in aliases.items()}
-        for key, names in normalised.items():
-            group = {key, *names}
+        for group in _groups(aliases):
             if found & group:
                 for name in group:
                     found |= _variants(name)
     return found
 
 
+def _groups(aliases: Mapping[str, Iterable[str]]) -> list[set[str]]:
+    return [{normalise(key), *(normalise(a) for a in names)} for key, names in aliases.items()]
+
+
 def is_mapped(person: str, aliases: Mapping[str, Iterable[str]] | None) -> bool:
-    """Whether the alias map ties this AWS-side name to a git e-mail (config approval.identity_aliases)."""
-    name = person.strip().lower()
-    return any(
-        name == key.strip().lower() or name in {v.strip().lower() for v in names}
-        for key, names in (aliases or {}).items()
-    )
+    """Whether the alias map ties this name (an AWS-side name, or a provider account `github:<id>`) to a
+    person (config approval.identity_aliases)."""
+    name = normalise(person)
+    return any(name in group for group in _groups(aliases or {}))
 
 
 def same_person(

@@ -33,8 +33,9 @@ SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
 SecretName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9/_+=.@-]+$")]
 SnowflakeIdentifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-# What an approver is known by in AWS: an STS SourceIdentity or an IAM Identity Center user name.
-AwsPersonName = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[\w+=,.@-]+$")]
+# What an approver is known by in AWS: an STS SourceIdentity or an IAM Identity Center user name; or an
+# account at the source provider, by its numeric user id (`github:<id>`), which a commit cannot forge.
+AwsPersonName = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^(?:github:\d{1,19}|[\w+=,.@-]+)$")]
 IamArn = Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:(role|group|user)/[\w+=,.@/-]+$")]
 
 MWAA_AIRFLOW_VERSIONS = ("2.9.2", "2.10.1", "2.10.3")
@@ -141,9 +142,9 @@ class Approval(_Frozen):
     bake_minutes: int = Field(ge=0, le=240)
     # CodePipeline rolls the stage back by itself on a failed deploy or a failed bake.
     auto_rollback: bool = True
-    # git e-mail -> the SourceIdentity / Identity Center user names of the same person. The approval
-    # guard rejects an approver it cannot map, and compares mapped approvers with every identity of
-    # the change (IDENTITY_ALIASES of the guard Lambda).
+    # git e-mail -> the SourceIdentity / Identity Center user names and the source-provider accounts
+    # (`github:<user id>`) of the same person. The approval guard rejects an approver, or an account of
+    # the change, it cannot map, and compares mapped people (IDENTITY_ALIASES of the guard Lambda).
     identity_aliases: Mapping[Email, tuple[AwsPersonName, ...]] = Field(default_factory=dict)
 
     @field_validator("identity_aliases")
@@ -301,6 +302,18 @@ class ApproverIdentity(_Frozen):
         return self
 
 
+class SourceProvider(_Frozen):
+    """The source provider's REST API, which the trusted ChangeEvidence step asks who authored, reviewed,
+    merged and pushed each commit. The token (read-only: contents, pull requests, metadata) is a
+    Secrets Manager secret of the delivery account; only the ChangeEvidence project may read it."""
+
+    api_url: str = Field(default="https://api.github.com", pattern=r"^https://[A-Za-z0-9.-]+(?::\d+)?(?:/[\w./-]*)?$")
+    token_secret_arn: str = Field(
+        pattern=r"^arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$",
+        description="complete ARN (with the 6-character suffix Secrets Manager adds)",
+    )
+
+
 class DeliveryConfig(_Frozen):
     """The delivery pipeline: where it lives, what it watches, who approves."""
 
@@ -311,6 +324,7 @@ class DeliveryConfig(_Frozen):
     )
     repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
     branch: str = Field(min_length=1)
+    source_provider: SourceProvider
     notification_emails: tuple[Email, ...] = Field(min_length=1)
     integration_network: IntegrationNetwork
     audit_trail: AuditTrail = AuditTrail()
@@ -319,6 +333,16 @@ class DeliveryConfig(_Frozen):
     pipeline_name: str = Field(default="data-platform-delivery", pattern=r"^[A-Za-z0-9.@_-]{1,100}$")
     # CDK bootstrap qualifier of the target accounts (cdk bootstrap --qualifier); default "hnb659fds".
     bootstrap_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
+
+    @model_validator(mode="after")
+    def _token_in_this_account(self) -> DeliveryConfig:
+        arn = self.source_provider.token_secret_arn.split(":")
+        if (arn[3], arn[4]) != (self.region, self.account):
+            raise ValueError(
+                f"source_provider.token_secret_arn must be a secret of the delivery account {self.account} in "
+                f"{self.region} (got {arn[4]} in {arn[3]}): only the ChangeEvidence project there reads it"
+            )
+        return self
 
 
 def shared_identity_problems(

@@ -1,37 +1,37 @@
 """Every identity of the change being approved, as the guard accepts it.
 
-Sources, all already in the ledger or CodePipeline (the Lambda has no network path to GitHub):
-- the pipeline trigger (the STARTED record): commit author, GitHub author id, a PR named in the commit
-  message, and CodePipeline V2's trigger detail (the caller's ARN for a manual start);
-- change-identities.json from the Validate build (cicd/audit/identities.py): author, committer,
-  co-authors and PRs of every commit, with parents.
+Sources, none of them written by the change's own code:
+- the ChangeEvidence record (pipeline_assets/change_evidence/collect.py), written before Build by the
+  trusted ChangeEvidence step under `trusted/change-evidence/`, which only that step's role may write:
+  per commit since the gate's last approval, the git names, and from the source provider the pull
+  requests that brought it (author, approving reviewers, merger), the pushers, and the accounts of
+  verified signatures. It counts only from the ChangeEvidence build CodePipeline itself reports for
+  this execution (ListActionExecutions), so nothing the Validate build uploads is ever read;
+- the pipeline trigger (the STARTED record the ledger wrote from CodePipeline's own event): the commit
+  this execution built, its author, and the caller of a manual start. A missing STARTED record fails
+  closed instead of skipping these checks.
 
-The build evidence counts ONLY when it comes from this execution's Validate build: the build id that
-CodePipeline itself reports for the Validate action (ListActionExecutions) must match the upload
-folder and the file's own build id. The build role can write anything into incoming/, so a file
-from another build, two different files for one execution, a head that is not the commit this
-execution built, or a range that cannot be shown to reach back to the last successful production
-release all fail closed, with the reason.
+Anything that cannot be established (no record, another commit, a range that does not start at the
+ledger's last approval, a commit nobody can be shown to have brought) raises EvidenceError with the
+reason and the fix; the guard then rejects.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline_assets.approval_guard.identity import parse_principal
+from pipeline_assets.approval_guard.identity import parse_principal, provider_account
 from pipeline_assets.ledger import layout
-from pipeline_assets.ledger.layout import Kind
 from pipeline_assets.ledger.store import EvidenceStore
 
-BUILD_STAGE, BUILD_ACTION = "Build", "Validate"
+# The trusted step's stage and action (constructs/change_evidence.py; a test keeps them equal).
+EVIDENCE_STAGE, EVIDENCE_ACTION = "ChangeEvidence", "CollectChangeEvidence"
+EVIDENCE_SCHEMA = "change-evidence/v1"
 _MERGE_PR = re.compile(r"Merge pull request #\d+ from (?P<login>[A-Za-z0-9-]+)/")
-FIX_BUILD = (
-    "Fix: the Validate build runs `make change-identities` before `make audit-evidence`, then retry the release."
-)
+FIX_EVIDENCE = "Fix: retry the ChangeEvidence stage of this execution (its log says what failed), then the approval."
 
 
 class EvidenceError(Exception):
@@ -42,6 +42,9 @@ class EvidenceError(Exception):
 class ChangeIdentities:
     identities: tuple[str, ...]
     evidence: dict[str, Any] = field(default_factory=dict)  # what was used, for the ledger record
+    # Authenticated source-provider accounts ({"id", "login", "type", "roles"}): each must map to a person.
+    accounts: tuple[dict[str, Any], ...] = ()
+    head_author: dict[str, str] | None = None  # git's author of the head commit: a name, for messages
 
 
 def action_executions(codepipeline: Any, *, pipeline: str, execution_id: str) -> list[dict[str, Any]]:
@@ -58,13 +61,14 @@ def latest(details: list[dict[str, Any]], *, stage: str, action: str) -> dict[st
     return max(matches, key=lambda d: str(d.get("lastUpdateTime") or d.get("startTime") or "")) if matches else None
 
 
-def validate_build_id(details: list[dict[str, Any]], *, stage: str = BUILD_STAGE, action: str = BUILD_ACTION) -> str:
+def reported_build_id(details: list[dict[str, Any]], *, stage: str, action: str) -> str:
+    """The CodeBuild build CodePipeline ran for this execution's `stage/action` (it must have succeeded)."""
     detail = latest(details, stage=stage, action=action)
     build_id = (((detail or {}).get("output") or {}).get("executionResult") or {}).get("externalExecutionId")
     if not detail or detail.get("status") != "Succeeded" or not build_id:
         raise EvidenceError(
-            f"CodePipeline reports no succeeded {stage}/{action} build for this execution, so no build evidence "
-            "can be trusted. Fix: check the guard's build_stage/build_action UserParameters name the Validate action."
+            f"CodePipeline reports no succeeded {stage}/{action} build for this execution, so no evidence of who "
+            f"made the change can be trusted. {FIX_EVIDENCE}"
         )
     return str(build_id)
 
@@ -107,45 +111,26 @@ def trigger_identities(started: dict[str, Any]) -> set[str]:
     return {f for f in found if f}
 
 
-def commit_identities(commit: dict[str, Any]) -> set[str]:
-    people = [commit.get("author") or {}, commit.get("committer") or {}, *(commit.get("co_authors") or [])]
-    found = {p.get(k) for p in people for k in ("name", "email")}
-    found |= {pr.get("login") for pr in commit.get("pull_requests") or []}
-    return {f for f in found if f}
-
-
-def accepted_identities_record(
-    found: list[tuple[str, dict[str, Any]]], *, build_id: str, execution_id: str
+def trusted_record(
+    store: EvidenceStore, *, pipeline: str, execution_id: str, build_id: str
 ) -> tuple[str, dict[str, Any]]:
-    """The one change-identities record of the Validate build; conflicting records fail closed."""
-    if not found:
-        raise EvidenceError(f"no change-identities.json was uploaded for this execution. {FIX_BUILD}")
-    variants: dict[str, list[str]] = {}
-    for key, record in found:
-        if record.get("parse_error") or not isinstance(record.get("content"), dict):
-            raise EvidenceError(f"change-identities record {key} is unreadable: {record.get('parse_error')}")
-        # A retried build of the same commit records the same change; only its build block differs.
-        change = {k: v for k, v in record["content"].items() if k != "build"}
-        variants.setdefault(json.dumps(change, sort_keys=True), []).append(key)
-    if len(variants) > 1:
-        keys = "; ".join(", ".join(v) for v in variants.values())
+    """The ChangeEvidence build's record of this execution (single version, right schema, right build)."""
+    key = layout.change_evidence_key(pipeline=pipeline, execution_id=execution_id, build_id=build_id)
+    if not store.exists(key):
         raise EvidenceError(
-            f"conflicting change-identities records for execution {execution_id} ({keys}): the build evidence "
-            "was tampered with or two builds disagree. Fix: investigate the uploads, then start a new execution."
+            f"the ChangeEvidence build {build_id} that CodePipeline reports for this execution left no record at "
+            f"{key}. {FIX_EVIDENCE}"
         )
-    upload_folder = layout.safe(build_id)
-    for key, record in found:
-        artifact_key = str((record.get("artifact") or {}).get("key") or "")
-        build = record["content"].get("build") or {}
-        from_validate = artifact_key.split("/")[3:4] == [upload_folder] and (
-            build.get("build_id") == build_id or str(build.get("build_arn") or "").endswith(f":build/{build_id}")
+    content = store.get_json(key)
+    build = content.get("build") or {}
+    if content.get("schema") != EVIDENCE_SCHEMA or (build.get("build_id"), build.get("pipeline_execution_id")) != (
+        build_id,
+        execution_id,
+    ):
+        raise EvidenceError(
+            f"{key} is not a {EVIDENCE_SCHEMA} record of build {build_id} for execution {execution_id}. {FIX_EVIDENCE}"
         )
-        if from_validate and build.get("pipeline_execution_id") == execution_id:
-            return key, record["content"]
-    raise EvidenceError(
-        f"no change-identities record comes from this execution's Validate build {build_id} (found: "
-        f"{', '.join(k for k, _ in found)}). {FIX_BUILD}"
-    )
+    return key, content
 
 
 @dataclass(frozen=True)
@@ -181,49 +166,95 @@ def last_release(
     return None
 
 
-def commits_since(content: dict[str, Any], release: str | None, *, where: str) -> list[dict[str, Any]]:
-    """The recorded commits after the last production release, or EvidenceError when the recorded range
-    cannot be shown to cover them."""
-    commits = {c["sha"]: c for c in content.get("commits") or []}
-    head, recorded = content.get("head"), content.get("range") or {}
-    start = recorded.get("since_ref") or recorded.get("since") or f"a window of {len(commits)} commits"
-    if release is not None and release == head:
-        return []  # the released commit again: nothing new since
-    if release is not None and recorded.get("since") == release:
-        return list(commits.values())  # git computed exactly release..head
-    if release is None:
-        if recorded.get("since") is None and recorded.get("complete"):
-            return list(commits.values())
-        raise EvidenceError(
-            f"{where} holds no earlier successful production release, and the recorded range ({start}) does not "
-            "reach the first commit. Fix: approve this first release through break-glass, or record the full history."
-        )
-    ancestors: set[str] = set()
-    stack = [release]
+def _reachable(start: str, members: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    stack = [start]
     while stack:
         sha = stack.pop()
-        if sha not in ancestors:
-            ancestors.add(sha)
-            stack += commits[sha]["parents"] if sha in commits else []
-    selected: dict[str, dict[str, Any]] = {}
-    uncovered: set[str] = set()
-    stack = [str(head)]
-    while stack:
-        sha = stack.pop()
-        if sha in ancestors or sha in selected:
-            continue
-        if sha not in commits:
-            uncovered.add(sha)
-            continue
-        selected[sha] = commits[sha]
-        stack += commits[sha]["parents"]
-    if release not in commits or uncovered:
+        if sha in members and sha not in found:
+            found.add(sha)
+            stack += members[sha].get("parents") or []
+    return found
+
+
+def commits_since(content: dict[str, Any], *, stage: str, release: str | None, where: str) -> list[str]:
+    """The commits of the change since the ledger's last approval of `stage`, from the trusted record's range
+    for that gate, or EvidenceError when that range cannot be shown to cover them."""
+    head = str(content.get("head"))
+    recorded = (content.get("ranges") or {}).get(stage)
+    if not isinstance(recorded, dict):
+        raise EvidenceError(f"the change evidence has no commit range for {stage}. {FIX_EVIDENCE}")
+    if recorded.get("problem"):
         raise EvidenceError(
-            f"the recorded range starts at {start}, which does not cover every commit since the last production "
-            f"release {release} ({len(uncovered)} commit(s) reached outside it). Fix: tag the released commit "
-            f"`git tag prod-release-<date> {release[:12]}` and push the tag, then retry the release."
+            f"the commits since the last {stage} approval could not be attributed: {recorded['problem']}"
         )
-    return list(selected.values())
+    commits = content.get("commits") or {}
+    shas = [str(sha) for sha in recorded.get("commits") or []]
+    missing = [sha for sha in shas if sha not in commits]
+    if missing or (shas and head not in shas) or (not shas and head != recorded.get("since")):
+        raise EvidenceError(
+            f"the change evidence's range for {stage} is inconsistent (head {head[:12]} listed: {head in shas}, "
+            f"{len(missing)} commit(s) without details). {FIX_EVIDENCE}"
+        )
+    since = recorded.get("since")
+    if release == since:
+        if since is None and not recorded.get("complete"):
+            raise EvidenceError(
+                f"{where} holds no earlier {stage} approval, and the clone's history is shallow, so the commits of "
+                "this change are not all known. Fix: approve this first release through break-glass."
+            )
+        return shas
+    if release == head:
+        return []
+    members = {sha: commits[sha] for sha in shas}
+    if release is None or release not in members:
+        raise EvidenceError(
+            f"the ledger's last {stage} approval is commit {release}, but the change evidence counted the commits "
+            f"since {since} (CodePipeline's last approval, execution {recorded.get('since_execution')}), which do "
+            "not include it: the ledger and CodePipeline disagree. Fix: check the ledger for a missing stage record, "
+            "then retry this execution from ChangeEvidence."
+        )
+    # An approval landed between this execution's start and now: keep what it had not approved yet.
+    approved = _reachable(release, members)
+    return [sha for sha in shas if sha in _reachable(head, members) and sha not in approved]
+
+
+def _account(user: dict[str, Any] | None, role: str, found: dict[int, dict[str, Any]]) -> None:
+    if isinstance(user, dict) and user.get("id") is not None:
+        entry = found.setdefault(int(user["id"]), {k: user.get(k) for k in ("id", "login", "type")} | {"roles": []})
+        if role not in entry["roles"]:
+            entry["roles"].append(role)
+
+
+def identities_of(
+    content: dict[str, Any], shas: list[str]
+) -> tuple[set[str], dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """(every name to compare, the authenticated provider accounts by id, the unverifiable commits)."""
+    names: set[str] = set()
+    accounts: dict[int, dict[str, Any]] = {}
+    pulls = content.get("pull_requests") or {}
+    problems = {p.get("commit"): p for p in content.get("problems") or [] if p.get("commit")}
+    for sha in shas:
+        commit = content["commits"][sha]
+        people = [commit.get("author") or {}, commit.get("committer") or {}, *(commit.get("co_authors") or [])]
+        names |= {p.get(k) for p in people for k in ("name", "email") if p.get(k)}
+        verified = (commit.get("verification") or {}).get("verified") is True
+        for role, user in (commit.get("accounts") or {}).items():
+            if verified:  # GitHub checked the signature against this account's keys
+                _account(user, f"signed {role} of {sha[:12]}", accounts)
+            elif isinstance(user, dict) and user.get("id") is not None:
+                names |= {provider_account(user["id"]), str(user.get("login") or "")} - {""}
+        for number in commit.get("pull_requests") or []:
+            pull = pulls.get(str(number)) or {}
+            _account(pull.get("author"), f"author of PR #{number}", accounts)
+            _account(pull.get("merged_by"), f"merger of PR #{number}", accounts)
+            for reviewer in pull.get("approved_by") or []:
+                _account(reviewer, f"approving reviewer of PR #{number}", accounts)
+        for pusher in commit.get("pushed_by") or []:
+            _account(pusher, f"{pusher.get('activity') or 'push'} of {sha[:12]}", accounts)
+    for account in accounts.values():
+        names |= {provider_account(account["id"]), str(account.get("login") or "")} - {""}
+    return names, accounts, [problems[sha] for sha in shas if sha in problems]
 
 
 def change_identities(
@@ -238,18 +269,21 @@ def change_identities(
     release_lookback_days: int,
 ) -> ChangeIdentities:
     """Raises EvidenceError when any part cannot be trusted (the guard then rejects)."""
-    build_id = validate_build_id(details)
+    build_id = reported_build_id(details, stage=EVIDENCE_STAGE, action=EVIDENCE_ACTION)
+    key, content = trusted_record(store, pipeline=pipeline, execution_id=execution_id, build_id=build_id)
     days = _days(now, lookback_days)
-    prefixes = [f"{layout.partition(d)}build/{layout.safe(pipeline)}/{layout.safe(execution_id)}/" for d in days]
-    key, content = accepted_identities_record(
-        _records(store, prefixes, f"{Kind.CHANGE_IDENTITIES}-"), build_id=build_id, execution_id=execution_id
-    )
     started = started_record(store, pipeline, execution_id, days)
     built = execution_commit(started)
-    if built and content.get("head") != built:
+    if not started or not built:
         raise EvidenceError(
-            f"change-identities record {key} describes commit {content.get('head')}, but this execution built "
-            f"{built}. Fix: start a new execution; investigate the upload."
+            f"the ledger has no STARTED record (with its commit) for execution {execution_id} in the last "
+            f"{lookback_days} days, so neither the commit this execution built nor its trigger can be checked. Fix: "
+            "look for the execution's start in the ledger's dead-letter queue and replay it, then retry the approval."
+        )
+    if content.get("head") != built:
+        raise EvidenceError(
+            f"change evidence {key} describes commit {content.get('head')}, but this execution built {built}. "
+            "Fix: start a new execution; investigate the ChangeEvidence build."
         )
     release = last_release(
         store,
@@ -261,19 +295,33 @@ def change_identities(
     )
     if release is not None and release.commit is None:
         raise EvidenceError(
-            f"the last production release (execution {release.execution_id}) has no recorded commit in the ledger, "
-            "so the commits since it are unknown. Fix: check the ledger's STARTED record of that execution."
+            f"the last {release_stage} approval (execution {release.execution_id}) has no recorded commit in the "
+            "ledger, so the commits since it are unknown. Fix: check the ledger's STARTED record of that execution."
         )
     where = f"the ledger's last {release_lookback_days} days"
-    commits = commits_since(content, release.commit if release else None, where=where)
-    found = trigger_identities(started).union(*(commit_identities(c) for c in commits))
+    shas = commits_since(content, stage=release_stage, release=release.commit if release else None, where=where)
+    names, accounts, unverifiable = identities_of(content, shas)
+    if unverifiable:
+        listed = "; ".join(f"{p['commit'][:12]}: {p.get('problem')}" for p in unverifiable)
+        raise EvidenceError(
+            f"{len(unverifiable)} commit(s) of this change cannot be attributed to an account ({listed}). Fix: bring "
+            "them through a pull request, or approve through break-glass, which is reviewed."
+        )
+    trigger = trigger_identities(started)
     evidence = {
         "record_key": key,
-        "validate_build_id": build_id,
+        "change_evidence_build_id": build_id,
         "head": content.get("head"),
-        "range": content.get("range"),
+        "range": {k: v for k, v in (content.get("ranges") or {}).get(release_stage, {}).items() if k != "commits"},
         "last_release": release.__dict__ if release else None,
-        "commits": [c["sha"] for c in commits],
-        "trigger_identities": sorted(trigger_identities(started)),
+        "commits": shas,
+        "accounts": [accounts[i] for i in sorted(accounts)],
+        "trigger_identities": sorted(trigger),
     }
-    return ChangeIdentities(tuple(sorted(found, key=str.lower)), evidence)
+    head = (content.get("commits") or {}).get(str(content.get("head"))) or {}
+    return ChangeIdentities(
+        tuple(sorted(names | trigger, key=str.lower)),
+        evidence,
+        tuple(accounts[i] for i in sorted(accounts)),
+        head.get("author"),
+    )

@@ -2,8 +2,8 @@
 
 Handler: `pipeline_assets.approval_guard.handler.handler`. It reads who approved (CodePipeline's
 action execution details; CloudTrail's PutApprovalResult for the SourceIdentity, or as a fallback),
-every identity of the change (evidence.py: the Validate build's change-identities.json since the last
-production release, and the pipeline trigger), decides, records
+every identity of the change (evidence.py: the trusted ChangeEvidence record since the gate's last
+approval, and the pipeline trigger), decides, records
 the decision in the ledger, and reports back with PutJobSuccessResult / PutJobFailureResult: a
 rejection fails the stage and CodePipeline shows the reason.
 
@@ -34,7 +34,6 @@ from pipeline_assets.approval_guard.identity import SSO_ROLE_PREFIX, Principal, 
 from pipeline_assets.approval_guard.policy import Approval, Author, Change, Decision, decide
 from pipeline_assets.approval_guard.record import record_decision
 from pipeline_assets.ledger import layout
-from pipeline_assets.ledger.layout import Kind
 from pipeline_assets.ledger.store import EvidenceStore, utcnow
 
 LOG = logging.getLogger("approval_guard")
@@ -253,20 +252,11 @@ def _latest_record(store: EvidenceStore, prefixes: list[str], name_prefix: str) 
 
 
 def find_author(store: EvidenceStore, ctx: JobContext, *, today: datetime, lookback_days: int) -> Author:
+    """The head commit's author, for messages and the record: from the pipeline's own configuration, else the
+    trigger CodePipeline recorded. (Nothing the Validate build uploads counts: it runs the change's code.)"""
     if ctx.commit_author:
         return Author(ctx.commit_author, None, ctx.commit_id, "user-parameters")
     days = [today - timedelta(days=n) for n in range(lookback_days + 1)]
-    build = [f"{layout.partition(d)}build/{layout.safe(ctx.pipeline)}/{layout.safe(ctx.execution_id)}/" for d in days]
-    commit = _latest_record(store, build, f"{Kind.COMMIT}-")
-    if commit and isinstance(commit.get("content"), dict) and commit["content"].get("author_email"):
-        content = commit["content"]
-        return Author(content.get("author_email"), content.get("author_name"), content.get("sha"), "commit.json")
-    release = _latest_record(store, build, f"{Kind.RELEASE}-")
-    if release and isinstance(release.get("content"), dict) and release["content"].get("git_author_email"):
-        content = release["content"]
-        return Author(
-            content["git_author_email"], content.get("git_author_name"), content.get("git_sha"), "release.json"
-        )
     started = _latest_record(
         store,
         [
@@ -313,7 +303,7 @@ def _change(
         )
     except EvidenceError as exc:
         return Change(problem=str(exc)), {}
-    return Change(found.identities), found.evidence
+    return Change(found.identities, accounts=found.accounts), found.evidence
 
 
 def run_guard(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipeline_assets.approval_guard.identity import (
     Person,
@@ -16,6 +17,7 @@ from pipeline_assets.approval_guard.identity import (
     is_mapped,
     parse_principal,
     person_of,
+    provider_account,
     same_person,
 )
 
@@ -48,6 +50,14 @@ class Change:
 
     identities: tuple[str, ...] = ()
     problem: str | None = None
+    # The change's authenticated source-provider accounts: each must map to a person, or the approver
+    # cannot be shown to be someone else (bots excepted: no person approves as a bot).
+    accounts: tuple[dict[str, Any], ...] = ()
+
+    def unmapped(self, aliases: Mapping[str, Iterable[str]] | None) -> list[dict[str, Any]]:
+        return [
+            a for a in self.accounts if a.get("type") != "Bot" and not is_mapped(provider_account(a["id"]), aliases)
+        ]
 
 
 @dataclass(frozen=True)
@@ -138,8 +148,7 @@ def _missing_facts(approval: Approval | None, author: Author, change: Change, ap
     if not (author.email or author.name or change.identities):
         return (
             "the commit author of this change could not be established, so the approver cannot be shown "
-            "to be someone else. Fix: make the Validate step upload change-identities.json "
-            "(`make change-identities`, then `make audit-evidence`)."
+            "to be someone else. Fix: retry this execution's ChangeEvidence stage, which records them."
         )
     return None
 
@@ -170,6 +179,13 @@ def decide(
     reasons = []
     if not is_mapped(person.name, aliases):
         reasons.append(_unmapped(person))
+    for account in change.unmapped(aliases):
+        reasons.append(
+            f"the source-provider account {account.get('login')} ({provider_account(account['id'])}, "
+            f"{', '.join(account.get('roles') or ['of the change'])}) is not mapped to a person, so it cannot be shown "
+            f"not to be the approver. Fix: add `{provider_account(account['id'])}` to that person's names under "
+            "approval.identity_aliases in config/prod.yaml and deploy the DeliveryAudit stack (through the pipeline)."
+        )
     if is_author:
         reasons.append(
             f"{person.name} approved a change they authored or helped author (commit {author.commit or 'unknown'}, "

@@ -24,6 +24,17 @@ COMPLETED_REVIEWS_PREFIX = f"{REVIEWS_PREFIX}completed/"
 # Build evidence the pipeline's synth step uploads; the ledger Lambda turns each file into a record.
 INCOMING_PREFIX = "incoming/"
 INCOMING_FILES = ("gate-report.json", "release.json", "templates.json", "commit.json", "change-identities.json")
+# Evidence that decides a release, written only by trusted steps: the bucket policy denies every
+# principal without the prefix's writer tag (docs/security.md, threat model). Who made the change, from
+# the ChangeEvidence step that runs before any of the change's code; whether a build moves the trust
+# boundary, from the deployed trust-boundary check.
+TRUSTED_PREFIX = "trusted/"
+CHANGE_EVIDENCE_PREFIX = f"{TRUSTED_PREFIX}change-evidence/"
+TRUST_BOUNDARY_PREFIX = f"{TRUSTED_PREFIX}trust-boundary/"
+CHANGE_EVIDENCE_FILE = "change-evidence.json"
+WRITER_TAG = "evidence-writer"
+CHANGE_EVIDENCE_WRITER = (WRITER_TAG, "change-evidence")
+TRUST_BOUNDARY_WRITER = (WRITER_TAG, "trust-boundary-check")
 
 
 class Kind:
@@ -119,6 +130,21 @@ def pending_review_key(*, pipeline: str, execution_id: str) -> str:
 
 def completed_review_key(*, pipeline: str, execution_id: str, review_id: str) -> str:
     return f"{COMPLETED_REVIEWS_PREFIX}{safe(pipeline)}/{safe(execution_id)}/{safe(review_id)}.json"
+
+
+def change_evidence_folder(*, pipeline: str, execution_id: str) -> str:
+    return f"{CHANGE_EVIDENCE_PREFIX}{safe(pipeline)}/{safe(execution_id)}/"
+
+
+def change_evidence_key(*, pipeline: str, execution_id: str, build_id: str) -> str:
+    """Where the ChangeEvidence build `build_id` records its execution (collect.py builds the same key)."""
+    return (
+        f"{change_evidence_folder(pipeline=pipeline, execution_id=execution_id)}{safe(build_id)}/{CHANGE_EVIDENCE_FILE}"
+    )
+
+
+def trust_boundary_key(*, pipeline: str, execution_id: str, job_id: str) -> str:
+    return f"{TRUST_BOUNDARY_PREFIX}{safe(pipeline)}/{safe(execution_id)}/{safe(job_id)}.json"
 
 
 def incoming_key(*, pipeline: str, execution_id: str, upload_id: str, name: str) -> str:

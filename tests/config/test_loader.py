@@ -108,8 +108,19 @@ def test_a_billion_laughs_config_fails_fast_naming_the_file_and_line(config_dir)
 
 def test_identity_aliases_are_typed_and_merged_for_the_guard():
     config = load_all()
-    assert config.environment("prod").approval.identity_aliases["bob@example.com"] == ("bob@example.com", "bito")
-    assert config.identity_aliases()["alice@example.com"] == ["alice@example.com", "amoreno"]
+    assert config.environment("prod").approval.identity_aliases["bob@example.com"] == (
+        "bob@example.com",
+        "bito",
+        "github:1002",
+    )
+    assert config.identity_aliases()["alice@example.com"] == ["alice@example.com", "amoreno", "github:1001"]
+
+
+def test_the_source_providers_token_is_a_secret_of_the_delivery_account(config_dir):
+    other = "arn:aws:secretsmanager:eu-west-1:999999999999:secret:token-a1B2c3"
+    edit(config_dir, "delivery", lambda d: d["source_provider"].update(token_secret_arn=other))
+    [message] = problems(config_dir)
+    assert "delivery.yaml" in message and "must be a secret of the delivery account 111111111111" in message
 
 
 @pytest.mark.parametrize(
@@ -119,9 +130,10 @@ def test_identity_aliases_are_typed_and_merged_for_the_guard():
         ({"alice@example.com": []}, "list at least one SourceIdentity or Identity Center user name"),
         ({"alice@example.com": ["ab"], "bob@example.com": ["AB"]}, "'AB' is listed under both"),
         ({"alice@example.com": ["has space"]}, "identity_aliases"),
+        ({"alice@example.com": ["github:alice"]}, "identity_aliases"),  # provider accounts by numeric id
         ({}, "prod needs each approver's git e-mail"),
     ],
-    ids=["upper-case-email", "empty-list", "shared-identity", "bad-name", "empty-in-prod"],
+    ids=["upper-case-email", "empty-list", "shared-identity", "bad-name", "provider-login", "empty-in-prod"],
 )
 def test_bad_identity_aliases_name_the_file_and_the_rule(config_dir, aliases, expected):
     edit(config_dir, "prod", lambda d: d["approval"].update(identity_aliases=aliases))

@@ -31,12 +31,18 @@ APPROVERS_ROLE = f"arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com
 BREAK_GLASS_ROLE = "arn:aws:iam::111111111111:role/DataPlatformBreakGlass"
 BOB = f"arn:aws:sts::111111111111:assumed-role/{SSO_ROLE}/bob@example.com"
 ALICE_APPROVER = f"arn:aws:sts::111111111111:assumed-role/{SSO_ROLE}/alice@example.com"
+FRANK = f"arn:aws:sts::111111111111:assumed-role/{SSO_ROLE}/frank@example.com"
+# Each person's git e-mail, their AWS-side names and their source-provider account (github:<user id>).
 ALIASES = {
-    "alice@example.com": ["alice@example.com"],
-    "bob@example.com": ["bob@example.com"],
-    "dan@example.com": ["dan@example.com"],
+    "alice@example.com": ["alice@example.com", "github:1001"],
+    "bob@example.com": ["bob@example.com", "github:1002"],
+    "carol@example.com": ["carol@example.com", "github:1003"],
+    "dan@example.com": ["dan@example.com", "github:1004"],
+    "erin@example.com": ["erin@example.com", "github:1005"],
+    "frank@example.com": ["frank@example.com", "github:1006"],
 }
 BUILD_ID = "DataPlatformValidate:0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+EVIDENCE_BUILD_ID = "DataPlatformChangeEvidence:7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
 HEAD = "9d1e4c7a2b5f8e3d6c9a0b1f2e3d4c5b6a7f8e9d"  # the commit pipeline_started.json built
 MID = "5" * 40
 RELEASED = "1" * 40
@@ -47,22 +53,57 @@ def person(name, email):
     return {"name": name, "email": email}
 
 
-def identities_file(**overrides):
-    """change-identities.json of this execution's Validate build: since the last release (tag mode),
-    alice's head commit on top of carol's commit committed by dan with erin as co-author."""
+def gh(login, user_id, kind="User"):
+    return {"login": login, "id": user_id, "type": kind}
+
+
+ALICE_GH, BOB_GH, CAROL_GH = gh("alice-gh", 1001), gh("bob-gh", 1002), gh("carol-gh", 1003)
+DAN_GH, ERIN_GH, FRANK_GH = gh("dan-gh", 1004), gh("erin-gh", 1005), gh("frank-gh", 1006)
+
+
+def commit_facts(author, committer, *, pulls=(), pushed_by=(), accounts=None, verified=False, co_authors=()):
+    return {
+        "parents": [],
+        "author": author,
+        "committer": committer,
+        "co_authors": list(co_authors),
+        "accounts": accounts or {"author": None, "committer": None},
+        "verification": {"verified": verified, "reason": "valid" if verified else "unsigned"},
+        "pull_requests": list(pulls),
+        "pushed_by": list(pushed_by),
+    }
+
+
+def change_evidence(**overrides):
+    """The ChangeEvidence record of this execution (pipeline_assets/change_evidence/collect.py's schema), since
+    the last release: alice's PR #13 (reviewed by dan, merged by carol) on top of erin's PR #12, whose commit
+    carol authored and dan committed, with erin as co-author (merged by dan)."""
+    head = commit_facts(
+        person("Alice Moreno", "alice@example.com"), person("Alice Moreno", "alice@example.com"),
+        pulls=[13], pushed_by=[{**CAROL_GH, "activity": "pr_merge", "at": "2026-03-02T09:10:00Z"}],
+    )  # fmt: skip
+    mid = commit_facts(
+        person("Carol Diaz", "carol@example.com"), person("Dan Roe", "dan@example.com"),
+        co_authors=[person("Erin Park", "erin@example.com")], pulls=[12],
+        pushed_by=[{**DAN_GH, "activity": "pr_merge", "at": "2026-03-01T15:00:00Z"}],
+    )  # fmt: skip
+    head["parents"], mid["parents"] = [MID], [RELEASED]
     content = {
-        "schema": "change-identities/v1",
+        "schema": "change-evidence/v1",
         "head": HEAD,
-        "range": {"mode": "tag", "head": HEAD, "since": RELEASED, "since_ref": "prod-release-1", "window": {},
-                  "complete": False, "shallow": False},
-        "build": {"pipeline": PIPELINE, "pipeline_execution_id": EXECUTION, "build_id": BUILD_ID, "build_arn": None},
-        "commits": [
-            {"sha": HEAD, "parents": [MID], "author": person("Alice Moreno", "alice@example.com"),
-             "committer": person("Alice Moreno", "alice@example.com"), "co_authors": [], "pull_requests": []},
-            {"sha": MID, "parents": [RELEASED], "author": person("Carol Diaz", "carol@example.com"),
-             "committer": person("Dan Roe", "dan@example.com"), "co_authors": [person("Erin Park", "erin@example.com")],
-             "pull_requests": [{"number": 12, "login": "erin-gh"}]},
-        ],
+        "repository": "globant-data/data-platform",
+        "branch": "main",
+        "build": {"pipeline": PIPELINE, "pipeline_execution_id": EXECUTION, "build_id": EVIDENCE_BUILD_ID,
+                  "resolved_source_version": HEAD},
+        "shallow": False,
+        "ranges": {"Prod": {"since": RELEASED, "since_execution": PREVIOUS, "commits": [HEAD, MID], "complete": True}},
+        "commits": {HEAD: head, MID: mid},
+        "pull_requests": {
+            "12": {"number": 12, "author": ERIN_GH, "merged_by": DAN_GH, "approved_by": [], "base": "main"},
+            "13": {"number": 13, "author": ALICE_GH, "merged_by": CAROL_GH, "approved_by": [DAN_GH], "base": "main"},
+        },
+        "problems": [],
+        "trust_boundary_hint": {"baseline_commit": RELEASED, "paths": [], "changed": False},
     }  # fmt: skip
     content.update(overrides)
     return content
@@ -82,11 +123,16 @@ def store(aws):
     return EvidenceStore(aws, BUCKET, retention_days=2557, clock=lambda: NOW)
 
 
-def upload_identities(aws, store, content, *, folder=BUILD_ID):
-    """What the Validate build's `make audit-evidence` does, and the ledger then records."""
-    key = layout.incoming_key(
-        pipeline=PIPELINE, execution_id=EXECUTION, upload_id=layout.safe(folder), name="change-identities.json"
-    )
+def write_change_evidence(aws, content, *, build_id=EVIDENCE_BUILD_ID):
+    """What the trusted ChangeEvidence build writes (the only principal the bucket lets write there)."""
+    key = layout.change_evidence_key(pipeline=PIPELINE, execution_id=EXECUTION, build_id=build_id)
+    aws.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(content).encode())
+    return key
+
+
+def upload_from_validate(aws, store, name, content, *, folder=BUILD_ID):
+    """What a Validate build (running the change's code) can upload: anything under incoming/."""
+    key = layout.incoming_key(pipeline=PIPELINE, execution_id=EXECUTION, upload_id=layout.safe(folder), name=name)
     aws.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(content).encode())
     upload = load_event("s3_object_created_gate_report")
     upload["detail"]["object"]["key"] = key
@@ -109,10 +155,10 @@ def record_previous_release(store):
 @pytest.fixture
 def started(store, aws):
     """The pipeline STARTED record the ledger wrote (its trigger names the commit author, alice), the
-    previous production release, and this execution's change-identities evidence."""
+    previous production release, and this execution's trusted change evidence."""
     record_event(load_event("pipeline_started"), store=store)
     record_previous_release(store)
-    upload_identities(aws, store, identities_file())
+    write_change_evidence(aws, change_evidence())
 
 
 @pytest.fixture
@@ -168,9 +214,16 @@ class CodePipeline:
             "output": {"executionResult": {"externalExecutionId": BUILD_ID}},
         }
         validate.pop("updatedBy", None)
+        evidence = {
+            **validate,
+            "stageName": "ChangeEvidence",
+            "actionName": "CollectChangeEvidence",
+            "actionExecutionId": "ce",
+            "output": {"executionResult": {"externalExecutionId": EVIDENCE_BUILD_ID}},
+        }
         self.stubber.add_response(
             "list_action_executions",
-            {"actionExecutionDetails": [validate, deploy, detail]},
+            {"actionExecutionDetails": [evidence, validate, deploy, detail]},
             {"pipelineName": PIPELINE, "filter": {"pipelineExecutionId": EXECUTION}},
         )
         return self
@@ -274,19 +327,15 @@ def test_iam_user_approvers_are_checked_against_the_iam_group(store, started, ia
     assert not guard(job_event(), outsider, store, iam, approvers=group, aliases=aliases).allowed
 
 
-def test_author_from_the_build_evidence_wins_over_the_trigger(store, started, iam, aws):
-    upload = load_event("s3_object_created_gate_report")
-    key = upload["detail"]["object"]["key"].replace("gate-report.json", "commit.json")
-    upload["detail"]["object"]["key"] = key
-    commit = {"sha": "9d1e4c7a", "author_email": "bob@example.com", "author_name": "Bob Ito"}
-    aws.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(commit).encode())
-    record_event(upload, store=store)
-    codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
+def test_a_validate_builds_commit_json_cannot_name_the_author(store, started, iam, aws):
+    """Issue 17 #2: the Validate build runs the change's code; what it uploads names nobody."""
+    upload_from_validate(aws, store, "commit.json", {"sha": HEAD, "author_email": "frank@example.com"})
+    codepipeline = CodePipeline().approval(updated_by=FRANK).expect_result(success=True)
 
     decision = guard(job_event(), codepipeline, store, iam)
 
-    assert not decision.allowed and "bob@example.com approved a change they authored" in decision.message
-    assert guard_records(store)[0]["author"]["source"] == "commit.json"
+    assert decision.allowed
+    assert guard_records(store)[0]["author"]["source"] == "pipeline-trigger"
 
 
 def test_author_passed_in_user_parameters_is_used_first(store, started, iam):
@@ -297,14 +346,15 @@ def test_author_passed_in_user_parameters_is_used_first(store, started, iam):
     assert not decision.allowed
 
 
-def test_no_change_identities_from_the_build_fails_closed(store, iam):
+def test_no_change_evidence_fails_closed(store, iam):
+    record_event(load_event("pipeline_started"), store=store)
     codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=False)
 
     guard(job_event(commit_author="#{Synth.COMMIT_AUTHOR}"), codepipeline, store, iam)  # unresolved variable
 
     message = codepipeline.result[1]["failureDetails"]["message"]
-    assert "identities of this change could not be established: no change-identities.json was uploaded" in message
-    assert "Fix: the Validate build runs `make change-identities`" in message
+    assert "identities of this change could not be established: the ChangeEvidence build" in message
+    assert "left no record at trusted/change-evidence/" in message and "Fix: retry the ChangeEvidence stage" in message
 
 
 def _cloudtrail(approver_arn, source_identity=None):
@@ -493,52 +543,63 @@ def test_a_committer_of_an_earlier_commit_of_the_change_cannot_approve(store, st
 
     assert "dan@example.com approved a change they authored" in codepipeline.result[1]["failureDetails"]["message"]
     [record] = guard_records(store)
-    assert {"dan@example.com", "erin@example.com", "erin-gh", "alice-moreno"} <= set(record["change"]["identities"])
+    assert {"dan@example.com", "erin@example.com", "erin-gh", "alice-moreno", "github:1004"} <= set(
+        record["change"]["identities"]
+    )
     evidence = record["change"]["evidence"]
-    assert evidence["validate_build_id"] == BUILD_ID and evidence["commits"] == [HEAD, MID]
+    assert evidence["change_evidence_build_id"] == EVIDENCE_BUILD_ID and evidence["commits"] == [HEAD, MID]
     assert evidence["last_release"]["commit"] == RELEASED and evidence["last_release"]["execution_id"] == PREVIOUS
     assert record["approver_person"] == {"name": "dan@example.com", "source": "identity-center"}
+    roles = {a["login"]: a["roles"] for a in evidence["accounts"]}
+    assert roles["dan-gh"] == ["approving reviewer of PR #13", "merger of PR #12", f"pr_merge of {MID[:12]}"]
 
 
 def test_evidence_from_another_build_is_not_accepted(store, iam, aws):
     record_event(load_event("pipeline_started"), store=store)
     record_previous_release(store)
-    upload_identities(aws, store, identities_file(), folder="DataPlatformPullRequest:aaaa")
+    write_change_evidence(aws, change_evidence(), build_id="DataPlatformChangeEvidence:another-run")
 
     message = rejection(store, iam)
 
-    assert f"no change-identities record comes from this execution's Validate build {BUILD_ID}" in message
+    assert f"the ChangeEvidence build {EVIDENCE_BUILD_ID} that CodePipeline reports for this execution left no" in message
 
 
-def test_two_different_identity_files_for_one_execution_fail_closed(store, started, iam, aws):
-    forged = identities_file(commits=identities_file()["commits"][:1])
-    upload_identities(aws, store, forged, folder="DataPlatformValidate:second")
+def test_a_validate_build_planting_identities_for_this_execution_changes_nothing(store, started, iam, aws):
+    """Issue 17 #10: any Validate build may write incoming/ for any execution; the guard reads none of it."""
+    forged = {"schema": "change-identities/v1", "head": HEAD, "commits": [], "identities": ["frank@example.com"]}
+    upload_from_validate(aws, store, "change-identities.json", forged, folder="DataPlatformValidate:other-run")
+    upload_from_validate(aws, store, "change-identities.json", {**forged, "identities": []})
+    codepipeline = CodePipeline().approval(updated_by=FRANK).expect_result(success=True)
 
-    assert "conflicting change-identities records for execution" in rejection(store, iam)
+    assert guard(job_event(), codepipeline, store, iam).allowed
 
 
-def test_a_range_that_does_not_start_at_the_last_release_fails_closed(store, iam, aws):
+def test_a_range_that_does_not_start_at_the_ledgers_last_release_fails_closed(store, iam, aws):
     record_event(load_event("pipeline_started"), store=store)
     record_previous_release(store)
-    later = identities_file(range={**identities_file()["range"], "since": MID, "since_ref": "prod-release-2"})
-    later["commits"] = later["commits"][:1]
-    upload_identities(aws, store, later)
+    later = change_evidence()
+    later["ranges"]["Prod"] = {"since": MID, "since_execution": "other", "commits": [HEAD], "complete": True}
+    write_change_evidence(aws, later)
 
     message = rejection(store, iam)
 
-    assert "the recorded range starts at prod-release-2, which does not cover every commit since the last" in message
-    assert f"git tag prod-release-<date> {RELEASED[:12]}" in message
+    assert f"the ledger's last Prod approval is commit {RELEASED}, but the change evidence counted the commits" in message
+    assert "the ledger and CodePipeline disagree" in message
 
 
-def test_a_window_is_walked_back_to_the_last_release_only(store, iam, aws):
-    """Bob wrote a commit before the last release: it is in the window but not in this change."""
+def test_an_approval_after_the_evidence_was_collected_narrows_the_change_to_what_it_had_not_approved(store, iam, aws):
+    """The evidence counted from an older approval; the ledger's newer release (RELEASED, bob's) ends the walk."""
     record_event(load_event("pipeline_started"), store=store)
     record_previous_release(store)
-    older = {"sha": RELEASED, "parents": ["0" * 40], "author": person("Bob Ito", "bob@example.com"),
-             "committer": person("Bob Ito", "bob@example.com"), "co_authors": [], "pull_requests": []}  # fmt: skip
-    window = identities_file(range={"mode": "window", "head": HEAD, "since": None, "complete": False})
-    window["commits"] = [*window["commits"], older]
-    upload_identities(aws, store, window)
+    wider = change_evidence()
+    older = "0" * 40
+    wider["commits"][RELEASED] = {
+        **commit_facts(person("Bob Ito", "bob@example.com"), person("Bob Ito", "bob@example.com"), pulls=[11]),
+        "parents": [older],
+    }
+    wider["pull_requests"]["11"] = {"number": 11, "author": BOB_GH, "merged_by": BOB_GH, "approved_by": []}
+    wider["ranges"]["Prod"] = {"since": older, "since_execution": "e-0", "commits": [HEAD, MID, RELEASED]}
+    write_change_evidence(aws, wider)
     codepipeline = CodePipeline().approval(updated_by=BOB).expect_result(success=True)
 
     assert guard(job_event(), codepipeline, store, iam).allowed
@@ -548,9 +609,84 @@ def test_a_window_is_walked_back_to_the_last_release_only(store, iam, aws):
 def test_evidence_for_another_commit_fails_closed(store, iam, aws):
     record_event(load_event("pipeline_started"), store=store)
     record_previous_release(store)
-    upload_identities(aws, store, identities_file(head="f" * 40))
+    write_change_evidence(aws, change_evidence(head="f" * 40))
 
     assert f"describes commit {'f' * 40}, but this execution built {HEAD}" in rejection(store, iam)
+
+
+def test_a_missing_started_record_fails_closed_instead_of_skipping_the_commit_and_trigger_checks(store, iam, aws):
+    """Issue 17 #8."""
+    record_previous_release(store)
+    write_change_evidence(aws, change_evidence(head="f" * 40))
+
+    message = rejection(store, iam)
+
+    assert "the ledger has no STARTED record (with its commit) for execution" in message
+    assert "Fix: look for the execution's start in the ledger's dead-letter queue" in message
+
+
+def test_an_author_who_commits_under_a_colleagues_name_is_still_the_author(store, iam, aws):
+    """Issue 17 #2: alice commits as bob (GIT_AUTHOR_*), through her own pull request; git names are extra names,
+    the provider's accounts decide."""
+    record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    forged = change_evidence()
+    forged["commits"][HEAD].update(
+        author=person("Frank Olsen", "f.rank+rel@example.com"), committer=person("Frank Olsen", "frank@example.com")
+    )
+    write_change_evidence(aws, forged)
+    codepipeline = CodePipeline().approval(updated_by=ALICE_APPROVER).expect_result(success=False)
+
+    guard(job_event(commit_author=None), codepipeline, store, iam)
+
+    message = codepipeline.result[1]["failureDetails"]["message"]
+    assert "alice@example.com approved a change they authored" in message and "github:1001" in message
+
+
+@pytest.mark.parametrize("merge", ["squash", "rebase"])
+def test_the_merger_of_a_squash_or_rebase_merge_cannot_approve(store, iam, aws, merge):
+    """Issue 17 #9: frank merged alice's PR; GitHub associates squash and rebased commits with it."""
+    record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    merged = change_evidence()
+    merged["pull_requests"]["13"]["merged_by"] = FRANK_GH
+    merged["commits"][HEAD]["pushed_by"] = [{**FRANK_GH, "activity": "pr_merge"}]
+    if merge == "rebase":
+        merged["commits"][MID]["pull_requests"] = [13]
+    write_change_evidence(aws, merged)
+    codepipeline = CodePipeline().approval(updated_by=FRANK).expect_result(success=False)
+
+    guard(job_event(), codepipeline, store, iam)
+
+    assert "frank@example.com approved a change they authored" in codepipeline.result[1]["failureDetails"]["message"]
+
+
+def test_an_account_of_the_change_that_maps_to_nobody_is_rejected_with_the_fix(store, iam, aws):
+    record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    stranger = change_evidence()
+    stranger["pull_requests"]["12"]["approved_by"] = [gh("alt-account", 4242)]
+    stranger["pull_requests"]["12"]["merged_by"] = gh("dependabot[bot]", 49699333, "Bot")
+    write_change_evidence(aws, stranger)
+
+    message = rejection(store, iam)
+
+    assert "the source-provider account alt-account (github:4242, approving reviewer of PR #12) is not mapped" in message
+    assert "Fix: add `github:4242` to that person's names under approval.identity_aliases" in message
+    assert "dependabot" not in message  # no person approves as a bot
+
+
+def test_a_commit_nobody_can_be_shown_to_have_brought_is_rejected(store, iam, aws):
+    record_event(load_event("pipeline_started"), store=store)
+    record_previous_release(store)
+    orphan = change_evidence()
+    orphan["commits"][MID].update(pull_requests=[], pushed_by=[])
+    orphan["problems"] = [{"commit": MID, "problem": "came through no merged pull request and no recorded push"}]
+    write_change_evidence(aws, orphan)
+
+    message = rejection(store, iam)
+
+    assert f"1 commit(s) of this change cannot be attributed to an account ({MID[:12]}: came through no" in message
 
 
 def test_a_plain_role_session_needs_a_source_identity(store, started, iam):

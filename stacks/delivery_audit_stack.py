@@ -24,8 +24,11 @@ from constructs.audit_trail import AuditTrail, trail_name_for
 from constructs.evidence_functions import EvidenceFunctions
 from constructs.ledger_events import LedgerEvents
 from constructs.secure_bucket import AccessLogBucket, SecureBucket
+from constructs.trust_boundary_check import TrustBoundaryCheck
+from constructs.trusted_evidence import restrict_trusted_writers
 
 from config.model import ApproverIdentity, PlatformConfig
+from pipeline_assets.ledger import layout
 
 PIPELINE_EVENT_TYPES = [
     "CodePipeline Pipeline Execution State Change",
@@ -66,6 +69,7 @@ class DeliveryAuditStack(cdk.Stack):
         organization_trail_arn: str | None,
         alarm_emails: Sequence[str],
         identity_aliases: Mapping[str, Sequence[str]] | None = None,
+        pipeline_stack_name: str = "DeliveryPipeline",
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         **kwargs: Any,
     ) -> None:
@@ -89,7 +93,7 @@ class DeliveryAuditStack(cdk.Stack):
             # COMPLIANCE: nobody, root included, can delete or shorten a record before it expires.
             object_lock_retention=s3.ObjectLockRetention.compliance(cdk.Duration.days(retention_days)),
             # The ledger writers set each record's own COMPLIANCE retention when they write it.
-            retention_writer_prefixes=[f"{LEDGER_PREFIX}/"],
+            retention_writer_prefixes=[f"{LEDGER_PREFIX}/", layout.TRUST_BOUNDARY_PREFIX],
         )
         evidence.resource.override_logical_id("EvidenceBucket")
         # incoming/ uploads (gate report, release.json) reach the ledger through EventBridge.
@@ -110,6 +114,8 @@ class DeliveryAuditStack(cdk.Stack):
                 conditions={"Null": {"s3:if-none-match": "true"}},
             )
         )
+        # trusted/: evidence that decides a release, each prefix writable by one trusted step only.
+        restrict_trusted_writers(self.evidence_bucket)
         self.trail = AuditTrail(
             self,
             "AuditTrail",
@@ -139,6 +145,16 @@ class DeliveryAuditStack(cdk.Stack):
             identity_aliases=identity_aliases,
         )
         self.approval_guard = self.functions.guard
+        # What self-mutation deploys: this stack and the pipeline stack. Judged by this deployed function.
+        self.trust_boundary_check = TrustBoundaryCheck(
+            self,
+            "TrustBoundaryCheck",
+            evidence_bucket=self.evidence_bucket,
+            encryption_key=self.key,
+            retention_days=retention_days,
+            boundary_stacks=[pipeline_stack_name, self.stack_name],
+            log_retention=log_retention,
+        ).function
         self.approvers_roles = [
             ApproversRole(
                 self,
@@ -149,6 +165,7 @@ class DeliveryAuditStack(cdk.Stack):
                 source=approver_identity.source,
                 saml_provider_arn=approver_identity.saml_provider_arn,
                 permission_set=approver_identity.permission_set,
+                approver_tag=approver_identity.approver_tag,
             ).role
             for index, arn in enumerate(approvers)
         ]
@@ -221,3 +238,4 @@ class DeliveryAuditStack(cdk.Stack):
         self.evidence_bucket_name = self.evidence_bucket.bucket_name
         cdk.CfnOutput(self, "EvidenceBucketName", value=self.evidence_bucket.bucket_name)
         cdk.CfnOutput(self, "ApprovalGuardFunction", value=self.approval_guard.function_name)
+        cdk.CfnOutput(self, "TrustBoundaryCheckFunction", value=self.trust_boundary_check.function_name)

@@ -11,6 +11,8 @@ from aws_cdk import assertions
 
 from config import load_all
 from config.model import ApproverIdentity
+from pipeline_assets.approval_guard.trust_policy import unbound_statements
+from pipeline_assets.ledger import layout
 from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
 
 DELIVERY = "111111111111"
@@ -88,7 +90,10 @@ def test_the_ledger_bucket_denies_deletes_and_retention_changes_outside_the_writ
     assert "s3:DeleteObjectVersion" in statements["EvidenceIsNeverDeleted"]["Action"]
     assert statements["EvidenceLockIsNeverChanged"]["Action"] == "s3:PutBucketObjectLockConfiguration"
     retention = statements["EvidenceRetentionIsNeverChanged"]
-    assert retention["NotResource"] == {"Fn::Join": ["", [{"Fn::GetAtt": ["EvidenceBucket", "Arn"]}, "/ledger/*"]]}
+    assert retention["NotResource"] == [
+        {"Fn::Join": ["", [{"Fn::GetAtt": ["EvidenceBucket", "Arn"]}, "/ledger/*"]]},
+        {"Fn::Join": ["", [{"Fn::GetAtt": ["EvidenceBucket", "Arn"]}, f"/{layout.TRUST_BOUNDARY_PREFIX}*"]]},
+    ]
 
 
 # Items 16c and 16d: the rules feeding the ledger.
@@ -159,8 +164,18 @@ def test_by_default_only_mfa_sessions_of_the_delivery_account_naming_a_person_ma
         assert f":iam::{DELIVERY}:root" in json.dumps(statement["Principal"])
         assert statement["Condition"] == {
             "Null": {"sts:SourceIdentity": "false"},
+            "StringEquals": {"sts:SourceIdentity": "${aws:username}"},
             "Bool": {"aws:MultiFactorAuthPresent": "true"},
         }
+
+
+def test_an_iam_user_can_only_name_themselves_as_the_source_identity(template):
+    """Issue 17 #3: `assume-role --source-identity bob@...` by alice is refused: her SourceIdentity must be her
+    own user name. The guard believes a SourceIdentity only from a trust policy that binds it."""
+    document = approvers_role(template)["AssumeRolePolicyDocument"]
+    for statement in document["Statement"]:
+        assert statement["Condition"]["StringEquals"] == {"sts:SourceIdentity": "${aws:username}"}
+    assert unbound_statements(document) == []
 
 
 @pytest.mark.parametrize(
@@ -174,7 +189,11 @@ def test_by_default_only_mfa_sessions_of_the_delivery_account_naming_a_person_ma
         (
             ApproverIdentity(source="identity-center", permission_set="ReleaseApprovers"),
             None,
-            {"ArnLike": {"aws:PrincipalArn": assertions.Match.any_value()}},
+            {
+                "ArnLike": {"aws:PrincipalArn": assertions.Match.any_value()},
+                # The person as Identity Center asserts them (a session tag), never a name the caller picks.
+                "StringEquals": {"sts:SourceIdentity": "${aws:PrincipalTag/approver-name}"},
+            },
         ),
     ],
     ids=["saml", "identity-center"],
@@ -238,7 +257,7 @@ def test_guard_lambda_gets_the_configured_identity_aliases(config, cfn):
 
     aliases = json.loads(guard["Properties"]["Environment"]["Variables"]["IDENTITY_ALIASES"])
     assert aliases == config.identity_aliases()
-    assert aliases["bob@example.com"] == ["bob@example.com", "bito"]
+    assert aliases["bob@example.com"] == ["bob@example.com", "bito", "github:1002"]
 
 
 def test_ledger_readers_may_list_versions_to_detect_tampering(template):
@@ -248,6 +267,74 @@ def test_ledger_readers_may_list_versions_to_detect_tampering(template):
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
         if s.get("Sid") == "ListEvidence"
     ]
-    assert len(listing) == 2  # the ledger writer and the approval guard both read records
+    assert len(listing) == 3  # the ledger writer, the approval guard and the trust-boundary check read records
     for statement in listing:
         assert statement["Action"] == ["s3:ListBucket", "s3:ListBucketVersions"]
+
+
+def roles_tagged(template, value: str) -> list[str]:
+    return [
+        logical_id
+        for logical_id, role in template.find_resources("AWS::IAM::Role").items()
+        if {"Key": layout.WRITER_TAG, "Value": value} in role["Properties"].get("Tags", [])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "writer"),
+    [
+        (layout.CHANGE_EVIDENCE_PREFIX, layout.CHANGE_EVIDENCE_WRITER),
+        (layout.TRUST_BOUNDARY_PREFIX, layout.TRUST_BOUNDARY_WRITER),
+    ],
+)
+def test_each_trusted_evidence_prefix_is_writable_only_by_its_tagged_step(template, prefix, writer):
+    """Issue 17 #10: a build role granted s3:PutObject on the bucket still cannot write trusted evidence."""
+    denies = [
+        s
+        for s in bucket_statements(template).values()
+        if s["Effect"] == "Deny" and s["Action"] == "s3:PutObject" and f"/{prefix}*" in json.dumps(s["Resource"])
+    ]
+    assert len(denies) == 1 and denies[0]["Principal"] == {"AWS": "*"}
+    assert denies[0]["Condition"] == {"StringNotEquals": {f"aws:PrincipalTag/{writer[0]}": writer[1]}}
+    create_only = bucket_statements(template)["TrustedEvidenceIsCreateOnly"]
+    assert create_only["Condition"] == {"Null": {"s3:if-none-match": "true"}}
+    assert f"/{layout.TRUSTED_PREFIX}*" in json.dumps(create_only["Resource"])
+
+
+def test_the_trust_boundary_check_is_the_one_tagged_writer_of_its_prefix_and_reads_the_deployed_templates(template):
+    [check_role] = roles_tagged(template, layout.TRUST_BOUNDARY_WRITER[1])
+    assert roles_tagged(template, layout.CHANGE_EVIDENCE_WRITER[1]) == []  # that writer lives in the pipeline stack
+    [function] = [
+        f["Properties"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "pipeline_assets.trust_boundary_check.handler.handler"
+    ]
+    assert function["Environment"]["Variables"]["BOUNDARY_STACKS"] == "DeliveryPipeline,DeliveryAudit"
+    assert check_role in json.dumps(function["Role"])
+    statements = [
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if check_role in json.dumps(p["Properties"]["Roles"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    [get_template] = [s for s in statements if s["Action"] == "cloudformation:GetTemplate"]
+    assert get_template["Resource"] == [
+        f"arn:aws:cloudformation:eu-west-1:{DELIVERY}:stack/DeliveryPipeline/*",
+        f"arn:aws:cloudformation:eu-west-1:{DELIVERY}:stack/DeliveryAudit/*",
+    ] or "Fn::Join" in json.dumps(get_template["Resource"])
+    writes = [s for s in statements if "s3:PutObject" in json.dumps(s["Action"])]
+    assert len(writes) == 1 and f"/{layout.TRUST_BOUNDARY_PREFIX}*" in json.dumps(writes[0]["Resource"])
+
+
+def test_the_guard_may_read_the_approvers_roles_trust_and_the_approval_token_and_nothing_wider(template):
+    guard_statements = {
+        s.get("Sid"): s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if "ApprovalGuard" in json.dumps(p["Properties"]["Roles"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert guard_statements["ReadApproverTrust"]["Action"] == "iam:GetRole"
+    assert guard_statements["ReadApproverTrust"]["Resource"] == APPROVERS
+    assert guard_statements["ReadApprovalToken"]["Action"] == "codepipeline:GetPipelineState"
+    assert guard_statements["ReadChangeEvidence"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert f"/{layout.CHANGE_EVIDENCE_PREFIX}*" in json.dumps(guard_statements["ReadChangeEvidence"]["Resource"])

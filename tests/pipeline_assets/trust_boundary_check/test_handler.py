@@ -1,0 +1,238 @@
+"""The deployed trust-boundary check as CodePipeline runs it: the Build artifact in, a verdict out.
+
+DeliveryAudit is synthesized by the real stack and deployed to moto's CloudFormation (GetTemplate then
+answers what was deployed); the Build artifact is a real cloud assembly, zipped as CodePipeline stores
+it, in moto S3. CodePipeline's job-result calls are a botocore Stubber (moto has no job API).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from constructs import evidence_functions, trust_boundary, trust_boundary_check
+
+from config import load_all
+from pipeline_assets.ledger import layout
+from pipeline_assets.ledger.store import EvidenceStore
+from pipeline_assets.trust_boundary_check.handler import CheckError, Settings, assembly_templates, run_check
+from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
+
+ROOT = Path(__file__).resolve().parents[3]
+ACCOUNT, REGION = "111111111111", "eu-west-1"
+EVIDENCE = "evidence-bucket"
+ARTIFACTS = "pipeline-artifacts"
+JOB = "22222222-abcd-4222-8bcd-222222abcdef"
+PIPELINE_TEMPLATE = {
+    "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "delivery"}}},
+    "Outputs": {"PipelineName": {"Value": "data-platform-delivery"}},
+}
+
+
+def synthesize_audit(out: Path, repo_root: Path) -> Path:
+    """DeliveryAudit as app.py builds it, its Lambda bundles taken from `repo_root`."""
+    config = load_all()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(evidence_functions, "REPO_ROOT", repo_root)
+    patch.setattr(trust_boundary_check, "REPO_ROOT", repo_root)
+    try:
+        context = json.loads((ROOT / "cdk.json").read_text())["context"]
+        app = cdk.App(context=context, outdir=str(out))
+        DeliveryAuditStack(
+            app,
+            "DeliveryAudit",
+            env=cdk.Environment(account=ACCOUNT, region=REGION),
+            pipeline_name=config.delivery.pipeline_name,
+            environment_accounts=[env.account for env in config.environments],
+            retention_days=2557,
+            approvers=approvers_role_arns(config),
+            approver_identity=config.delivery.approver_identity,
+            break_glass=[],
+            trail_mode="create",
+            organization_trail_arn=None,
+            alarm_emails=["a@example.com"],
+            identity_aliases=config.identity_aliases(),
+        )
+        app.synth()
+    finally:
+        patch.undo()
+    (out / "DeliveryPipeline.template.json").write_text(json.dumps(PIPELINE_TEMPLATE))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["artifacts"]["DeliveryPipeline"] = {
+        "type": "aws:cloudformation:stack",
+        "environment": f"aws://{ACCOUNT}/{REGION}",
+        "properties": {"templateFile": "DeliveryPipeline.template.json"},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def zipped(assembly: Path, into: Path) -> Path:
+    return Path(shutil.make_archive(str(into), "zip", root_dir=assembly))
+
+
+@pytest.fixture(scope="module")
+def assemblies(tmp_path_factory) -> dict[str, Path]:
+    """The deployed build, and a build whose only change is a pipeline_assets/__init__.py (outside the old path
+    list, yet packed into the guard's bundle) that turns the guard's self-approval check off."""
+    base = tmp_path_factory.mktemp("assemblies")
+    repo = base / "repo"
+    shutil.copytree(ROOT / "pipeline_assets", repo / "pipeline_assets", ignore=shutil.ignore_patterns("__pycache__"))
+    deployed = synthesize_audit(base / "deployed", repo)
+    (repo / "pipeline_assets" / "__init__.py").write_text(
+        "from pipeline_assets.approval_guard import policy\npolicy.same_person = lambda *a, **k: False\n"
+    )
+    planted = synthesize_audit(base / "planted", repo)
+    return {"deployed": zipped(deployed, base / "deployed"), "planted": zipped(planted, base / "planted"),
+            "deployed_dir": deployed}  # fmt: skip
+
+
+@pytest.fixture
+def aws(object_lock_bucket, assemblies):
+    """moto with the evidence bucket, the artifact bucket, and both boundary stacks deployed from the deployed build."""
+    s3 = object_lock_bucket(EVIDENCE)
+    s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
+    staging = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
+    s3.create_bucket(Bucket=staging, CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String"
+    )
+    audit = (assemblies["deployed_dir"] / "DeliveryAudit.template.json").read_text()
+    for key in set(re.findall(r'"S3Key": "([^"]+)"', audit)):  # CloudFormation reads each bundle from staging
+        s3.put_object(Bucket=staging, Key=key, Body=b"PK\x05\x06" + b"\x00" * 18)
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(StackName="DeliveryAudit", TemplateBody=audit, Capabilities=["CAPABILITY_NAMED_IAM"])
+    cloudformation.create_stack(StackName="DeliveryPipeline", TemplateBody=json.dumps(PIPELINE_TEMPLATE))
+    return {"s3": s3, "cloudformation": cloudformation}
+
+
+class CodePipeline:
+    """A real CodePipeline client (requests are validated against the service model) whose job-result calls
+    are answered locally and remembered."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("codepipeline", region_name=REGION)
+        self.results: list[tuple[str, dict[str, Any]]] = []
+        self.client.meta.events.register("before-call.codepipeline", self._answer)
+
+    def _answer(self, params, model, **_):
+        self.results.append((model.name, json.loads(params["body"])))
+        return SimpleNamespace(status_code=200, headers={}), {}
+
+
+def job(artifact_key: str, *, hint: str = "false") -> dict[str, Any]:
+    params = {"hint": hint, "pipeline_name": "data-platform-delivery", "execution_id": "e-7"}
+    return {
+        "CodePipeline.job": {
+            "id": JOB,
+            "accountId": ACCOUNT,
+            "data": {
+                "actionConfiguration": {"configuration": {"FunctionName": "f", "UserParameters": json.dumps(params)}},
+                "inputArtifacts": [
+                    {
+                        "name": "Synth_Output",
+                        "location": {"type": "S3", "s3Location": {"bucketName": ARTIFACTS, "objectKey": artifact_key}},
+                    }
+                ],
+                "outputArtifacts": [],
+                "artifactCredentials": {"accessKeyId": "ASIAJOB", "secretAccessKey": "s", "sessionToken": "t"},
+            },
+        }
+    }
+
+
+def check(aws, assemblies, build: str, *, hint: str = "false", stacks=("DeliveryPipeline", "DeliveryAudit")):
+    key = f"data-platform-deli/Synth_Outp/{build}"
+    aws["s3"].upload_file(str(assemblies[build]), ARTIFACTS, key)
+    codepipeline = CodePipeline()
+    credentials_seen = []
+
+    def artifacts_s3(credentials):
+        credentials_seen.append(credentials)
+        return aws["s3"]
+
+    store = EvidenceStore(aws["s3"], EVIDENCE, retention_days=2557)
+    verdict = run_check(
+        job(key, hint=hint),
+        codepipeline=codepipeline.client,
+        cloudformation=aws["cloudformation"],
+        artifacts_s3=artifacts_s3,
+        store=store,
+        settings=Settings(EVIDENCE, 2557, None, tuple(stacks)),
+    )
+    assert credentials_seen in ([], [{"accessKeyId": "ASIAJOB", "secretAccessKey": "s", "sessionToken": "t"}])
+    [(operation, params)] = codepipeline.results
+    return verdict, operation, params, store
+
+
+def test_a_build_that_deploys_what_is_deployed_does_not_move_the_boundary(aws, assemblies):
+    verdict, operation, params, store = check(aws, assemblies, "deployed")
+
+    assert operation == "PutJobSuccessResult" and params["outputVariables"] == {"TRUST_BOUNDARY_CHANGED": "false"}
+    assert verdict is not None and verdict.stacks == {"DeliveryPipeline": [], "DeliveryAudit": []}
+    [key] = store.list_keys(layout.TRUST_BOUNDARY_PREFIX)
+    assert key == layout.trust_boundary_key(pipeline="data-platform-delivery", execution_id="e-7", job_id=JOB)
+    assert store.get_json(key)["changed"] is False
+
+
+def test_a_file_the_path_list_missed_that_changes_the_guard_bundle_moves_the_boundary(aws, assemblies):
+    """Issue 17 #1: pipeline_assets/__init__.py is outside the path list, yet in the guard's bundle."""
+    assert trust_boundary.in_boundary("pipeline_assets/__init__.py") is False  # what the old gate decided on
+
+    verdict, _, params, store = check(aws, assemblies, "planted")
+
+    assert params["outputVariables"] == {"TRUST_BOUNDARY_CHANGED": "true"}
+    assert verdict is not None and verdict.stacks["DeliveryPipeline"] == []
+    changed = verdict.stacks["DeliveryAudit"]
+    assert any(re.fullmatch(r"changed /Resources/EvidenceApprovalGuard\w+/Properties/Code/S3Key", d) for d in changed)
+    assert "moves the trust boundary: DeliveryAudit" in params["executionDetails"]["summary"]
+    [key] = store.list_keys(layout.TRUST_BOUNDARY_PREFIX)
+    assert store.get_json(key)["difference_counts"]["DeliveryAudit"] == len(changed)
+
+
+@pytest.mark.parametrize("hint", ["true", "#{ChangeEvidence.TRUST_BOUNDARY_HINT}", ""])
+def test_a_path_hint_other_than_false_counts_as_a_change(aws, assemblies, hint):
+    verdict, _, params, _ = check(aws, assemblies, "deployed", hint=hint)
+
+    assert params["outputVariables"] == {"TRUST_BOUNDARY_CHANGED": "true"}
+    assert verdict is not None and "path hint" in verdict.summary
+
+
+def test_a_stack_cloudformation_does_not_have_fails_the_job(aws, assemblies):
+    aws["cloudformation"].delete_stack(StackName="DeliveryPipeline")
+
+    verdict, operation, params, store = check(aws, assemblies, "deployed")
+
+    assert verdict is None and operation == "PutJobFailureResult"
+    assert "trust-boundary check error" in params["failureDetails"]["message"]
+    assert list(store.list_keys(layout.TRUST_BOUNDARY_PREFIX)) == []
+
+
+def test_a_stack_missing_from_the_artifact_fails_the_job_naming_it(aws, assemblies):
+    verdict, operation, params, _ = check(aws, assemblies, "deployed", stacks=("DeliveryPipeline", "Elsewhere"))
+
+    assert verdict is None and operation == "PutJobFailureResult"
+    assert (
+        params["failureDetails"]["message"] == "the Build artifact's cloud assembly has no template for stack Elsewhere"
+    )
+
+
+def test_misconfiguration_names_every_missing_variable():
+    with pytest.raises(CheckError, match=r"EVIDENCE_BUCKET is not set; .*BOUNDARY_STACKS names no stack"):
+        Settings.from_env({"EVIDENCE_RETENTION_DAYS": "7"})
+
+
+def test_only_a_cloud_assembly_is_read(tmp_path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("other.txt", "x")
+    with zipfile.ZipFile(archive) as opened, pytest.raises(CheckError, match=r"no manifest\.json at its root"):
+        assembly_templates(opened, ("DeliveryAudit",))

@@ -284,14 +284,17 @@ class IntegrationNetwork(_Frozen):
 class ApproverIdentity(_Frozen):
     """Who may assume the approvers role (approval.approvers_role_arn), which the delivery audit stack creates.
 
-    account: IAM principals of the delivery account, with MFA; saml: the SAML provider's federated
-    users; identity-center: the given permission set's IAM Identity Center role. Every session must
-    carry sts:SourceIdentity (the person), which stays on the session and in CloudTrail.
+    account: IAM users of the delivery account, with MFA; saml: the SAML provider's federated users;
+    identity-center: the given permission set's IAM Identity Center role. Every session must carry
+    sts:SourceIdentity (the person) as the identity source asserts it: the IAM user's own name, the
+    SAML assertion's SourceIdentity attribute, or the Identity Center session tag `approver_tag`
+    (an attribute for access control, e.g. ${path:userName}); never a name the caller picks.
     """
 
     source: Literal["account", "saml", "identity-center"] = "account"
     saml_provider_arn: str | None = Field(default=None, pattern=r"^arn:aws:iam::\d{12}:saml-provider/[\w.-]+$")
     permission_set: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,32}$")
+    approver_tag: str = Field(default="approver-name", pattern=r"^[\w+=,.@:/-]{1,128}$")
 
     @model_validator(mode="after")
     def _source_settings(self) -> ApproverIdentity:

@@ -4,9 +4,14 @@ Created here, in the delivery account, with the name config gives (approval.appr
 the ARN in config and the role that exists are the same thing by construction. It holds no
 permissions of its own: the delivery pipeline attaches the approval permissions for its own
 approval actions (constructs/approver_access.py). Its trust policy admits only the configured
-identity source (config delivery.approver_identity), and only sessions that carry
-sts:SourceIdentity: the person behind the approval stays on the session, in CloudTrail and in the
-ledger's approval records, whatever role chain led there.
+identity source (config delivery.approver_identity), and only sessions whose sts:SourceIdentity is
+the person as the identity source asserts them, never a value the caller picks:
+- account (IAM users with MFA): SourceIdentity must equal `${aws:username}`, the caller's own user name;
+- identity-center: SourceIdentity must equal the caller's principal tag `approver_tag`, which IAM
+  Identity Center sets from the user's attributes (attributes for access control, README);
+- saml: AssumeRoleWithSAML takes SourceIdentity only from the assertion's SourceIdentity attribute.
+The person then stays on the session, in CloudTrail and in the ledger's approval records, whatever
+role chain led there; the approval guard re-reads this trust policy before it believes a session.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ def approvers_role_name(arn: str, *, delivery_account: str, config_file: str) ->
 
 
 def _trusted_principal(
-    stack: cdk.Stack, *, source: str, saml_provider_arn: str | None, permission_set: str | None
+    stack: cdk.Stack, *, source: str, saml_provider_arn: str | None, permission_set: str | None, approver_tag: str
 ) -> iam.IPrincipal:
     """The configured identity source, with its conditions (they travel into every trust statement)."""
     person_named: dict[str, object] = {"Null": {"sts:SourceIdentity": "false"}}
@@ -62,8 +67,10 @@ def _trusted_principal(
             f"arn:{stack.partition}:iam::{stack.account}:role/aws-reserved/sso.amazonaws.com/"
             f"*AWSReservedSSO_{permission_set}_*"
         )
-        return account.with_conditions({**person_named, "ArnLike": {"aws:PrincipalArn": sso_roles}})
-    return account.with_conditions({**person_named, "Bool": {"aws:MultiFactorAuthPresent": "true"}})
+        tagged = {"StringEquals": {"sts:SourceIdentity": f"${{aws:PrincipalTag/{approver_tag}}}"}}
+        return account.with_conditions({**person_named, **tagged, "ArnLike": {"aws:PrincipalArn": sso_roles}})
+    own_name = {"StringEquals": {"sts:SourceIdentity": "${aws:username}"}}
+    return account.with_conditions({**person_named, **own_name, "Bool": {"aws:MultiFactorAuthPresent": "true"}})
 
 
 class ApproversRole(Construct):
@@ -76,10 +83,15 @@ class ApproversRole(Construct):
         source: str,
         saml_provider_arn: str | None = None,
         permission_set: str | None = None,
+        approver_tag: str = "approver-name",
     ) -> None:
         super().__init__(scope, construct_id)
         principal = _trusted_principal(
-            cdk.Stack.of(self), source=source, saml_provider_arn=saml_provider_arn, permission_set=permission_set
+            cdk.Stack.of(self),
+            source=source,
+            saml_provider_arn=saml_provider_arn,
+            permission_set=permission_set,
+            approver_tag=approver_tag,
         )
         # A fixed name: config names it, and the pipeline stack attaches the approval permissions by it.
         self.role = iam.Role(

@@ -23,6 +23,8 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 from constructs.suppressions import checkov_skip, nag_suppress
 
+from pipeline_assets.ledger.layout import CHANGE_EVIDENCE_PREFIX
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Only the two packages (the ledger's modules are shared by the guard). The glob ignore mode with
 # negations drops pipeline_assets entirely, so the git ignore mode is used.
@@ -151,6 +153,26 @@ class EvidenceFunctions(Construct):
         self.guard.add_to_role_policy(
             iam.PolicyStatement(sid="FindApprover", actions=["cloudtrail:LookupEvents"], resources=["*"])
         )
+        # A SourceIdentity counts only from a role whose trust policy binds it (approval_guard/trust_policy.py);
+        # an approval's token comes from the pipeline's state when the action execution does not carry it.
+        roles = sorted({arn for arn in (*approvers, *break_glass) if ":role/" in arn})
+        if roles:
+            self.guard.add_to_role_policy(
+                iam.PolicyStatement(sid="ReadApproverTrust", actions=["iam:GetRole"], resources=roles)
+            )
+        self.guard.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadApprovalToken", actions=["codepipeline:GetPipelineState"], resources=[pipeline_arn]
+            )
+        )
+        # Who made the change: only the trusted ChangeEvidence step's record (read, never write).
+        self.guard.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadChangeEvidence",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[evidence_bucket.arn_for_objects(f"{CHANGE_EVIDENCE_PREFIX}*")],
+            )
+        )
         nag_suppress(
             self.dead_letters, "AwsSolutions-SQS3", "This queue is the ledger's dead-letter queue; it has none itself."
         )
@@ -185,6 +207,7 @@ class EvidenceFunctions(Construct):
                         "appliesTo": [
                             "Resource::*",
                             {"regex": "/^Resource::<.*EvidenceBucket.*\\.Arn>/(ledger|incoming)/\\*$/g"},
+                            {"regex": "/^Resource::<.*EvidenceBucket.*\\.Arn>/trusted/change-evidence/\\*$/g"},
                             "Action::kms:GenerateDataKey*",
                             "Action::kms:ReEncrypt*",
                         ],

@@ -25,22 +25,25 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pipeline_assets.approval_guard.cloudtrail import AmbiguousApprovalError, approval_call
 from pipeline_assets.approval_guard.evidence import EvidenceError, action_executions, change_identities, latest
 from pipeline_assets.approval_guard.identity import SSO_ROLE_PREFIX, Principal, parse_principal
 from pipeline_assets.approval_guard.policy import Approval, Author, Change, Decision, decide
 from pipeline_assets.approval_guard.record import record_decision
+from pipeline_assets.approval_guard.trust_policy import source_identity_problem
 from pipeline_assets.ledger import layout
 from pipeline_assets.ledger.store import EvidenceStore, utcnow
 
 LOG = logging.getLogger("approval_guard")
 LOG.setLevel(logging.INFO)
 
-# CloudTrail records the approval within minutes; look this far either side of the action's times.
-CLOUDTRAIL_SLACK = timedelta(minutes=15)
+# CloudTrail usually delivers an event within 5 minutes (up to 15 is documented); wait this long for the
+# approval's event, re-invoked through CodePipeline continuations, before rejecting.
+CLOUDTRAIL_WAIT = timedelta(minutes=20)
 MAX_FAILURE_MESSAGE = 5000
 
 
@@ -108,6 +111,7 @@ class JobContext:
     commit_author: str | None
     commit_id: str | None
     release_id: str | None
+    continuation: dict[str, Any] = field(default_factory=dict)  # state of an earlier invocation that waited
 
 
 def _resolved(value: object) -> str | None:
@@ -161,7 +165,16 @@ def job_context(event: dict[str, Any], codepipeline: Any) -> JobContext:
         commit_author=_resolved(params.get("commit_author")),
         commit_id=_resolved(params.get("commit_id")),
         release_id=_resolved(params.get("release_id")),
+        continuation=_continuation((job.get("data") or {}).get("continuationToken")),
     )
+
+
+def _continuation(token: object) -> dict[str, Any]:
+    try:
+        state = json.loads(str(token)) if token else {}
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def _iso(value: object) -> str | None:
@@ -170,41 +183,30 @@ def _iso(value: object) -> str | None:
     return str(value) if value else None
 
 
-def _cloudtrail_approver(
-    cloudtrail: Any, ctx: JobContext, started: datetime, finished: datetime, arn: str | None
-) -> tuple[str, str | None] | None:
-    """(approver ARN, SourceIdentity) of the latest matching PutApprovalResult; only the given ARN's
-    when CodePipeline already named the approver."""
-    paginator = cloudtrail.get_paginator("lookup_events")
-    pages = paginator.paginate(
-        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "PutApprovalResult"}],
-        StartTime=started - CLOUDTRAIL_SLACK,
-        EndTime=finished + CLOUDTRAIL_SLACK,
+class CloudTrailLagError(Exception):
+    """The approval's PutApprovalResult is not in CloudTrail yet: wait and look again."""
+
+
+def approval_token(detail: dict[str, Any], codepipeline: Any, ctx: JobContext) -> str:
+    """This approval request's token: ListActionExecutions' externalExecutionId, else GetPipelineState's."""
+    token = ((detail.get("output") or {}).get("executionResult") or {}).get("externalExecutionId")
+    if token:
+        return str(token)
+    state = codepipeline.get_pipeline_state(name=ctx.pipeline)
+    for stage in state.get("stageStates") or []:
+        if stage.get("stageName") != ctx.approval_stage:
+            continue
+        if (stage.get("latestExecution") or {}).get("pipelineExecutionId") != ctx.execution_id:
+            break
+        for action in stage.get("actionStates") or []:
+            run = action.get("latestExecution") or {}
+            ours = run.get("actionExecutionId") == detail.get("actionExecutionId")
+            if action.get("actionName") == ctx.approval_action and ours and run.get("token"):
+                return str(run["token"])
+    raise GuardError(
+        f"the token of approval {ctx.approval_stage}/{ctx.approval_action} of this execution is unknown, so its "
+        "CloudTrail record cannot be told from another approval's. Fix: retry the stage (approve again)."
     )
-    candidates: list[tuple[str, str, str | None]] = []
-    for page in pages:
-        for item in page.get("Events", []):
-            try:
-                record = json.loads(item.get("CloudTrailEvent") or "{}")
-            except ValueError:
-                continue
-            request = record.get("requestParameters") or {}
-            if record.get("errorCode") or (request.get("result") or {}).get("status") != "Approved":
-                continue
-            if (request.get("pipelineName"), request.get("stageName"), request.get("actionName")) != (
-                ctx.pipeline,
-                ctx.approval_stage,
-                ctx.approval_action,
-            ):
-                continue
-            identity = record.get("userIdentity") or {}
-            if identity.get("arn") and (arn is None or identity["arn"] == arn):
-                source = (identity.get("sessionContext") or {}).get("sourceIdentity")
-                candidates.append((str(record.get("eventTime")), identity["arn"], source))
-    if not candidates:
-        return None
-    _, found, source_identity = max(candidates, key=lambda c: c[0])
-    return found, source_identity
 
 
 def _needs_source_identity(arn: str | None) -> bool:
@@ -215,24 +217,45 @@ def _needs_source_identity(arn: str | None) -> bool:
     )
 
 
-def find_approval(details: list[dict[str, Any]], cloudtrail: Any | None, ctx: JobContext) -> Approval | None:
+def find_approval(
+    details: list[dict[str, Any]],
+    cloudtrail: Any | None,
+    ctx: JobContext,
+    *,
+    codepipeline: Any = None,
+    iam: Any = None,
+    now: datetime | None = None,
+) -> Approval | None:
+    """Who approved. Raises CloudTrailLagError while the approval's own CloudTrail record has not arrived."""
     detail = latest(details, stage=ctx.approval_stage, action=ctx.approval_action)
     if detail is None:
         return None
     result = (detail.get("output") or {}).get("executionResult") or {}
-    approver, source, source_identity = detail.get("updatedBy"), "action-execution", None
-    if (
-        (not approver or _needs_source_identity(approver))
-        and cloudtrail is not None
-        and detail.get("status") == "Succeeded"
-    ):
-        started = detail.get("startTime") or detail.get("lastUpdateTime")
-        finished = detail.get("lastUpdateTime") or started
-        if isinstance(started, datetime) and isinstance(finished, datetime):
-            found = _cloudtrail_approver(cloudtrail, ctx, started, finished, approver)
-            if found:
-                source = "cloudtrail" if not approver else "action-execution+cloudtrail"
-                approver, source_identity = found
+    approver, source, source_identity, problem = detail.get("updatedBy"), "action-execution", None, None
+    started = detail.get("startTime") or detail.get("lastUpdateTime")
+    needs_trail = not approver or _needs_source_identity(approver)
+    if needs_trail and cloudtrail is not None and detail.get("status") == "Succeeded" and isinstance(started, datetime):
+        token = approval_token(detail, codepipeline, ctx)
+        try:
+            call = approval_call(
+                cloudtrail,
+                pipeline=ctx.pipeline,
+                stage=ctx.approval_stage,
+                action=ctx.approval_action,
+                token=token,
+                started=started,
+                until=now or utcnow(),
+                approver_arn=approver,
+            )
+        except AmbiguousApprovalError as exc:
+            raise GuardError(str(exc)) from exc
+        if call is None:
+            raise CloudTrailLagError(token)
+        source = "cloudtrail" if not approver else "action-execution+cloudtrail"
+        approver, source_identity = call.arn, call.source_identity
+        principal = parse_principal(approver)
+        if source_identity and principal.kind == "assumed-role" and iam is not None:
+            problem = source_identity_problem(iam, principal.name)
     return Approval(
         approver_arn=approver,
         approved_at=_iso(detail.get("lastUpdateTime")),
@@ -240,6 +263,7 @@ def find_approval(details: list[dict[str, Any]], cloudtrail: Any | None, ctx: Jo
         status=detail.get("status"),
         source=source,
         source_identity=source_identity,
+        source_identity_problem=problem,
     )
 
 
@@ -271,6 +295,30 @@ def find_author(store: EvidenceStore, ctx: JobContext, *, today: datetime, lookb
             trigger.get("author_email"), trigger.get("author_name"), trigger.get("commit_id"), "pipeline-trigger"
         )
     return Author(None, None, ctx.commit_id, None)
+
+
+def _waiting_since(ctx: JobContext, now: datetime) -> datetime:
+    try:
+        return datetime.fromisoformat(str(ctx.continuation["waiting_since"]))
+    except (KeyError, ValueError):
+        return now
+
+
+def _without_cloudtrail(details: list[dict[str, Any]], ctx: JobContext, since: datetime) -> Approval:
+    detail = latest(details, stage=ctx.approval_stage, action=ctx.approval_action) or {}
+    waited = int(CLOUDTRAIL_WAIT.total_seconds() // 60)
+    return Approval(
+        approver_arn=detail.get("updatedBy") or "unknown",
+        approved_at=_iso(detail.get("lastUpdateTime")),
+        comment=((detail.get("output") or {}).get("executionResult") or {}).get("externalExecutionSummary"),
+        status=detail.get("status"),
+        source="action-execution",
+        source_identity_problem=(
+            f"CloudTrail has recorded no PutApprovalResult with this approval's token since {since.isoformat()} "
+            f"({waited} minutes), so the person behind {detail.get('updatedBy') or 'the approval'} is unknown. "
+            "Fix: check the delivery account's trail is logging, then retry the stage (approve again)."
+        ),
+    )
 
 
 def _group_checker(iam: Any) -> Callable[[Principal, str], bool]:
@@ -322,7 +370,17 @@ def run_guard(
         ctx = job_context(event, codepipeline)
         now = clock()
         details = action_executions(codepipeline, pipeline=ctx.pipeline, execution_id=ctx.execution_id)
-        approval = find_approval(details, cloudtrail, ctx)
+        try:
+            approval = find_approval(details, cloudtrail, ctx, codepipeline=codepipeline, iam=iam, now=now)
+        except CloudTrailLagError:
+            waiting_since = _waiting_since(ctx, now)
+            if now - waiting_since < CLOUDTRAIL_WAIT:
+                # Not a failure: CodePipeline invokes the guard again with this token.
+                codepipeline.put_job_success_result(
+                    jobId=job_id, continuationToken=json.dumps({"waiting_since": waiting_since.isoformat()})
+                )
+                return Decision(False, ("waiting for the approval's CloudTrail record",), None, pending=True)
+            approval = _without_cloudtrail(details, ctx, waiting_since)
         author = find_author(store, ctx, today=now, lookback_days=settings.lookback_days)
         change, change_evidence = _change(store, details, ctx, settings, now)
         decision = decide(

@@ -34,6 +34,8 @@ class Approval:
     status: str | None
     source: str  # where the approver identity came from (action-execution / cloudtrail)
     source_identity: str | None = None  # CloudTrail userIdentity.sessionContext.sourceIdentity
+    # Why the SourceIdentity proves nothing (the role lets the caller choose it), when it does not.
+    source_identity_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Decision:
     break_glass: BreakGlassRequest | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     person: Person | None = None
+    pending: bool = False  # not decided yet: waiting for CloudTrail (a CodePipeline continuation)
 
     @property
     def message(self) -> str:
@@ -170,6 +173,8 @@ def decide(
         return Decision(False, (missing or "no approval",), None)
     approver = parse_principal(approval.approver_arn)
     person = person_of(approver, approval.source_identity)
+    if approval.source_identity_problem and person.source in ("source-identity", "unverified-session-name"):
+        return Decision(False, (approval.source_identity_problem,), approver, person=person)
     if person.name is None:
         return Decision(False, (_unverified(approver),), approver, person=person)
     is_author = same_person(person.name, [author.email, author.name, *change.identities], aliases)

@@ -7,7 +7,7 @@ real service models.
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -47,6 +47,7 @@ HEAD = "9d1e4c7a2b5f8e3d6c9a0b1f2e3d4c5b6a7f8e9d"  # the commit pipeline_started
 MID = "5" * 40
 RELEASED = "1" * 40
 PREVIOUS = "2b3c4d5e-0000-4000-8000-00000000prev"
+TOKEN = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"  # this approval request's token (cloudtrail_put_approval_result.json)
 
 
 def person(name, email):
@@ -201,7 +202,7 @@ class CodePipeline:
             "startTime": datetime(2026, 3, 2, 9, 41, 18, tzinfo=UTC),
             "lastUpdateTime": datetime(2026, 3, 2, 10, 2, 43, tzinfo=UTC),
             "status": status,
-            "output": {"executionResult": {"externalExecutionSummary": comment}},
+            "output": {"executionResult": {"externalExecutionSummary": comment, "externalExecutionId": TOKEN}},
         }
         if updated_by:
             detail["updatedBy"] = updated_by
@@ -357,22 +358,52 @@ def test_no_change_evidence_fails_closed(store, iam):
     assert "left no record at trusted/change-evidence/" in message and "Fix: retry the ChangeEvidence stage" in message
 
 
-def _cloudtrail(approver_arn, source_identity=None):
-    client = boto3.client("cloudtrail", region_name="eu-west-1")
-    stubber = Stubber(client)
+def put_approval_result(approver_arn, source_identity=None, *, token=TOKEN, at="2026-03-02T10:02:42Z"):
+    """CloudTrail's record of a PutApprovalResult call (the fixture is this approval's own)."""
     record = load_event("cloudtrail_put_approval_result")["detail"]
     record["userIdentity"]["arn"] = approver_arn
+    record["requestParameters"]["token"] = token
+    record["eventTime"] = at
+    record["eventID"] = f"event-{token}-{at}"
     if source_identity:
         record["userIdentity"]["sessionContext"]["sourceIdentity"] = source_identity
-    stubber.add_response(
-        "lookup_events",
-        {
-            "Events": [
-                {"EventId": record["eventID"], "EventName": "PutApprovalResult", "CloudTrailEvent": json.dumps(record)}
-            ]
-        },
-    )
+    return record
+
+
+def _cloudtrail(approver_arn=None, source_identity=None, *, records=None):
+    client = boto3.client("cloudtrail", region_name="eu-west-1")
+    stubber = Stubber(client)
+    records = records if records is not None else [put_approval_result(approver_arn, source_identity)]
+    events = [
+        {"EventId": r["eventID"], "EventName": "PutApprovalResult", "CloudTrailEvent": json.dumps(r)} for r in records
+    ]
+    stubber.add_response("lookup_events", {"Events": events})
     return client, stubber
+
+
+BOUND_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole",
+         "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"},
+                       "StringEquals": {"sts:SourceIdentity": "${aws:username}"}}},
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:SetSourceIdentity",
+         "Condition": {"StringEquals": {"sts:SourceIdentity": "${aws:username}"}}},
+    ],
+}  # fmt: skip
+# What DeliveryAudit deployed before issue 17: any SourceIdentity, as long as there is one.
+LOOSE_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+         "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"], "Condition": {"Null": {"sts:SourceIdentity": "false"}}}
+    ],
+}  # fmt: skip
+
+
+def role(iam, name, trust=BOUND_TRUST):
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    return f"arn:aws:iam::111111111111:role/{name}"
 
 
 def test_cloudtrail_names_the_approver_when_the_action_execution_does_not(store, started, iam):
@@ -398,6 +429,7 @@ def test_no_approver_anywhere_fails_closed(store, started, iam):
 
 
 def test_break_glass_passes_and_leaves_a_pending_retroactive_review(store, started, iam):
+    role(iam, "DataPlatformBreakGlass")
     on_call = "arn:aws:sts::111111111111:assumed-role/DataPlatformBreakGlass/alice@example.com"
     comment = "BREAK-GLASS: INC-4711 streaming checkpoint path broken since 09:00"
     codepipeline = CodePipeline().approval(updated_by=on_call, comment=comment).expect_result(success=True)
@@ -416,6 +448,7 @@ def test_break_glass_passes_and_leaves_a_pending_retroactive_review(store, start
 
 
 def test_break_glass_without_incident_is_rejected_and_opens_no_review(store, started, iam):
+    role(iam, "DataPlatformBreakGlass")
     on_call = "arn:aws:sts::111111111111:assumed-role/DataPlatformBreakGlass/bob@example.com"
     codepipeline = CodePipeline().approval(updated_by=on_call, comment="BREAK-GLASS asap").expect_result(False)
     cloudtrail, stubber = _cloudtrail(on_call, source_identity="bob@example.com")
@@ -561,7 +594,9 @@ def test_evidence_from_another_build_is_not_accepted(store, iam, aws):
 
     message = rejection(store, iam)
 
-    assert f"the ChangeEvidence build {EVIDENCE_BUILD_ID} that CodePipeline reports for this execution left no" in message
+    assert (
+        f"the ChangeEvidence build {EVIDENCE_BUILD_ID} that CodePipeline reports for this execution left no" in message
+    )
 
 
 def test_a_validate_build_planting_identities_for_this_execution_changes_nothing(store, started, iam, aws):
@@ -583,7 +618,9 @@ def test_a_range_that_does_not_start_at_the_ledgers_last_release_fails_closed(st
 
     message = rejection(store, iam)
 
-    assert f"the ledger's last Prod approval is commit {RELEASED}, but the change evidence counted the commits" in message
+    assert (
+        f"the ledger's last Prod approval is commit {RELEASED}, but the change evidence counted the commits" in message
+    )
     assert "the ledger and CodePipeline disagree" in message
 
 
@@ -671,7 +708,9 @@ def test_an_account_of_the_change_that_maps_to_nobody_is_rejected_with_the_fix(s
 
     message = rejection(store, iam)
 
-    assert "the source-provider account alt-account (github:4242, approving reviewer of PR #12) is not mapped" in message
+    assert (
+        "the source-provider account alt-account (github:4242, approving reviewer of PR #12) is not mapped" in message
+    )
     assert "Fix: add `github:4242` to that person's names under approval.identity_aliases" in message
     assert "dependabot" not in message  # no person approves as a bot
 
@@ -689,29 +728,141 @@ def test_a_commit_nobody_can_be_shown_to_have_brought_is_rejected(store, iam, aw
     assert f"1 commit(s) of this change cannot be attributed to an account ({MID[:12]}: came through no" in message
 
 
-def test_a_plain_role_session_needs_a_source_identity(store, started, iam):
-    """Alice assumes the (non-SSO) approvers role with session name bob@example.com."""
-    role = "arn:aws:iam::111111111111:role/DataPlatformReleaseApprovers"
+def plain_role_approval(store, iam, *, source_identity, success, trust=BOUND_TRUST, approvers_role=None):
+    """Someone approves through the (non-SSO) approvers role with the session name bob@example.com."""
+    approvers = approvers_role or role(iam, "DataPlatformReleaseApprovers", trust)
     spoof = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com"
-    codepipeline = CodePipeline().approval(updated_by=spoof).expect_result(success=False)
-    cloudtrail, stubber = _cloudtrail(spoof)  # the PutApprovalResult carries no sourceIdentity
-
+    codepipeline = CodePipeline().approval(updated_by=spoof).expect_result(success=success)
+    cloudtrail, stubber = _cloudtrail(spoof, source_identity=source_identity)
     with stubber:
-        guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(role,))
+        decision = guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(approvers,))
+    return decision, codepipeline.result[1]
 
-    assert "cannot be tied to a person" in codepipeline.result[1]["failureDetails"]["message"]
 
-    codepipeline = CodePipeline().approval(updated_by=spoof).expect_result(success=False)
-    cloudtrail, stubber = _cloudtrail(spoof, source_identity="alice@example.com")
+def test_a_source_identity_the_caller_chose_is_not_believed(store, started, iam):
+    """Issue 17 #3: Alice assumes the approvers role with --source-identity bob@example.com; the role deployed
+    before issue 17 only required that some SourceIdentity be present."""
+    decision, result = plain_role_approval(
+        store, iam, source_identity="bob@example.com", success=False, trust=LOOSE_TRUST
+    )
+
+    assert not decision.allowed
+    assert (
+        "role DataPlatformReleaseApprovers lets whoever assumes it choose sts:SourceIdentity"
+        in (result["failureDetails"]["message"])
+    )
+
+
+def test_a_source_identity_bound_to_the_caller_names_the_person(store, started, iam):
+    approvers = role(iam, "DataPlatformReleaseApprovers")
+    decision, result = plain_role_approval(
+        store, iam, source_identity="bob@example.com", success=True, approvers_role=approvers
+    )
+    assert decision.allowed and result["outputVariables"]["APPROVER"] == "bob@example.com"
+
+    decision, result = plain_role_approval(
+        store, iam, source_identity="alice@example.com", success=False, approvers_role=approvers
+    )
+    assert "alice@example.com approved a change they authored" in result["failureDetails"]["message"]
+
+
+def test_a_plain_role_session_needs_a_source_identity(store, started, iam):
+    _, result = plain_role_approval(store, iam, source_identity=None, success=False)
+
+    assert "cannot be tied to a person" in result["failureDetails"]["message"]
+
+
+def role_session_guard(store, iam, records, *, reply="put_job_success_result", **event):
+    """The guard for an approval through the approvers role, with what CloudTrail has so far."""
+    approvers = role(iam, "DataPlatformReleaseApprovers")
+    session = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com"
+    codepipeline = CodePipeline().approval(updated_by=session)
+    cloudtrail, stubber = _cloudtrail(records=records)
+    with stubber, codepipeline.stubber:
+        codepipeline.stubber.add_response(reply, {})
+        decision = run_guard(
+            job_event(**event), codepipeline=codepipeline.client, iam=iam, cloudtrail=cloudtrail, store=store,
+            settings=settings(approvers=(approvers,)), clock=lambda: event.get("now", NOW),
+        )  # fmt: skip
+    return decision, codepipeline.result
+
+
+def test_a_colleagues_earlier_approval_is_never_taken_for_this_one(store, started, iam):
+    """Issue 17 #4: bob approved an earlier request 10 minutes before; alice's approval (same session name) is not
+    in CloudTrail yet. The guard waits for this request's own record instead of recording bob."""
+    earlier = put_approval_result(
+        "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com",
+        "bob@example.com",
+        token="aaaaaaaa-4b5a-4978-8695-a4b3c2d1e0f9",
+        at="2026-03-02T09:52:42Z",
+    )
+
+    decision, (operation, params) = role_session_guard(store, iam, [earlier])
+
+    assert decision.pending and not decision.allowed
+    assert operation == "PutJobSuccessResult" and json.loads(params["continuationToken"]) == {
+        "waiting_since": NOW.isoformat()
+    }
+    assert guard_records(store) == []  # nothing decided, nothing recorded
+
+
+def test_the_guard_decides_on_this_approvals_own_record_once_cloudtrail_has_it(store, started, iam):
+    own = put_approval_result(
+        "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com", "alice@example.com"
+    )
+    event = job_event()
+    event["CodePipeline.job"]["data"]["continuationToken"] = json.dumps({"waiting_since": NOW.isoformat()})
+    approvers = role(iam, "DataPlatformReleaseApprovers")
+    codepipeline = CodePipeline().approval(updated_by=own["userIdentity"]["arn"]).expect_result(success=False)
+    cloudtrail, stubber = _cloudtrail(records=[own])
     with stubber:
-        guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(role,))
-    assert "alice@example.com approved a change they authored" in codepipeline.result[1]["failureDetails"]["message"]
+        decision = guard(event, codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(approvers,))
 
-    codepipeline = CodePipeline().approval(updated_by=spoof).expect_result(success=True)
-    cloudtrail, stubber = _cloudtrail(spoof, source_identity="bob@example.com")
+    assert not decision.pending and "alice@example.com approved a change they authored" in decision.message
+
+
+def test_after_the_wait_a_missing_cloudtrail_record_rejects_with_the_reason(store, started, iam):
+    event = job_event()
+    waited = NOW - timedelta(minutes=21)
+    event["CodePipeline.job"]["data"]["continuationToken"] = json.dumps({"waiting_since": waited.isoformat()})
+    approvers = role(iam, "DataPlatformReleaseApprovers")
+    session = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com"
+    codepipeline = CodePipeline().approval(updated_by=session).expect_result(success=False)
+    cloudtrail, stubber = _cloudtrail(records=[])
     with stubber:
-        decision = guard(job_event(), codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(role,))
-    assert decision.allowed and codepipeline.result[1]["outputVariables"]["APPROVER"] == "bob@example.com"
+        decision = guard(event, codepipeline, store, iam, cloudtrail=cloudtrail, approvers=(approvers,))
+
+    assert not decision.pending
+    assert "CloudTrail has recorded no PutApprovalResult with this approval's token since" in decision.message
+    assert guard_records(store)[0]["decision"] == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        ("twice", "2 PutApprovalResult calls in CloudTrail carry this approval's token"),
+        ("before-start", "pending"),  # a record older than the action cannot be its approval
+    ],
+)
+def test_cloudtrail_must_hold_exactly_one_record_of_this_approval_after_it_started(
+    store, started, iam, records, expected
+):
+    session = "arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/bob@example.com"
+    if records == "twice":
+        found = [
+            put_approval_result(session, "bob@example.com"),
+            put_approval_result(session, "bob@example.com", at="2026-03-02T10:02:50Z"),
+        ]
+    else:
+        found = [put_approval_result(session, "bob@example.com", at="2026-03-02T09:30:00Z")]  # action started 09:41
+
+    reply = "put_job_success_result" if expected == "pending" else "put_job_failure_result"
+    decision, (operation, params) = role_session_guard(store, iam, found, reply=reply)
+
+    if expected == "pending":
+        assert decision.pending
+    else:
+        assert operation == "PutJobFailureResult" and expected in params["failureDetails"]["message"]
 
 
 def test_an_unmapped_identity_center_user_is_rejected(store, started, iam):

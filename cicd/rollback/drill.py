@@ -260,27 +260,68 @@ class ReleaseLane:
 
 
 def record_build_evidence(
-    s3: Any, bucket: str, *, pipeline: str, execution_id: str, release_id: str, archive: bytes, at: datetime
+    s3: Any,
+    bucket: str,
+    *,
+    pipeline: str,
+    execution_id: str,
+    release_id: str,
+    archive: bytes,
+    at: datetime,
+    reported: bool = True,
+    build_id: str | None = None,
 ) -> None:
     """What the synth step and the ledger Lambda leave for an execution: templates.json (hashed by the same
-    code as in the pipeline) and release.json, as ledger records."""
+    code as in the pipeline) and release.json, uploaded from the Validate build's folder, as ledger records;
+    and (`reported`) the ledger's record of CodePipeline's event that this build was the execution's
+    succeeded Build/Validate action."""
     from cicd.audit.evidence import template_hashes
-    from pipeline_assets.ledger.records import build_evidence_record
+    from pipeline_assets.ledger import layout
+    from pipeline_assets.ledger.records import build_evidence_record, codepipeline_record
 
+    build_id = build_id or f"DataPlatformValidate:{uuid.uuid5(uuid.NAMESPACE_URL, execution_id)}"
     with tempfile.TemporaryDirectory() as folder:
         zipfile.ZipFile(io.BytesIO(archive)).extractall(folder)
         templates = json.dumps(template_hashes(Path(folder))).encode()
     release = json.dumps({"release_id": release_id}).encode()
     for name, raw in (("templates.json", templates), ("release.json", release)):
+        key = layout.incoming_key(
+            pipeline=pipeline, execution_id=execution_id, upload_id=layout.safe(build_id), name=name
+        )
         record = build_evidence_record(
             pipeline=pipeline,
             execution_id=execution_id,
             name=name,
             raw=raw,
-            location={"bucket": bucket, "key": f"incoming/{execution_id}/{name}"},
+            location={"bucket": bucket, "key": key},
             uploaded_at=at,
             recorded_at=at,
         )
+        s3.put_object(Bucket=bucket, Key=record.key, Body=record.payload())
+    if reported:
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"validate/{execution_id}")),
+            "detail-type": "CodePipeline Action Execution State Change",
+            "source": "aws.codepipeline",
+            "account": "111111111111",
+            "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "eu-west-1",
+            "resources": [],
+            "detail": {
+                "pipeline": pipeline,
+                "execution-id": execution_id,
+                "stage": "Build",
+                "action": "Validate",
+                "state": "SUCCEEDED",
+                "action-execution-id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"validate-action/{execution_id}")),
+                "type": {"owner": "AWS", "provider": "CodeBuild", "category": "Build", "version": "1"},
+                "execution-result": {"external-execution-id": build_id},
+                "pipeline-execution-attempt": 1.0,
+                "version": 1.0,
+            },
+        }
+        record = codepipeline_record(event, recorded_at=at)
         s3.put_object(Bucket=bucket, Key=record.key, Body=record.payload())
 
 

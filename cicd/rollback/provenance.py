@@ -6,6 +6,12 @@ template it synthesized) and `release.json` beside it; the ledger keeps both, wr
 an artifact, its digest must equal the digest a build of the target release recorded for that
 stack: an artifact path typed by hand, an overwritten artifact or a zip built elsewhere is refused
 before anything is deployed.
+
+Any build can upload under `incoming/` for any execution, made-up ones included, so a recorded digest
+counts only when it was uploaded by the Validate build that CodePipeline itself reported for that
+execution: the ledger's record of the Build/Validate action's SUCCEEDED state change (an AWS event,
+never a build's upload) names the build id, and the upload folder of the templates and release
+records must be that build's.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pipeline_assets.ledger.layout import Kind
 
 # A release is built before it is first activated; builds wait for approval a few days at most.
 LOOKBACK_DAYS = 30
+VALIDATE_STAGE, VALIDATE_ACTION = "Build", "Validate"
 
 
 class ProvenanceError(Exception):
@@ -47,25 +54,60 @@ def _build_executions(source: S3LedgerSource, first: date, last: date) -> dict[s
     return folders
 
 
-def _content(source: S3LedgerSource, key: str) -> dict[str, Any]:
+def _record(source: S3LedgerSource, key: str) -> dict[str, Any]:
     record = json.loads(source.read(key))
-    content = record.get("content") if isinstance(record, dict) else None
-    return content if isinstance(content, dict) else {}
+    return record if isinstance(record, dict) else {}
+
+
+def reported_validate_builds(source: S3LedgerSource, first: date, last: date, *, pipeline: str) -> dict[str, set[str]]:
+    """{execution folder: upload folders of the Validate builds CodePipeline reported as succeeded}."""
+    reported: dict[str, set[str]] = defaultdict(set)
+    stop = layout.partition(last + timedelta(days=1))
+    marker = f"/action/{VALIDATE_STAGE}/{VALIDATE_ACTION}/SUCCEEDED-"
+    for key in source.list_keys(layout.PARTITION_PREFIX, start_after=layout.partition(first)):
+        if key >= stop:
+            break
+        if marker not in key or f"/pipeline/{layout.safe(pipeline)}/" not in key:
+            continue
+        result = (_record(source, key).get("transition") or {}).get("execution_result") or {}
+        if result.get("external_id"):
+            execution = key.split("/")[5]
+            reported[execution].add(layout.safe(result["external_id"]))
+    return reported
+
+
+def _uploaded_by(record: dict[str, Any]) -> str | None:
+    """The upload folder (incoming/<pipeline>/<execution>/<build>/<file>) a build evidence record came from."""
+    parts = str((record.get("artifact") or {}).get("key") or "").split("/")
+    return parts[3] if len(parts) == 5 and f"{parts[0]}/" == layout.INCOMING_PREFIX else None
 
 
 def recorded_templates(
-    source: S3LedgerSource, *, release_id: str, stack_name: str, built_by: date
+    source: S3LedgerSource, *, release_id: str, stack_name: str, built_by: date, pipeline: str | None = None
 ) -> list[RecordedTemplate]:
-    """The digests every recorded build of `release_id` gave `stack_name` (a retried build records again)."""
+    """The digests that CodePipeline-reported Validate builds of `release_id` gave `stack_name` (a retried
+    build records again). Records from any other upload folder, or of an execution CodePipeline never
+    reported a Validate build for, are not evidence."""
+    first = built_by - timedelta(days=LOOKBACK_DAYS)
     found = []
-    for folder, keys in _build_executions(source, built_by - timedelta(days=LOOKBACK_DAYS), built_by).items():
-        names = {key.rsplit("/", 1)[1]: key for key in keys}
-        releases = [k for n, k in names.items() if n.startswith(f"{Kind.RELEASE}-")]
-        if not any(_content(source, key).get("release_id") == release_id for key in releases):
+    executions = _build_executions(source, first, built_by)
+    pipelines = {folder.split("/")[4] for folder in executions}
+    reported: dict[str, set[str]] = {}
+    for name in sorted(pipelines if pipeline is None else {layout.safe(pipeline)}):
+        reported |= reported_validate_builds(source, first, built_by + timedelta(days=1), pipeline=name)
+    for folder, keys in executions.items():
+        builds = reported.get(folder.rsplit("/", 1)[1], set())
+        records = {key: _record(source, key) for key in keys}
+        vouched = {k: r for k, r in records.items() if _uploaded_by(r) in builds}
+        if not any(
+            k.rsplit("/", 1)[1].startswith(f"{Kind.RELEASE}-")
+            and (r.get("content") or {}).get("release_id") == release_id
+            for k, r in vouched.items()
+        ):
             continue
-        for name, key in names.items():
-            if name.startswith(f"{Kind.TEMPLATES}-"):
-                stack = (_content(source, key).get("stacks") or {}).get(stack_name) or {}
+        for key, record in vouched.items():
+            if key.rsplit("/", 1)[1].startswith(f"{Kind.TEMPLATES}-"):
+                stack = ((record.get("content") or {}).get("stacks") or {}).get(stack_name) or {}
                 if stack.get("sha256"):
                     found.append(RecordedTemplate(folder.rsplit("/", 1)[1], str(stack["sha256"]), key))
     return found
@@ -84,8 +126,9 @@ def verify(
     if not recorded:
         raise ProvenanceError(
             f"the ledger {ledger.describe()} records no template of stack {stack_name} for release {release_id} "
-            f"(build evidence {window}): {source} cannot be verified, so it is not deployed. Use the synth artifact "
-            "of the execution that built the release, or roll back through the pipeline"
+            f"from a Validate build CodePipeline reported (build evidence {window}): {source} cannot be verified, "
+            "so it is not deployed. Use the synth artifact of the execution that built the release, or roll back "
+            "through the pipeline"
         )
     for record in recorded:
         if record.sha256 == sha256:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 from botocore.stub import ANY
 
+from cicd.rollback.drill import record_build_evidence
 from cicd.rollback.rollback import RollbackFailedError, RollbackRefusedError, Steps, rollback, status
 from cicd.rollback.template import TemplateError, release_stack_template
 
@@ -414,6 +415,25 @@ def test_an_artifact_for_a_release_the_ledger_has_no_record_of_is_refused(world,
     list_actions(pipeline, now, items=[])
     with pytest.raises(RollbackRefusedError, match=f"records no template of stack Prod-Release for release {A}"):
         artifact_rollback(env, clients, f"data-platform/Synth_Outp/{EXEC[A]}.zip")
+    assert active(clients.ssm) == B
+
+
+@pytest.mark.parametrize("forgery", ["made-up-execution", "another-builds-upload"])
+def test_records_no_reported_validate_build_made_cannot_vouch_for_a_tampered_template(world, now, forgery):
+    """Issue 17 #6: any Validate build can upload templates.json and release.json under incoming/ for any
+    execution; the ledger records them. Only the folder of the Validate build CodePipeline reported counts."""
+    env, clients, pipeline, _ = world
+    tampered = tampered_artifact(A)
+    clients.s3.put_object(Bucket=ARTIFACT_BUCKET, Key="manual/tampered.zip", Body=tampered)
+    execution = "exec-forged" if forgery == "made-up-execution" else EXEC[A]
+    record_build_evidence(
+        clients.s3, EVIDENCE_BUCKET, pipeline=PIPELINE, execution_id=execution, release_id=A, archive=tampered,
+        at=datetime.now(UTC) - timedelta(hours=2), reported=False, build_id="DataPlatformValidate:attackers-build",
+    )  # fmt: skip
+    list_actions(pipeline, now, items=[])
+    with pytest.raises(RollbackRefusedError) as refused:
+        artifact_rollback(env, clients, "manual/tampered.zip")
+    assert "not the template that release was built with" in str(refused.value)
     assert active(clients.ssm) == B
 
 

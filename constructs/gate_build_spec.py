@@ -10,17 +10,26 @@ from typing import Any
 
 from aws_cdk import aws_codebuild as codebuild
 
-# What `make venv` installs, cached between builds (S3 cache) so a warm build skips the download.
-# Never the .make/ stamps: a restored stamp tells make the toolchain is installed and verified, so a
-# tampered or stale cached .venv would be used as is. Without stamps `make venv` re-checks the cached
-# environment against the lock file (fast with the uv cache) on every build.
-# mypy's incremental cache (the gate keeps it in build/gate/mypy-cache) is safe to reuse: mypy checks
-# each module's hash itself. Stamps (.make/) are never cached: they would vouch for a toolchain unseen.
+# What `make venv` installs, cached between pull-request builds (their own S3 cache) so a warm build
+# skips the download. Never the .make/ stamps: a restored stamp tells make the toolchain is installed
+# and verified, so a tampered or stale cached .venv would be used as is.
 TOOLCHAIN_CACHE_PATHS = [
     ".venv/**/*",
     ".venv-checkov/**/*",
     "node_modules/**/*",
     "/root/.cache/uv/**/*",
+    "build/gate/mypy-cache/**/*",
+]
+# The trusted Validate build runs every pushed commit, approved or not, and CodeBuild writes its cache back
+# at the end of every build: whatever an unapproved commit leaves in a cached path, the next build restores.
+# A `.pth` file added to the cached .venv survived `uv pip sync` and ran in later, approved builds; uv's
+# cache trusts its own metadata, so a planted wheel would too. So Validate restores only stores that are
+# checked against the lock before anything in them runs, and builds the Python toolchain fresh
+# (a verified reinstall, ~30 s of uv): npm's content-addressed cache, whose entries `npm ci` checks
+# against package-lock.json's sha512 integrity on every read, and mypy's incremental cache, which is
+# data mypy reads, never code it runs.
+TRUSTED_CACHE_PATHS = [
+    "/root/.npm/_cacache/**/*",
     "build/gate/mypy-cache/**/*",
 ]
 GATE_JUNIT = "build/gate/junit.xml"

@@ -101,6 +101,7 @@ def build_app(
         stage_factory=stage_for,
         cdk_cli_version=cdk_cli_version(),
         approval_guard=audit.approval_guard,
+        trust_boundary_check=audit.trust_boundary_check,
         evidence_bucket=audit.evidence_bucket,
         evidence_key=audit.key,
     )

@@ -1,7 +1,9 @@
 """The delivery pipeline: commit → gate + release build → dev → staging → approval → prod.
 
-Stages: Source, Build, ApproveTrustBoundary (skipped unless the commit moves the trust boundary),
-UpdatePipeline, Assets, Dev, Staging, ApproveProd, Prod (platform lane), ProdRelease (release lane).
+Stages: Source, ChangeEvidence (trusted: who made the change, before any of its code runs), Build
+(Validate, then the deployed trust-boundary check), ApproveTrustBoundary (skipped unless the build moves
+the trust boundary), UpdatePipeline, Assets, Dev, Staging, ApproveProd, Prod (platform lane),
+ProdRelease (release lane).
 
 CDK Pipelines (V2, QUEUED, cross-account keys with rotation, self-mutating). What CDK Pipelines
 cannot express — stage conditions, the release lane's own stage, the trust-boundary gate — is added
@@ -26,8 +28,9 @@ from aws_cdk import pipelines
 from constructs import Construct, trust_boundary
 from constructs.approval_step import NotifyingApprovalStep
 from constructs.approver_access import ApproverAccess
+from constructs.change_evidence import ChangeEvidence, add_change_evidence_stage
 from constructs.delivery_notifications import DeliveryNotifications
-from constructs.gate_build_spec import GATE_JUNIT, TOOLCHAIN_CACHE_PATHS, gate_build_environment
+from constructs.gate_build_spec import GATE_JUNIT, TRUSTED_CACHE_PATHS, gate_build_environment
 from constructs.generated_pipeline import (
     allow_both_connection_namespaces,
     confine_auto_approval,
@@ -55,8 +58,11 @@ APPROVAL_ACTION = "PromoteToProd"
 # names the release-lane stage by the same rule (a test keeps them equal).
 APPROVAL_STAGE = "Approve{stage}"
 RELEASE_LANE_STAGE = "{stage}Release"
-# The Validate action's variables namespace: stage conditions read #{BuildVariables.TRUST_BOUNDARY_CHANGED}.
+# The Validate action's variables namespace (RELEASE_ID, read by the rollback command).
 VALIDATE_NAMESPACE = "BuildVariables"
+GUARD_ACTION = "SeparationOfDuties"
+# CDK Pipelines' self-mutation: the trust-boundary hint counts from the commit it last deployed.
+SELF_MUTATION = ("UpdatePipeline", "SelfMutate")
 
 
 class PlatformStage(Protocol):
@@ -90,6 +96,7 @@ class DeliveryPipelineStack(cdk.Stack):
         stage_factory: StageFactory,
         cdk_cli_version: str,
         approval_guard: lambda_.IFunction,
+        trust_boundary_check: lambda_.IFunction,
         evidence_bucket: s3.IBucket,
         evidence_key: kms.IKey,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -98,6 +105,7 @@ class DeliveryPipelineStack(cdk.Stack):
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
         self._pipeline_name = delivery.pipeline_name
         self._approval_guard = approval_guard
+        self._trust_boundary_check = trust_boundary_check
         self.build_key = self._build_key()
         access_logs = AccessLogBucket(self, "AccessLogs", removal_policy=cdk.RemovalPolicy.RETAIN, retention_days=90)
         # Trusted builds (Validate) and pull requests never share a cache: a PR could otherwise plant
@@ -117,12 +125,15 @@ class DeliveryPipelineStack(cdk.Stack):
         # where the rollback command finds releases; _shape_stages gives the action a fixed namespace so
         # stage conditions can read them. (The tokens these return resolve only inside CDK Pipelines steps.)
         self.synth.exported_variable("RELEASE_ID")
-        self.synth.exported_variable(trust_boundary.VARIABLE)
         self.pipeline = self._code_pipeline(cdk_cli_version, log_retention)
         self.stages = self._add_environments(delivery, environments, stage_factory)
         self.pipeline.build_pipeline()
 
         base = self.pipeline.pipeline
+        self.change_evidence = self._change_evidence(
+            delivery, environments, evidence_bucket, evidence_key, log_retention
+        )
+        add_change_evidence_stage(base, self.change_evidence)
         self.notifications.watch(base)
         self._shape_stages(base, environments)
         self._grant_approvers(environments)
@@ -199,11 +210,8 @@ class DeliveryPipelineStack(cdk.Stack):
                         "install": {"runtime-versions": {"python": "3.11", "nodejs": "20", "java": "corretto17"}},
                         "post_build": {
                             "commands": [
-                                # Run from the deployed build spec, not the commit: constructs/trust_boundary.py.
-                                *trust_boundary.baseline_commands(),
-                                *trust_boundary.classify_commands(),
-                                # Who wrote the change (authors, committers, co-authors, PRs), for the guard.
-                                "make change-identities",
+                                # Who made the change and whether it moves the trust boundary are decided
+                                # outside this build (ChangeEvidence, TrustBoundaryCheck): it runs the change.
                                 # Evidence of every build, passed or failed, goes to the ledger.
                                 "make audit-evidence",
                                 'export RELEASE_ID="$(cat build/cdk.out/evidence/release-id)"',
@@ -211,7 +219,7 @@ class DeliveryPipelineStack(cdk.Stack):
                         },
                     },
                     "reports": {"ValidationGate": {"files": [GATE_JUNIT], "file-format": "JUNITXML"}},
-                    "cache": {"paths": TOOLCHAIN_CACHE_PATHS},
+                    "cache": {"paths": TRUSTED_CACHE_PATHS},
                 }
             ),
             cache=codebuild.Cache.bucket(self.cache, prefix="validate"),
@@ -229,12 +237,36 @@ class DeliveryPipelineStack(cdk.Stack):
                     actions=["s3:PutObject"], resources=[evidence_bucket.arn_for_objects("incoming/*")]
                 ),
                 iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[evidence_key.key_arn]),
-                # The trust-boundary baseline: which execution last got through self-mutation, and its commit.
-                iam.PolicyStatement(
-                    actions=["codepipeline:ListActionExecutions", "codepipeline:GetPipelineExecution"],
-                    resources=[self._pipeline_arn],
-                ),
             ],
+        )
+
+    def _change_evidence(
+        self,
+        delivery: DeliveryConfig,
+        environments: Sequence[EnvironmentConfig],
+        evidence_bucket: s3.IBucket,
+        evidence_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+    ) -> ChangeEvidence:
+        """The trusted step before Build; it counts commits since each approval gate's last approval."""
+        gates = {APPROVAL_STAGE.format(stage=s): GUARD_ACTION for s in self._gated_stage_names(environments)}
+        return ChangeEvidence(
+            self,
+            "ChangeEvidence",
+            pipeline_name=self._pipeline_name,
+            pipeline_arn=self._pipeline_arn,
+            repository=delivery.repository,
+            branch=delivery.branch,
+            connection_arn=delivery.connection_arn,
+            provider_api_url=delivery.source_provider.api_url,
+            token_secret_arn=delivery.source_provider.token_secret_arn,
+            evidence_bucket=evidence_bucket,
+            evidence_key=evidence_key,
+            approval_gates={**gates, trust_boundary.STAGE_NAME: trust_boundary.GUARD_ACTION},
+            self_mutation=SELF_MUTATION,
+            trust_boundary_paths=trust_boundary.TRUST_BOUNDARY_PATHS,
+            encryption_key=self.build_key,
+            log_retention=log_retention,
         )
 
     def _code_pipeline(self, cdk_cli_version: str, log_retention: logs.RetentionDays) -> pipelines.CodePipeline:
@@ -303,7 +335,7 @@ class DeliveryPipelineStack(cdk.Stack):
         approval.add_step_dependency(broadening)
         # Separation of duties: fails the stage when the approver wrote the change or is no approver.
         guard = LambdaInvokeStep(
-            "SeparationOfDuties",
+            GUARD_ACTION,
             function=self._approval_guard,
             user_parameters={
                 "approval_stage": APPROVAL_STAGE.format(stage=stage.stage_name),
@@ -385,6 +417,9 @@ class DeliveryPipelineStack(cdk.Stack):
 
     def _shape_stages(self, pipeline: codepipeline.Pipeline, environments: Sequence[EnvironmentConfig]) -> None:
         """Trust-boundary gate, release-lane stages and stage conditions, all looked up by stage name."""
+        trust_boundary.add_trust_boundary_check(
+            pipeline, check=self._trust_boundary_check, pipeline_name=self._pipeline_name
+        )
         trust_boundary.add_trust_boundary_stage(
             pipeline,
             topic=self.notifications.topic,
@@ -392,15 +427,17 @@ class DeliveryPipelineStack(cdk.Stack):
             pipeline_name=self._pipeline_name,
             review_url=self._review_url,
         )
-        # After every L2 stage exists; the guard lives in the audit stack (a cross-stack reference).
-        layout = StageLayout(pipeline, references=[self._approval_guard.function_name])
+        # After every L2 stage exists; the guard and the check live in the audit stack (cross-stack references).
+        layout = StageLayout(
+            pipeline, references=[self._approval_guard.function_name, self._trust_boundary_check.function_name]
+        )
         layout.set_action_property("Build", "Validate", "Namespace", VALIDATE_NAMESPACE)
         layout.configuration_role_arns_as_sub()
         layout.set_before_entry(
             trust_boundary.STAGE_NAME,
             skip_unless_condition(
                 rule_name="TrustBoundaryChanged",
-                variable=f"#{{{VALIDATE_NAMESPACE}.{trust_boundary.VARIABLE}}}",
+                variable=f"#{{{trust_boundary.CHECK_NAMESPACE}.{trust_boundary.VARIABLE}}}",
                 equals="true",
             ),
         )

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import assertions
-from constructs import trust_boundary
-from constructs.gate_build_spec import TOOLCHAIN_CACHE_PATHS
+from constructs import change_evidence, trust_boundary
+from constructs.gate_build_spec import TRUSTED_CACHE_PATHS
 
 from cicd.rollback.pipeline import release_lane_stage
 from config import load_all
+from pipeline_assets.approval_guard import evidence as guard_evidence
 from stacks.delivery_pipeline_stack import APPROVAL_ACTION, MAIN_COMMAND, RELEASE_LANE_STAGE, STAGE_PACKAGES_COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,10 +48,11 @@ def test_v2_queued_and_named(pipeline):
     assert pipeline["Name"] == load_all().delivery.pipeline_name
 
 
-def test_stages_run_source_build_trust_gate_selfmutate_assets_then_dev_staging_approval_prod(pipeline):
+def test_stages_run_source_evidence_build_trust_gate_selfmutate_assets_then_dev_staging_approval_prod(pipeline):
     names = [s["Name"] for s in pipeline["Stages"]]
     assert names == [
         "Source",
+        "ChangeEvidence",
         "Build",
         "ApproveTrustBoundary",
         "UpdatePipeline",
@@ -78,7 +80,8 @@ def test_the_build_runs_exactly_the_readme_main_command(app_stacks):
     assert spec["env"]["variables"]["PACKAGES_REQUIRED"] == "true"
     assert spec["reports"]["ValidationGate"]["files"] == ["build/gate/junit.xml"]
     assert "RELEASE_ID" in spec["env"]["exported-variables"]
-    assert ".venv/**/*" in spec["cache"]["paths"]
+    # Issue 17 #5: only caches that are verified before anything in them runs (constructs/gate_build_spec.py).
+    assert spec["cache"]["paths"] == TRUSTED_CACHE_PATHS
     assert "build/gate/mypy-cache/**/*" in spec["cache"]["paths"]  # type-check starts warm
 
 
@@ -266,7 +269,7 @@ def test_cloudwatch_logs_may_use_the_build_key_for_this_accounts_log_groups_only
     arn = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
     assert json.dumps(arn).endswith(':logs:eu-west-1:111111111111:log-group:*"]]}')
     encrypted = [g for g in template.find_resources("AWS::Logs::LogGroup").values() if "KmsKeyId" in g["Properties"]]
-    assert len(encrypted) == 2  # the pipeline's build logs and the PR builds' logs
+    assert len(encrypted) == 3  # the pipeline's build logs, the PR builds' and ChangeEvidence's
     assert all(
         g["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
         == next(lid for lid in template.find_resources("AWS::KMS::Key") if lid.startswith("BuildKey"))
@@ -288,11 +291,23 @@ def test_trust_boundary_changes_are_approved_by_the_deployed_guard_before_self_m
     assert condition["Result"] == "SKIP"
     [rule] = condition["Rules"]
     assert rule["Configuration"] == {
-        "Variable": f"#{{BuildVariables.{trust_boundary.VARIABLE}}}",
+        "Variable": f"#{{TrustBoundary.{trust_boundary.VARIABLE}}}",
         "Value": "true",
         "Operator": "EQ",
     }
     assert actions(pipeline, "Build")["Validate"]["Namespace"] == "BuildVariables"
+
+
+def test_the_deployed_check_judges_the_validate_builds_output_right_after_it(pipeline):
+    """Issue 17 #1: the boundary is decided by a function of the audit stack from what will deploy."""
+    build = actions(pipeline, "Build")
+    check, validate = build[trust_boundary.CHECK_ACTION], build["Validate"]
+    assert check["ActionTypeId"] == {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"}
+    assert check["RunOrder"] == validate["RunOrder"] + 1
+    assert check["InputArtifacts"] == validate["OutputArtifacts"]
+    assert check["Namespace"] == "TrustBoundary"
+    assert "Fn::ImportValue" in json.dumps(check["Configuration"]["FunctionName"])
+    assert json.loads(check["Configuration"]["UserParameters"])["hint"] == "#{ChangeEvidence.TRUST_BOUNDARY_HINT}"
 
 
 def test_every_ref_in_the_reshaped_stages_names_a_resource_of_this_template(app_stacks, pipeline):
@@ -326,18 +341,72 @@ def test_every_ref_in_the_reshaped_stages_names_a_resource_of_this_template(app_
         assert "Fn::ImportValue" in actions(pipeline, stage_name)[action_name]["Configuration"]["FunctionName"]
 
 
-def test_the_validate_build_classifies_the_trust_boundary_from_its_deployed_build_spec(app_stacks):
+def _change_evidence_project(app_stacks) -> tuple[str, dict]:
+    [(logical_id, project)] = [
+        (lid, p["Properties"])
+        for lid, p in app_stacks["pipeline"].find_resources("AWS::CodeBuild::Project").items()
+        if change_evidence.HEREDOC in p["Properties"]["Source"].get("BuildSpec", "")
+    ]
+    return logical_id, project
+
+
+def test_change_evidence_runs_before_build_from_its_own_deployed_build_spec(app_stacks, pipeline):
+    """Issue 17 (design): no repository code, no cache, the collector inlined in the deployed spec."""
+    logical_id, project = _change_evidence_project(app_stacks)
+    [action] = stage(pipeline, change_evidence.STAGE_NAME)["Actions"]
+    assert action["Name"] == change_evidence.ACTION_NAME and action["Namespace"] == change_evidence.NAMESPACE
+    assert action["Configuration"]["ProjectName"] == {"Ref": logical_id}
+    assert action["InputArtifacts"] == stage(pipeline, "Source")["Actions"][0]["OutputArtifacts"]
+    spec = json.loads(project["Source"]["BuildSpec"])
+    assert spec["phases"]["build"]["commands"] == change_evidence.build_spec_commands(
+        change_evidence.COLLECTOR.read_text()
+    )
+    assert "set -euo pipefail" in spec["phases"]["build"]["commands"][2]
+    assert spec["env"]["variables"] == {"GIT_NO_REPLACE_OBJECTS": "1"}
+    assert set(spec["env"]["exported-variables"]) == {"TRUST_BOUNDARY_HINT", "CHANGE_EVIDENCE_KEY"}
+    assert "cache" not in spec and project["Cache"] == {"Type": "NO_CACHE"}  # a fresh container, nothing restored
+    variables = {v["Name"]: v for v in project["Environment"]["EnvironmentVariables"]}
+    assert variables["PROVIDER_TOKEN"]["Type"] == "SECRETS_MANAGER"
+    assert variables["PROVIDER_TOKEN"]["Value"] == load_all().delivery.source_provider.token_secret_arn
+    assert json.loads(variables["APPROVAL_GATES"]["Value"]) == {
+        "ApproveProd": "SeparationOfDuties",
+        trust_boundary.STAGE_NAME: trust_boundary.GUARD_ACTION,
+    }
+    assert json.loads(variables["SELF_MUTATION"]["Value"]) == {"UpdatePipeline": "SelfMutate"}
+    assert "SelfMutate" in actions(pipeline, "UpdatePipeline")
+    # The guard looks for this very stage and action.
+    assert (guard_evidence.EVIDENCE_STAGE, guard_evidence.EVIDENCE_ACTION) == (
+        change_evidence.STAGE_NAME,
+        change_evidence.ACTION_NAME,
+    )
+
+
+def test_only_the_change_evidence_role_carries_the_change_evidence_writer_tag(app_stacks):
+    _, project = _change_evidence_project(app_stacks)
+    role = project["ServiceRole"]["Fn::GetAtt"][0]
+    tagged = [
+        lid
+        for stack in ("pipeline", "audit")
+        for lid, r in app_stacks[stack].find_resources("AWS::IAM::Role").items()
+        if {"Key": "evidence-writer", "Value": "change-evidence"} in r["Properties"].get("Tags", [])
+    ]
+    assert tagged == [role]
+    writes = [
+        s for _, s in _statements_of_role(app_stacks["pipeline"], role) if "s3:PutObject" in json.dumps(s["Action"])
+    ]
+    assert len(writes) == 1 and "/trusted/change-evidence/*" in json.dumps(writes[0]["Resource"])
+
+
+def test_the_validate_build_no_longer_judges_who_made_the_change_or_the_boundary(app_stacks):
+    """It runs the change's own code: its evidence is the gate report and the release, nothing that decides."""
     [spec] = [
         json.loads(p["Properties"]["Source"]["BuildSpec"])
         for p in app_stacks["pipeline"].find_resources("AWS::CodeBuild::Project").values()
         if "RELEASE_ID" in p["Properties"]["Source"].get("BuildSpec", "")
     ]
     post = spec["phases"]["post_build"]["commands"]
-    expected = [*trust_boundary.baseline_commands(), *trust_boundary.classify_commands()]
-    assert post[: len(expected)] == expected
-    assert post.index("make audit-evidence") > post.index(expected[-1])  # the evidence file is uploaded
-    assert post.index("make change-identities") + 1 == post.index("make audit-evidence")
-    assert set(spec["env"]["exported-variables"]) == {"RELEASE_ID", trust_boundary.VARIABLE}
+    assert "make change-identities" not in post and not [c for c in post if "git diff" in c]
+    assert set(spec["env"]["exported-variables"]) == {"RELEASE_ID"}
 
 
 def test_pull_requests_cannot_touch_the_trusted_toolchain_cache_and_stamps_are_never_cached(app_stacks):
@@ -369,8 +438,7 @@ def test_pull_requests_cannot_touch_the_trusted_toolchain_cache_and_stamps_are_n
     assert len(buckets) == 2
     for project in projects.values():
         spec = project["Properties"]["Source"].get("BuildSpec", "")
-        assert ".make" not in spec
-    assert not [p for p in TOOLCHAIN_CACHE_PATHS if p.startswith(".make")]
+        assert ".make/" not in spec
 
 
 def test_no_role_of_the_pipeline_has_an_unscoped_star_action(app_stacks):

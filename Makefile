@@ -65,10 +65,6 @@ validate-changed: venv ## The gate on what changed since BASE (default origin/ma
 test: venv ## Every test, slow ones included
 	$(PY) -m pytest -q
 
-.PHONY: change-identities
-change-identities: $(VENV_STAMP) ## Pipeline step: record every author, committer, co-author and PR since the last prod release
-	$(PY) -m cicd audit change-identities --since auto --out build/cdk.out/evidence/change-identities.json
-
 .PHONY: audit-evidence
 audit-evidence: $(VENV_STAMP) ## Pipeline step: upload the gate report, release and templates to the evidence ledger
 	$(PY) -m cicd audit upload-evidence --bucket "$$EVIDENCE_BUCKET" --pipeline "$$PIPELINE_NAME" --execution-id "$$PIPELINE_EXECUTION_ID"

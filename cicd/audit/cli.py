@@ -27,8 +27,6 @@ from cicd.options import (
     root_of,
 )
 
-CHANGE_IDENTITIES_FILE = "build/cdk.out/evidence/change-identities.json"
-
 
 def _date(value: str) -> date:
     try:
@@ -155,14 +153,12 @@ def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> i
     from cicd.audit.evidence import EvidenceError, collect, upload, upload_id
 
     root = root_of(args)
-    identities = getattr(args, "change_identities", CHANGE_IDENTITIES_FILE)
     try:
         evidence = collect(
             root,
             gate_report=root / args.gate_report,
             release_dir=None if args.no_release else root / args.release_dir,
             cloud_assembly=None if args.no_templates else root / args.cloud_assembly,
-            change_identities=root / identities,
         )
     except EvidenceError as exc:
         return error("audit upload-evidence", str(exc))
@@ -176,28 +172,6 @@ def cmd_upload_evidence(args: argparse.Namespace, *, s3: Any | None = None) -> i
     )
     for key in keys:
         print(f"uploaded s3://{args.bucket}/{key}")
-    if "change-identities.json" not in evidence.files:
-        print(
-            f"audit upload-evidence: {identities} not found (run `make change-identities`); "
-            "the approval guard will reject this execution's production approval",
-            file=sys.stderr,
-        )
-    return ExitCode.OK
-
-
-def cmd_change_identities(args: argparse.Namespace) -> int:
-    from cicd.audit.identities import IdentitiesError, collect_change_identities, write
-
-    root = root_of(args)
-    try:
-        data = collect_change_identities(root, since=args.since)
-    except IdentitiesError as exc:
-        return error("audit change-identities", str(exc))
-    out = root / args.out
-    write(out, data)
-    commit_range = data["range"]
-    start = commit_range["since_ref"] or f"the newest {commit_range['window'].get('commits')} commits"
-    print(f"wrote {out}: {len(data['commits'])} commits since {start}, {len(data['identities'])} identities")
     return ExitCode.OK
 
 
@@ -256,26 +230,7 @@ def add_parser(subparsers: Any) -> None:
     upload.add_argument("--gate-report", default="build/gate/report.json", help="gate report (default: %(default)s)")
     upload.add_argument("--release-dir", default="build/release/current", help="release bundle (default: %(default)s)")
     upload.add_argument("--cloud-assembly", default="build/cdk.out", help="cdk synth output (default: %(default)s)")
-    upload.add_argument(
-        "--change-identities",
-        default=CHANGE_IDENTITIES_FILE,
-        help="output of `audit change-identities`, uploaded when present (default: %(default)s)",
-    )
     upload.add_argument("--no-release", action="store_true", help="no release bundle was built")
     upload.add_argument("--no-templates", action="store_true", help="no cloud assembly was synthesized")
     add_profile_option(upload)
     upload.set_defaults(handler=cmd_upload_evidence)
-
-    identities = commands.add_parser(
-        "change-identities", help="(Validate step) every author, committer, co-author and PR of the change"
-    )
-    identities.add_argument(
-        "--since",
-        default="auto",
-        metavar="SHA|auto",
-        help="exclusive start commit; auto: newest prod-release-* tag, else the last 30 days / 500 commits",
-    )
-    identities.add_argument(
-        "--out", default=CHANGE_IDENTITIES_FILE, metavar="FILE", help="output JSON (default: %(default)s)"
-    )
-    identities.set_defaults(handler=cmd_change_identities)

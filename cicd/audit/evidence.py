@@ -1,6 +1,7 @@
 """Build evidence the pipeline's synth step hands to the ledger: what was built, from which commit,
-by whom (every identity of the change, cicd/audit/identities.py), which checks ran, and the exact
-CloudFormation templates.
+which checks ran, and the exact CloudFormation templates. Who made the change is not among them: this
+build runs the change's own code, so the trusted ChangeEvidence step records that before it
+(pipeline_assets/change_evidence).
 
 The synth step runs `cicd audit upload-evidence` after the gate and the release build; the
 files land under `incoming/<pipeline>/<execution-id>/<upload-id>/` in the evidence bucket, and the
@@ -90,7 +91,6 @@ def collect(
     gate_report: Path,
     release_dir: Path | None,
     cloud_assembly: Path | None,
-    change_identities: Path | None = None,
 ) -> EvidenceFiles:
     if not gate_report.is_file():
         raise EvidenceError(f"{gate_report} not found: run `cicd validate` first (it writes the gate report)")
@@ -105,10 +105,6 @@ def collect(
             json.dumps(template_hashes(cloud_assembly), indent=2, sort_keys=True) + "\n"
         ).encode()
     files["commit.json"] = (json.dumps(commit_info(root), indent=2, sort_keys=True) + "\n").encode()
-    # Optional here, so a failed build still uploads its gate report; the approval guard fails
-    # closed when the file is missing (no identities, no approval).
-    if change_identities is not None and change_identities.is_file():
-        files["change-identities.json"] = change_identities.read_bytes()
     return EvidenceFiles(files)
 
 

@@ -165,13 +165,7 @@ def test_cli_upload_evidence(tmp_path, s3, capsys, monkeypatch):
     lines = captured.out.splitlines()
     prefix = f"uploaded s3://{BUCKET}/incoming/DataPlatformDelivery/{EXECUTION}/DataPlatformSynth_6f1e2d3c-"
     assert len(lines) == 4 and all(line.startswith(prefix) for line in lines)
-    assert "change-identities.json not found (run `make change-identities`)" in captured.err
-
-    identities = tmp_path / cli.CHANGE_IDENTITIES_FILE
-    identities.parent.mkdir(parents=True, exist_ok=True)
-    identities.write_text('{"schema": "change-identities/v1"}')
-    assert cli.cmd_upload_evidence(args, s3=s3) == 0
-    assert capsys.readouterr().out.count("/change-identities.json") == 1
+    assert "change-identities" not in captured.out + captured.err  # who made the change is not this build's to say
 
 
 def test_cli_upload_evidence_without_a_gate_report_exits_2(tmp_path, capsys):

@@ -39,3 +39,11 @@ def test_every_control_names_an_existing_test_file_and_function():
 def test_every_issue_item_has_a_row():
     numbers = {int(n) for n in re.findall(r"^\| (\d+) \|", DOC.read_text(), re.MULTILINE)}
     assert numbers == set(range(1, 21))
+
+
+def test_every_issue_17_attack_has_a_row_and_the_threat_model_its_sections():
+    text = DOC.read_text()
+    attacks = {int(n) for n in re.findall(r"^\| 17\.(\d+) \|", text, re.MULTILINE)}
+    assert attacks == set(range(1, 11))
+    for section in ("### What runs where", "### Who may write each evidence prefix", "### Residual risks"):
+        assert section in text, section

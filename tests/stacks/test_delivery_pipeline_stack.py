@@ -531,3 +531,10 @@ def test_a_stack_depending_on_the_release_lane_stops_the_split_with_the_fix():
     platform = SimpleNamespace(stage_name="Prod", release_lane=lane, stacks=[lane, monitoring])
     with pytest.raises(ValueError, match=r"Monitoring depend on the release lane stack Release.*stage\.py"):
         DeliveryPipelineStack._split_release_lane(None, platform)  # type: ignore[arg-type]
+
+
+def test_the_inline_change_evidence_spec_stays_within_a_conservative_size(app_stacks):
+    """CodeBuild documents no limit for an inline build spec; stay under 25,000 characters so a limit of that order,
+    if the API enforces one, never fails a self-mutation."""
+    _, project = _change_evidence_project(app_stacks)
+    assert len(project["Source"]["BuildSpec"]) < 25_000

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from constructs.change_evidence import COLLECTOR, build_spec_commands
 
+from pipeline_assets.approval_guard import evidence as guard_evidence
+from pipeline_assets.approval_guard.policy import Approval, Author, Change, decide
 from pipeline_assets.change_evidence import collect
 from pipeline_assets.ledger import layout
 from tests.pipeline_assets.change_evidence.fakes import REPOSITORY, TOKEN, FakeAws, FakeGitHub, commit, git, user
@@ -317,3 +319,36 @@ def test_the_record_key_is_the_ledger_layouts():
     )
     for sample in ("a:b", "x/y", ".lead", "ok-1.2@3=4+5"):
         assert collect.safe(sample) == layout.safe(sample)
+
+
+def test_the_guard_rejects_the_real_author_on_the_record_the_step_wrote(repo, github, fake_aws, tmp_path):
+    """Issue 17 #2 end to end: alice's commit claims bob as author, but came through her pull request."""
+    shas = history(repo, github, fake_aws)
+    code, _, err = run_step(repo, github, fake_aws, tmp_path)
+    assert code == 0, err
+    evidence = record(fake_aws)
+    commits = guard_evidence.commits_since(evidence, stage="ApproveProd", release=shas["base"], where="the ledger")
+    names, accounts, unverifiable = guard_evidence.identities_of(evidence, commits)
+    change = Change(tuple(names), accounts=tuple(accounts.values()))
+    aliases = {
+        "alice@example.com": ["alice", "github:1001"],
+        "bob@example.com": ["bob", "github:1002"],
+        "carol@example.com": ["carol", "github:1003"],
+        "dan@example.com": ["dan", "github:1004"],
+        "frank@example.com": ["frank", "github:1006"],
+    }
+    role = "arn:aws:iam::111111111111:role/DataPlatformReleaseApprovers"
+
+    def approve(person: str):
+        arn = f"arn:aws:sts::111111111111:assumed-role/DataPlatformReleaseApprovers/{person}"
+        approval = Approval(arn, "2026-03-02T10:00:00+00:00", "ok", "Succeeded", "cloudtrail", person)
+        author = Author(None, None, shas["forged"], None)
+        return decide(
+            approval=approval, author=author, approvers=(role,), break_glass_principals=(),
+            is_group_member=lambda *_: False, aliases=aliases, change=change,
+        )  # fmt: skip
+
+    assert unverifiable == []
+    assert "alice approved a change they authored" in approve("alice").message  # PR #13's author
+    assert "dan approved a change they authored" in approve("dan").message  # reviewed PR #12
+    assert approve("frank").allowed

@@ -81,7 +81,7 @@ def add_trust_boundary_check(pipeline: codepipeline.Pipeline, *, check: lambda_.
     build.add_action(
         actions.LambdaInvokeAction(
             action_name=CHECK_ACTION,
-            run_order=validate.action_properties.run_order + 1,
+            run_order=int(validate.action_properties.run_order or 1) + 1,
             lambda_=check,
             inputs=[assembly],
             variables_namespace=CHECK_NAMESPACE,

@@ -35,10 +35,9 @@ def _binds(statement: dict[str, Any]) -> bool:
 
 def unbound_statements(document: dict[str, Any] | str) -> list[str]:
     """Sids (or indexes) of the Allow statements that let a caller choose sts:SourceIdentity."""
-    if isinstance(document, str):
-        document = json.loads(urllib.parse.unquote(document))
+    parsed: dict[str, Any] = json.loads(urllib.parse.unquote(document)) if isinstance(document, str) else document
     loose = []
-    for index, statement in enumerate(_list(document.get("Statement") or [])):
+    for index, statement in enumerate(_list(parsed.get("Statement") or [])):
         actions = {str(a).lower() for a in _list(statement.get("Action") or [])}
         principal = statement.get("Principal") or {}
         federated_only = isinstance(principal, dict) and set(principal) == {"Federated"}

@@ -1,8 +1,10 @@
 """The deployed trust-boundary check as CodePipeline runs it: the Build artifact in, a verdict out.
 
-DeliveryAudit is synthesized by the real stack and deployed to moto's CloudFormation (GetTemplate then
-answers what was deployed); the Build artifact is a real cloud assembly, zipped as CodePipeline stores
-it, in moto S3. CodePipeline's job-result calls are a botocore Stubber (moto has no job API).
+The stacks are deployed to moto's CloudFormation (GetTemplate then answers what was deployed); the Build
+artifact is a cloud assembly, zipped as CodePipeline stores it, in moto S3. CodePipeline's job-result
+calls go through a real client whose requests are validated and answered locally (moto has no job API).
+The fast tests use a small assembly; the attack itself is played on DeliveryAudit as the real stack
+synthesizes it (twice, hence `slow`: `make test` runs it, the gate's unit-tests leave it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import aws_cdk as cdk
 import boto3
 import pytest
-from constructs import evidence_functions, trust_boundary, trust_boundary_check
+from constructs import evidence_functions, trust_boundary_check
 
 from config import load_all
 from pipeline_assets.ledger import layout
@@ -35,6 +37,53 @@ PIPELINE_TEMPLATE = {
     "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "delivery"}}},
     "Outputs": {"PipelineName": {"Value": "data-platform-delivery"}},
 }
+STAGING = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
+
+
+def audit_template(bundle: str) -> dict[str, Any]:
+    """A small DeliveryAudit: a queue, and a function deployed from the bundle named by its content hash."""
+    return {
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600}},
+            "GuardRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "lambda.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    }
+                },
+            },
+            "EvidenceApprovalGuard0A1B2C3D": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Code": {"S3Bucket": STAGING, "S3Key": f"{bundle}.zip"},
+                    "Handler": "pipeline_assets.approval_guard.handler.handler",
+                    "Role": {"Fn::GetAtt": ["GuardRole", "Arn"]},
+                    "Runtime": "python3.12",
+                },
+            },
+        }
+    }
+
+
+def small_assembly(out: Path, bundle: str) -> Path:
+    out.mkdir(parents=True)
+    templates = {"DeliveryPipeline": PIPELINE_TEMPLATE, "DeliveryAudit": audit_template(bundle)}
+    artifacts = {
+        name: {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{name}.template.json"}}
+        for name in templates
+    }
+    (out / "manifest.json").write_text(json.dumps({"version": "41.0.0", "artifacts": artifacts}))
+    for name, template in templates.items():
+        (out / f"{name}.template.json").write_text(json.dumps(template))
+    return out
 
 
 def synthesize_audit(out: Path, repo_root: Path) -> Path:
@@ -80,6 +129,16 @@ def zipped(assembly: Path, into: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def small(tmp_path_factory) -> dict[str, Path]:
+    """The deployed build, and one whose guard bundle has another content hash."""
+    base = tmp_path_factory.mktemp("small")
+    deployed = small_assembly(base / "deployed", "a" * 64)
+    changed = small_assembly(base / "changed", "b" * 64)
+    return {"deployed": zipped(deployed, base / "deployed"), "changed": zipped(changed, base / "changed"),
+            "deployed_dir": deployed}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
 def assemblies(tmp_path_factory) -> dict[str, Path]:
     """The deployed build, and a build whose only change is a pipeline_assets/__init__.py (outside the old path
     list, yet packed into the guard's bundle) that turns the guard's self-approval check off."""
@@ -96,22 +155,24 @@ def assemblies(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def aws(object_lock_bucket, assemblies):
-    """moto with the evidence bucket, the artifact bucket, and both boundary stacks deployed from the deployed build."""
+def aws(object_lock_bucket):
+    """moto with the evidence bucket, the artifact bucket and CDK's staging bucket."""
     s3 = object_lock_bucket(EVIDENCE)
-    s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
-    staging = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
-    s3.create_bucket(Bucket=staging, CreateBucketConfiguration={"LocationConstraint": REGION})
+    for bucket in (ARTIFACTS, STAGING):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     boto3.client("ssm", region_name=REGION).put_parameter(
         Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String"
     )
-    audit = (assemblies["deployed_dir"] / "DeliveryAudit.template.json").read_text()
-    for key in set(re.findall(r'"S3Key": "([^"]+)"', audit)):  # CloudFormation reads each bundle from staging
-        s3.put_object(Bucket=staging, Key=key, Body=b"PK\x05\x06" + b"\x00" * 18)
-    cloudformation = boto3.client("cloudformation", region_name=REGION)
-    cloudformation.create_stack(StackName="DeliveryAudit", TemplateBody=audit, Capabilities=["CAPABILITY_NAMED_IAM"])
-    cloudformation.create_stack(StackName="DeliveryPipeline", TemplateBody=json.dumps(PIPELINE_TEMPLATE))
-    return {"s3": s3, "cloudformation": cloudformation}
+    return {"s3": s3, "cloudformation": boto3.client("cloudformation", region_name=REGION)}
+
+
+def deploy(aws, assembly: Path) -> None:
+    """Both boundary stacks as deployed now, from `assembly` (each bundle placed where CloudFormation reads it)."""
+    for name in ("DeliveryPipeline", "DeliveryAudit"):
+        body = (assembly / f"{name}.template.json").read_text()
+        for key in set(re.findall(r'"S3Key": "([^"]+)"', body)):
+            aws["s3"].put_object(Bucket=STAGING, Key=key, Body=b"PK\x05\x06" + b"\x00" * 18)
+        aws["cloudformation"].create_stack(StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"])
 
 
 class CodePipeline:
@@ -173,8 +234,10 @@ def check(aws, assemblies, build: str, *, hint: str = "false", stacks=("Delivery
     return verdict, operation, params, store
 
 
-def test_a_build_that_deploys_what_is_deployed_does_not_move_the_boundary(aws, assemblies):
-    verdict, operation, params, store = check(aws, assemblies, "deployed")
+def test_a_build_that_deploys_what_is_deployed_does_not_move_the_boundary(aws, small):
+    deploy(aws, small["deployed_dir"])
+
+    verdict, operation, params, store = check(aws, small, "deployed")
 
     assert operation == "PutJobSuccessResult" and params["outputVariables"] == {"TRUST_BOUNDARY_CHANGED": "false"}
     assert verdict is not None and verdict.stacks == {"DeliveryPipeline": [], "DeliveryAudit": []}
@@ -183,9 +246,26 @@ def test_a_build_that_deploys_what_is_deployed_does_not_move_the_boundary(aws, a
     assert store.get_json(key)["changed"] is False
 
 
+def test_a_changed_bundle_hash_moves_the_boundary_and_the_record_says_where(aws, small):
+    deploy(aws, small["deployed_dir"])
+
+    verdict, _, params, store = check(aws, small, "changed")
+
+    assert params["outputVariables"] == {"TRUST_BOUNDARY_CHANGED": "true"}
+    assert verdict is not None and verdict.stacks == {
+        "DeliveryPipeline": [],
+        "DeliveryAudit": ["changed /Resources/EvidenceApprovalGuard0A1B2C3D/Properties/Code/S3Key"],
+    }
+    [key] = store.list_keys(layout.TRUST_BOUNDARY_PREFIX)
+    assert store.get_json(key)["differences"]["DeliveryAudit"] == verdict.stacks["DeliveryAudit"]
+
+
+@pytest.mark.slow
 def test_a_file_the_path_list_missed_that_changes_the_guard_bundle_moves_the_boundary(aws, assemblies):
-    """Issue 17 #1: pipeline_assets/__init__.py is outside the path list, yet in the guard's bundle."""
-    assert trust_boundary.in_boundary("pipeline_assets/__init__.py") is False  # what the old gate decided on
+    """Issue 17 #1: pipeline_assets/__init__.py was outside the path list (9cf02fd's in_boundary() said False),
+    yet it is packed into the guard's bundle; one that patches policy.same_person made the guard accept a
+    self-approval. Played on DeliveryAudit as the real stack synthesizes it."""
+    deploy(aws, assemblies["deployed_dir"])
 
     verdict, _, params, store = check(aws, assemblies, "planted")
 
@@ -199,25 +279,30 @@ def test_a_file_the_path_list_missed_that_changes_the_guard_bundle_moves_the_bou
 
 
 @pytest.mark.parametrize("hint", ["true", "#{ChangeEvidence.TRUST_BOUNDARY_HINT}", ""])
-def test_a_path_hint_other_than_false_counts_as_a_change(aws, assemblies, hint):
-    verdict, _, params, _ = check(aws, assemblies, "deployed", hint=hint)
+def test_a_path_hint_other_than_false_counts_as_a_change(aws, small, hint):
+    deploy(aws, small["deployed_dir"])
+
+    verdict, _, params, _ = check(aws, small, "deployed", hint=hint)
 
     assert params["outputVariables"] == {"TRUST_BOUNDARY_CHANGED": "true"}
     assert verdict is not None and "path hint" in verdict.summary
 
 
-def test_a_stack_cloudformation_does_not_have_fails_the_job(aws, assemblies):
+def test_a_stack_cloudformation_does_not_have_fails_the_job(aws, small):
+    deploy(aws, small["deployed_dir"])
     aws["cloudformation"].delete_stack(StackName="DeliveryPipeline")
 
-    verdict, operation, params, store = check(aws, assemblies, "deployed")
+    verdict, operation, params, store = check(aws, small, "deployed")
 
     assert verdict is None and operation == "PutJobFailureResult"
     assert "trust-boundary check error" in params["failureDetails"]["message"]
     assert list(store.list_keys(layout.TRUST_BOUNDARY_PREFIX)) == []
 
 
-def test_a_stack_missing_from_the_artifact_fails_the_job_naming_it(aws, assemblies):
-    verdict, operation, params, _ = check(aws, assemblies, "deployed", stacks=("DeliveryPipeline", "Elsewhere"))
+def test_a_stack_missing_from_the_artifact_fails_the_job_naming_it(aws, small):
+    deploy(aws, small["deployed_dir"])
+
+    verdict, operation, params, _ = check(aws, small, "deployed", stacks=("DeliveryPipeline", "Elsewhere"))
 
     assert verdict is None and operation == "PutJobFailureResult"
     assert (

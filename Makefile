@@ -65,6 +65,10 @@ validate-changed: venv ## The gate on what changed since BASE (default origin/ma
 test: venv ## Every test, slow ones included
 	$(PY) -m pytest -q
 
+.PHONY: change-identities
+change-identities: ## Transitional no-op: the Validate spec deployed before issue 17 calls it (README: rolling out)
+	@echo "change-identities: recorded by the trusted ChangeEvidence stage now (pipeline_assets/change_evidence)"
+
 .PHONY: audit-evidence
 audit-evidence: $(VENV_STAMP) ## Pipeline step: upload the gate report, release and templates to the evidence ledger
 	$(PY) -m cicd audit upload-evidence --bucket "$$EVIDENCE_BUCKET" --pipeline "$$PIPELINE_NAME" --execution-id "$$PIPELINE_EXECUTION_ID"

@@ -60,6 +60,34 @@ def test_primary_keys_are_tested_unique_and_not_null():
         assert {"unique", "not_null"} <= tests, name
 
 
+def _refs(sql_path: Path) -> set[str]:
+    return set(re.findall(r"ref\(\s*'([a-z0-9_]+)'\s*\)", sql_path.read_text()))
+
+
+def test_marts_read_deduplicated_models_never_staging_rows_that_repeat_their_key():
+    """Staging keeps every CRM version and re-sent row; a mart reading it counts or picks duplicates."""
+    for path in (PROJECT / "models" / "marts").rglob("*.sql"):
+        staging = {name for name in _refs(path) if name.startswith("stg_")}
+        assert not staging, f"{path.name} reads {staging}: read the deduplicated intermediate model instead"
+
+
+def test_contacts_have_a_model_unique_per_contact_with_key_tests():
+    _, model = _models()["int_contacts_deduplicated"]
+    key = next(c for c in model["columns"] if c["name"] == "contact_id")
+    assert {"unique", "not_null"} <= {t if isinstance(t, str) else next(iter(t)) for t in key["data_tests"]}
+    assert "int_contacts_deduplicated" in _refs(PROJECT / "models" / "marts" / "crm" / "customer_health.sql")
+
+
+def test_marts_consumed_outside_the_project_are_public():
+    project = yaml.safe_load((PROJECT / "dbt_project.yml").read_text())["models"]["data_platform"]
+    assert project["marts"]["+access"] == "public"
+    for folder in ("staging", "intermediate"):
+        assert "+access" not in project[folder], f"{folder} models are internal: keep the default (protected)"
+    for name, (_, model) in _models().items():
+        access = (model.get("config") or {}).get("access") or model.get("access")
+        assert access in (None, "public") or name not in MARTS, f"{name} overrides access to {access}"
+
+
 def test_customer_health_tags_its_pii_columns():
     _, model = _models()["customer_health"]
     pii = {c["name"] for c in model["columns"] if (c.get("config") or {}).get("meta", {}).get("pii")}

@@ -10,7 +10,7 @@ accounts as (
 
 contacts as (
 
-    select * from {{ ref('stg_crm__contacts') }}
+    select * from {{ ref('int_contacts_deduplicated') }}
 
 ),
 
@@ -36,7 +36,7 @@ contact_signals as (
 
     select
         account_id,
-        cast(count(distinct contact_id) as integer) as contact_count,
+        cast(count(*) as integer) as contact_count,
         min(created_at) as first_contact_created_at
 
     from contacts

@@ -27,10 +27,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from cicd.dbt import acknowledgements
 from cicd.dbt.manifest import ManifestError, read_manifest
 from cicd.dbt.types import DataType, normalize_type
 from cicd.gate.model import Finding
-from pipeline_assets import yaml_source
 
 COMMITTED_BASELINE = Path("dbt_project/baseline/manifest.json")
 # Where `cicd dbt baseline --from <last release's manifest>` leaves the fetched baseline; preferred
@@ -287,81 +287,17 @@ def breaking_changes(baseline: Manifest, current: Manifest, *, today: date | Non
     return changes
 
 
-@dataclass(frozen=True)
-class Acknowledgement:
-    model: str
-    change: str
-    column: str | None
-    reason: str
-    approved_by: str
-    line: int | None
+ACK_FILE = acknowledgements.AckFile(ACKNOWLEDGEMENTS, RULES, "dbt-compat", "the baseline")
+Acknowledgement = acknowledgements.Acknowledgement
 
 
 def load_acknowledgements(path: Path) -> tuple[list[Acknowledgement], list[Finding]]:
     """Reviewed acknowledgements, and findings for malformed ones (which acknowledge nothing)."""
-    if not path.exists():
-        return [], []
-    rel = ACKNOWLEDGEMENTS.as_posix()
-    try:
-        document = yaml_source.load(path, rel)
-    except yaml_source.YamlSourceError as exc:
-        return [], [Finding("dbt-compat:ack-invalid", exc.message, rel, exc.line, fix="fix the YAML syntax")]
-    data = document.data or {}
-    entries = data.get("acknowledgements") or [] if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        return [], [
-            Finding(
-                "dbt-compat:ack-invalid",
-                "expected a mapping with an `acknowledgements` list",
-                rel,
-                1,
-                fix="see the example at the top of the file",
-            )
-        ]
-    lines: list[int | None] = [*document.item_lines("acknowledgements")] or [None] * len(entries)
-    acks: list[Acknowledgement] = []
-    findings: list[Finding] = []
-    for entry, line in zip(entries, lines, strict=False):
-        missing = [
-            k for k in ("model", "change", "reason", "approved_by") if not str((entry or {}).get(k) or "").strip()
-        ]
-        unknown = sorted(set(entry or {}) - {"model", "change", "column", "reason", "approved_by", "ticket"})
-        problem = None
-        if missing:
-            problem = f"missing {', '.join(missing)}"
-        elif unknown:
-            problem = f"unknown key(s) {', '.join(unknown)}"
-        elif entry["change"] not in RULES:
-            problem = f"change {entry['change']!r} is not one of {', '.join(RULES)}"
-        elif len(str(entry["reason"]).strip()) < 15:
-            problem = "the reason is too short to tell a reviewer why consumers are not broken"
-        if problem:
-            findings.append(
-                Finding(
-                    "dbt-compat:ack-invalid",
-                    f"acknowledgement {problem}",
-                    rel,
-                    line,
-                    fix="give model, change, column (for column changes), reason and approved_by",
-                )
-            )
-            continue
-        column = entry.get("column")
-        acks.append(
-            Acknowledgement(
-                str(entry["model"]),
-                str(entry["change"]),
-                str(column).lower() if column else None,
-                str(entry["reason"]),
-                str(entry["approved_by"]),
-                line,
-            )
-        )
-    return acks, findings
+    return acknowledgements.load(path, ACK_FILE)
 
 
 def _matches(ack: Acknowledgement, change: Change) -> bool:
-    return ack.model == change.model and ack.change == change.rule and (ack.column or None) == change.column
+    return ack.matches(change.model, change.rule, change.column)
 
 
 @dataclass
@@ -398,19 +334,7 @@ def check(baseline: Manifest, current: Manifest, acks_path: Path, *, today: date
                 + f") to {ACKNOWLEDGEMENTS.as_posix()}",
             )
         )
-    for index, ack in enumerate(acks):
-        if index not in used:
-            findings.append(
-                Finding(
-                    rule="dbt-compat:ack-unused",
-                    message=f"acknowledgement for {ack.model} {ack.change} {ack.column or ''} matches no "
-                    "change against the baseline",
-                    file=ACKNOWLEDGEMENTS.as_posix(),
-                    line=ack.line,
-                    fix="remove it (the baseline already includes the change, or the change was reverted)",
-                    severity="warning",
-                )
-            )
+    findings.extend(acknowledgements.unused(acks, used, ACK_FILE))
     return CompatReport(baseline.path, changes, acknowledged, findings)
 
 

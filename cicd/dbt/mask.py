@@ -206,6 +206,19 @@ def mask_expression(column: MaskedColumn, key: str = "masking_key.key_hex") -> s
     return f"cast(null as varchar) as {name}"
 
 
+def mask_value(strategy: str | None, key_hex: str, value: object) -> object:
+    """mask_expression in Python: what a value looks like in a masked copy, for reports shown below prod."""
+    if strategy is None or value is None:
+        return value
+    if strategy == "token":
+        return "tok_" + str(hmac_token(key_hex, str(value)))[:24]
+    if strategy == "email":
+        return str(hmac_token(key_hex, str(value).lower()))[:20] + "@masked.invalid"
+    if strategy == "redact":
+        return "redacted"
+    return None
+
+
 # The Snowflake side of hmac_token: the same source, as a session-scoped Python function.
 _UDF_SOURCE = inspect.getsource(hmac_token)
 

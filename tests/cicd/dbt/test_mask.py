@@ -273,3 +273,15 @@ def test_tokens_are_the_hmac_of_the_value(emulated):
     first = COLUMNS.index("first_name")
     for original, masked in zip(emulated["original"], emulated["masked"], strict=True):
         assert masked[first] == "tok_" + mask.hmac_token(KEY, original[first])[:24]
+
+
+@pytest.mark.slow
+def test_mask_value_shows_a_value_as_the_masked_copy_holds_it(emulated):
+    """The data diff masks its examples in Python: they must look exactly like the masked copy's values."""
+    index = COLUMNS.index
+    for original, masked in zip(emulated["original"], emulated["masked"], strict=True):
+        assert mask.mask_value("token", KEY, original[index("first_name")]) == masked[index("first_name")]
+        assert mask.mask_value("email", KEY, original[index("email")]) == masked[index("email")]
+        assert mask.mask_value("redact", KEY, original[index("phone")]) == masked[index("phone")]
+        assert mask.mask_value(None, KEY, original[index("job_title")]) == masked[index("job_title")]
+    assert mask.mask_value("null", KEY, "free text") is None

@@ -130,3 +130,17 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"{'total':<22} {faults:>4} faults tried, {held:>5} of {checks:>5} invariant checks held"
     )
+
+
+@pytest.fixture
+def dbt_project_repo(tmp_path) -> Path:
+    """A git repository holding a copy of dbt_project/ committed on main: a merge base for the data diff."""
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "dbt_project", tmp_path / "dbt_project", ignore=shutil.ignore_patterns("target", "logs"))
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"], ["config", "user.name", "t"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "dbt_project"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "base"], cwd=tmp_path, check=True)
+    return tmp_path

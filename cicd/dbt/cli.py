@@ -1,4 +1,5 @@
-"""`cicd dbt ...`: build on synthetic data, schema compatibility, baseline, write-audit-publish, masking, bench.
+"""`cicd dbt ...`: build on synthetic data, schema compatibility, data diff, baseline, write-audit-publish,
+masking, bench.
 
 Command bodies parse, call the domain function, print and map the result to an exit code: 0 ok, 1 the
 check found problems (or the audit failed), 2 usage or environment errors.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +89,26 @@ def cmd_compat(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if [f for f in report.findings if f.severity == "error"] else ExitCode.OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from cicd.dbt.datadiff import report
+    from cicd.dbt.datadiff.run import DiffError, default_base, diff_working_tree
+    from cicd.dbt.datadiff.verdict import ACKNOWLEDGEMENTS, decide
+
+    root = root_of(args)
+    try:
+        base = args.base or default_base(root)
+        with step(f"data diff: working tree vs the merge base with {base}"):
+            run = diff_working_tree(root, base, scale=args.scale, seed=args.seed, everything=args.everything)
+    except DiffError as exc:
+        return error("dbt diff", str(exc))
+    verdict = decide(run.models, root / ACKNOWLEDGEMENTS)
+    written = report.write(run, verdict, Path(args.out) if args.out else root / "build" / "datadiff" / "report")
+    print(report.render_json(run, verdict) if args.json else report.render_markdown(run, verdict))
+    print(f"reports: {', '.join(str(p) for p in written.values())}", file=sys.stderr)
+    errors = [finding for finding in verdict.findings if finding.severity == "error"]
+    return ExitCode.FAILED if verdict.failing or errors else ExitCode.OK
+
+
 def _fetch(source: str, into: Path, profile: str | None) -> Path:
     if not source.startswith("s3://"):
         return Path(source)
@@ -144,7 +166,9 @@ def cmd_mask(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: Any) -> None:
-    dbt = subparsers.add_parser("dbt", help="dbt on synthetic data, schema compatibility, write-audit-publish, masking")
+    dbt = subparsers.add_parser(
+        "dbt", help="dbt on synthetic data, schema compatibility, data diff, write-audit-publish, masking"
+    )
     commands = dbt.add_subparsers(dest="dbt_command", required=True, metavar="COMMAND")
 
     build = commands.add_parser(
@@ -162,6 +186,17 @@ def add_parser(subparsers: Any) -> None:
     check.add_argument("--manifest", help="current manifest (default: `dbt parse` the project)")
     add_json_option(check, "print findings as JSON")
     check.set_defaults(handler=cmd_compat)
+
+    diff = commands.add_parser(
+        "diff", help="value diff of every changed model (and what reads it) vs the merge base, on synthetic data"
+    )
+    diff.add_argument("--base", help="git ref whose merge base with HEAD is the base (default origin/main, else main)")
+    diff.add_argument("--everything", action="store_true", help="diff every model, not only the changed ones")
+    diff.add_argument("--scale", type=int, default=DEFAULT_SCALE, help="synthetic data scale (default 1)")
+    diff.add_argument("--seed", type=int, default=DEFAULT_SEED, help="synthetic data seed (default 42)")
+    diff.add_argument("--out", help="folder for data-diff.{md,json,html} (default build/datadiff/report)")
+    add_json_option(diff, "print the JSON report instead of the Markdown")
+    diff.set_defaults(handler=cmd_diff)
 
     baseline = commands.add_parser("baseline", help="write the compatibility baseline (slim manifest)")
     baseline.add_argument(

@@ -19,7 +19,8 @@ class DbtBuild(Check):
     expected_seconds = 9
     description = "dbt build (models, contracts, data and unit tests) on DuckDB with synthetic data"
     paths = DBT_PATHS
-    outputs = ("build/dbt/ci/target/manifest.json",)  # dbt-schema-compat reads it
+    # dbt-schema-compat reads the manifest; data-diff reads the manifest and the database it built.
+    outputs = ("build/dbt/ci/target/manifest.json", "build/dbt/ci/ci.duckdb")
 
     def run(self, ctx: GateContext) -> list[Finding]:
         try:

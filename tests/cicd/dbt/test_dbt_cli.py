@@ -99,3 +99,20 @@ def test_build_shows_dbt_s_per_model_lines_on_a_terminal_and_keeps_stdout_json(t
     assert run(["dbt", "build", "--select", "stg_crm__accounts"], tmp_path) == 0
     out, err = capsys.readouterr()
     assert err == "" and out.startswith("passed: ")
+
+
+def _git_repo(root: Path) -> None:
+    import subprocess
+
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"], ["config", "user.name", "t"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    (root / "README.md").write_text("x\n")
+    subprocess.run(["git", "add", "."], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "init"], cwd=root, check=True)
+
+
+def test_diff_with_an_unknown_base_names_the_ref_and_exits_2(tmp_path, capsys):
+    _git_repo(tmp_path)
+    assert run(["dbt", "diff", "--base", "no-such-branch"], tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "dbt diff: git merge-base no-such-branch HEAD failed" in err

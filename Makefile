@@ -122,6 +122,10 @@ fmt: $(VENV_STAMP) ## Format and auto-fix Python
 bench-gate: venv ## Gate seconds on a scratch clone: cold, warm --no-cache, cached, and changed-only for 4 one-file changes
 	$(PY) -m cicd gate-bench
 
+.PHONY: bench-data-diff
+bench-data-diff: venv ## Data-diff mutation benchmark: 60+ one-line SQL changes, what the diff shows vs what the gate catches
+	$(PY) -m cicd dbt diff-bench --json build/datadiff/bench.json
+
 .PHONY: clean
 clean: ## Remove build output (keeps the toolchain)
 	rm -rf build cdk.out dbt_project/target

@@ -109,6 +109,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if verdict.failing or errors else ExitCode.OK
 
 
+def cmd_diff_bench(args: argparse.Namespace) -> int:
+    from cicd.dbt.datadiff import bench
+
+    return bench.main(root_of(args), only=args.only, limit=args.limit, json_out=args.json)
+
+
 def _fetch(source: str, into: Path, profile: str | None) -> Path:
     if not source.startswith("s3://"):
         return Path(source)
@@ -197,6 +203,14 @@ def add_parser(subparsers: Any) -> None:
     diff.add_argument("--out", help="folder for data-diff.{md,json,html} (default build/datadiff/report)")
     add_json_option(diff, "print the JSON report instead of the Markdown")
     diff.set_defaults(handler=cmd_diff)
+
+    bench = commands.add_parser(
+        "diff-bench", help="mutation benchmark: one-line SQL changes, what the data diff shows vs the gate catches"
+    )
+    bench.add_argument("--only", action="append", help="run only this mutation id (repeatable)")
+    bench.add_argument("--limit", type=int, help="run only the first N mutations")
+    bench.add_argument("--json", help="also write the results as JSON to this file")
+    bench.set_defaults(handler=cmd_diff_bench)
 
     baseline = commands.add_parser("baseline", help="write the compatibility baseline (slim manifest)")
     baseline.add_argument(

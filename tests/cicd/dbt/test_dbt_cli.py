@@ -116,3 +116,8 @@ def test_diff_with_an_unknown_base_names_the_ref_and_exits_2(tmp_path, capsys):
     assert run(["dbt", "diff", "--base", "no-such-branch"], tmp_path) == 2
     err = capsys.readouterr().err
     assert "dbt diff: git merge-base no-such-branch HEAD failed" in err
+
+
+def test_diff_bench_refuses_an_unknown_mutation(tmp_path, capsys):
+    assert run(["dbt", "diff-bench", "--only", "no-such-mutation"], tmp_path) == 2
+    assert "unknown mutation(s): no-such-mutation" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from cicd.dbt.mask import mask_value
 
 EXAMPLES = 3
 TRANSITIONS = 5
+FEW_VALUES = 20  # a column with at most this many distinct values is profiled by value counts
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "UBIGINT", "UINTEGER")
 
 
@@ -81,6 +82,8 @@ class Comparison:
     schema: SchemaDiff = field(default_factory=SchemaDiff)
     duplicate_keys: dict[str, int] = field(default_factory=dict)  # side -> rows sharing a key with another
     note: str = ""
+    # Without a key, which columns' values shifted: {"column", "items": [{"what", "base", "head"}]}
+    shifts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
@@ -243,6 +246,40 @@ def _by_rows(sides: _Sides, result: Comparison, common: list[str], types: dict[s
             result.only_base, result.only_base_examples = count, examples
         else:
             result.only_head, result.only_head_examples = count, examples
+    if result.only_base or result.only_head:
+        result.shifts = _shifts(sides, common, types)
+
+
+def _shifts(sides: _Sides, common: list[str], types: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    """Rows cannot be paired without a key; the columns whose profile moved say where the change is."""
+    conn, found = sides.conn, []
+    for column in common:
+        name = quote(column)
+        old_type, new_type = types[column]
+        profile = f"select count(*) - count({name}), count(distinct {name}) from"
+        (nulls_b, distinct_b), (nulls_h, distinct_h) = (conn.execute(f"{profile} {v}").fetchone() for v in ("b", "h"))
+        items: list[dict[str, Any]] = []
+        masked = sides.masking.strategy(column) is not None
+        if not masked and old_type == new_type and max(distinct_b, distinct_h) <= FEW_VALUES:
+            counts = conn.execute(
+                f"select coalesce(b.v, h.v), coalesce(b.n, 0), coalesce(h.n, 0) from "  # noqa: S608
+                f"(select {name} as v, count(*) as n from b group by all) as b full join "
+                f"(select {name} as v, count(*) as n from h group by all) as h on b.v is not distinct from h.v "
+                f"where coalesce(b.n, 0) != coalesce(h.n, 0) order by 1"
+            ).fetchall()
+            items = [{"what": shown(v), "base": int(n_b), "head": int(n_h)} for v, n_b, n_h in counts]
+        else:
+            if nulls_b != nulls_h:
+                items.append({"what": "nulls", "base": int(nulls_b), "head": int(nulls_h)})
+            if distinct_b != distinct_h:
+                items.append({"what": "distinct values", "base": int(distinct_b), "head": int(distinct_h)})
+            if not masked and old_type == new_type and old_type.split("(")[0] in NUMERIC:
+                sums = [conn.execute(f"select sum({name}) from {v}").fetchone()[0] for v in ("b", "h")]  # noqa: S608
+                if sums[0] != sums[1]:
+                    items.append({"what": "sum", "base": shown(sums[0]), "head": shown(sums[1])})
+        if items:
+            found.append({"column": column, "items": items})
+    return found
 
 
 def compare(base: Path | None, head: Path | None, *, key: Sequence[str], masking: Masking, mask_key: str) -> Comparison:

@@ -45,7 +45,11 @@ def _key(key: dict[str, Any]) -> str:
 
 def _md(value: Any) -> str:
     """A value inside a Markdown table cell: no HTML, no cell break."""
-    return html.escape(_value(value)).replace("|", "\\|")
+    return _md_text(_value(value))
+
+
+def _md_text(text: str) -> str:
+    return html.escape(text).replace("|", "\\|")
 
 
 def _code(text: str) -> str:
@@ -83,6 +87,7 @@ def model_json(diff: ModelDiff, verdict: Verdict) -> dict[str, Any]:
                 "duplicate_keys": comparison.duplicate_keys,
                 "note": comparison.note,
                 "columns": [c.__dict__ for c in comparison.columns],
+                "shifts": comparison.shifts,
                 "schema": {
                     "added": comparison.schema.added,
                     "removed": comparison.schema.removed,
@@ -140,7 +145,17 @@ def _columns(comparison: Comparison | None) -> str:
 def _why(diff: ModelDiff) -> str:
     if diff.reasons:
         return "; ".join(diff.reasons)
-    return "reads " + ", ".join(f"`{v.split('.')[-1]}`" for v in diff.via)
+    return "downstream of " + ", ".join(f"`{v.split('.')[-1]}`" for v in diff.via)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def _shift(shift: dict[str, Any]) -> str:
+    return ", ".join(f"{_value(i['what'])} {_value(i['base'])} → {_value(i['head'])}" for i in shift["items"])
 
 
 def _column_lines(change: ColumnChange) -> str:
@@ -151,7 +166,7 @@ def _column_lines(change: ColumnChange) -> str:
             f"{_md(t['base'])} → {_md(t['head'])} ×{t['rows']}" for t in change.transitions
         )
     if change.mean_abs_delta is not None:
-        extra = f"<br>mean \\|Δ\\| {change.mean_abs_delta:,.4g}, max {change.max_abs_delta:,.4g}"
+        extra = f"<br>mean \\|Δ\\| {_num(change.mean_abs_delta)}, max {_num(change.max_abs_delta)}"
     masked = " (masked)" if change.masked else ""
     return f"| `{change.column}`{masked} | {change.changed:,} | {examples}{extra} |"
 
@@ -178,6 +193,8 @@ def _details(diff: ModelDiff, verdict: Verdict) -> list[str]:
         lines.append(
             "- key repeats: " + ", ".join(f"{n:,} row(s) on {side}" for side, n in comparison.duplicate_keys.items())
         )
+    for shift in comparison.shifts:
+        lines.append(f"- `{shift['column']}` shifted: {_md_text(_shift(shift))}")
     schema = comparison.schema
     for label, items in (
         ("columns added", [f"`{c}` {t}" for c, t in schema.added]),
@@ -336,6 +353,10 @@ def _card(diff: ModelDiff, verdict: Verdict) -> str:
             if gone_or_new:
                 shown = ", ".join(f"<code>{html.escape(_key(e))}</code>" for e in gone_or_new)
                 body.append(f'<p class="ex">only in {side}: {shown}</p>')
+        for shift in comparison.shifts:
+            body.append(
+                f'<p class="ex"><code>{html.escape(shift["column"])}</code> shifted: {html.escape(_shift(shift))}</p>'
+            )
         schema = comparison.schema
         if schema.changed:
             items = [f"+ {c} {t}" for c, t in schema.added] + [f"− {c} {t}" for c, t in schema.removed]
@@ -353,7 +374,7 @@ def _card(diff: ModelDiff, verdict: Verdict) -> str:
                         f"{_e(t['base'])} → {_e(t['head'])} ×{t['rows']}" for t in change.transitions
                     )
                 if change.mean_abs_delta is not None:
-                    cell += f"<br>mean |Δ| {change.mean_abs_delta:,.4g}, max {change.max_abs_delta:,.4g}"
+                    cell += f"<br>mean |Δ| {_num(change.mean_abs_delta)}, max {_num(change.max_abs_delta)}"
                 rows.append(
                     f"<tr><td><code>{html.escape(change.column)}</code>{' (masked)' if change.masked else ''}</td>"
                     f'<td>{change.changed:,}<div class="bar"><span style="width:{100 * share:.1f}%"></span></div></td>'

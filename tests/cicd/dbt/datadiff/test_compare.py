@@ -97,6 +97,22 @@ def test_a_model_without_key_is_compared_as_a_multiset_of_rows(tmp_path):
     assert "no primary key" in result.note
 
 
+def test_without_a_key_the_columns_whose_values_shifted_say_where_the_change_is(tmp_path):
+    base = parquet(
+        tmp_path,
+        "b",
+        "select * from (values ('O1', true, 10), ('O2', true, 20), ('O3', false, 30)) as t(id, closed, amount)",
+    )
+    head = parquet(
+        tmp_path,
+        "h",
+        "select * from (values ('O1', true, 10), ('O2', false, 20), ('O3', false, 30)) as t(id, closed, amount)",
+    )
+    result = compare(base, head, key=[], masking=NO_PII, mask_key=KEY)
+    assert result.shifts == [{"column": "closed", "items": [{"what": False, "base": 1, "head": 2},
+                                                             {"what": True, "base": 2, "head": 1}]}]  # fmt: skip
+
+
 def test_a_model_only_one_side_has_counts_all_its_rows_without_a_schema_diff(tmp_path):
     head = parquet(tmp_path, "h", "select * from (values ('A', 1), ('B', 2)) as t(id, n)")
     result = compare(None, head, key=["id"], masking=NO_PII, mask_key=KEY)

@@ -52,7 +52,7 @@ def test_the_markdown_comment_leads_with_what_changes_and_what_needs_an_acknowle
     first = text.splitlines()[0]
     assert first == "### Data diff: 2 of 3 selected model(s) change · 1 need(s) an acknowledgement"
     assert "| `int_orders` | SQL changed | 100 → 99 | 1 | 0 | 12 (12.1%) | `status`, `email` | ℹ️ informs |" in text
-    assert "| ↳ `orders` 🔒 | reads `int_orders` |" in text and "❌ fails" in text
+    assert "| ↳ `orders` 🔒 | downstream of `int_orders` |" in text and "❌ fails" in text
     assert "Reaches exposure(s) `orders_service`" in text
     assert "placed → cancelled ×12" in text and "`O-9`" in text
     assert "| `email` (masked) | 3 |" in text

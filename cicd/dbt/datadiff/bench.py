@@ -1,4 +1,4 @@
-"""Mutation benchmark of the data diff: `python -m cicd dbt diff-bench` (make bench-data-diff).
+"""Mutation benchmark of the data diff: `cicd dbt diff-bench` (make bench-data-diff).
 
 For every one-line change in mutations.py, applied to a copy of the committed project:
 

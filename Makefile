@@ -62,7 +62,7 @@ validate-changed: venv ## The gate on what changed since BASE (default origin/ma
 	$(PY) -m cicd validate --changed-since $${BASE:-origin/main} --junit build/gate/junit.xml
 
 .PHONY: test
-test: venv ## Every test, slow ones included
+test: venv engine-jars ## Every test, slow ones included (the Kafka tests start a real broker)
 	$(PY) -m pytest -q
 
 .PHONY: change-identities
@@ -103,6 +103,14 @@ spark-jars: $(VENV_STAMP) ## Network (Maven Central): download the jars of jars.
 .PHONY: spark-jars-lock
 spark-jars-lock: $(VENV_STAMP) ## Network (Maven Central): record the sha256 of new jars in jars.lock.json (checked against Maven's .sha1)
 	$(PY) -m cicd packages spark-jars --record
+
+.PHONY: engine-jars
+engine-jars: $(VENV_STAMP) ## Network (Maven Central) on a cache miss: the test broker's and local S3A jars, sha256-checked, cached by lock hash
+	$(PY) -m cicd.engines.jars fetch
+
+.PHONY: engine-jars-lock
+engine-jars-lock: $(VENV_STAMP) ## Network (Maven Central): re-resolve cicd/engines/*.jars.lock.json fresh and record every jar's sha256
+	$(PY) -m cicd.engines.jars record
 
 .PHONY: mwaa-wheelhouse
 mwaa-wheelhouse: $(VENV_STAMP) ## Network (PyPI): pip download the MWAA locks (hashes enforced) and build build/packages/plugins.zip

@@ -144,3 +144,16 @@ def dbt_project_repo(tmp_path) -> Path:
     subprocess.run(["git", "add", "dbt_project"], cwd=tmp_path, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "base"], cwd=tmp_path, check=True)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """One real Apache Kafka broker (KRaft) on 127.0.0.1 for the whole run, stopped at its end.
+
+    Its jars come from cicd/engines/kafka-broker.jars.lock.json (sha256-checked, cached by the lock's hash;
+    Maven fetches them on a machine that has none yet). Each test makes its own topics.
+    """
+    from cicd.engines.kafka import kafka_broker as start_broker
+
+    with start_broker(workdir=tmp_path_factory.mktemp("kafka-broker")) as broker:
+        yield broker

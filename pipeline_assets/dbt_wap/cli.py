@@ -14,15 +14,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline_assets.dbt_wap import wap
+from pipeline_assets.dbt_wap import embedded, wap
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The dbt target of the embedded warehouse (profiles.yml): a DuckDB file that outlives one dbt run, as a
+# Snowflake database does. The rehearsal runs write-audit-publish there (docs/rehearsal.md).
+EMBEDDED_TARGET = "embedded"
+EMBEDDED_PATH = "EMBEDDED_WAREHOUSE_PATH"
+
+
+def _embedded_path() -> Path:
+    if not os.environ.get(EMBEDDED_PATH):
+        raise wap.WapError(f"target {EMBEDDED_TARGET} needs {EMBEDDED_PATH}: the DuckDB file of the warehouse")
+    return Path(os.environ[EMBEDDED_PATH])
+
+
+def _database(args: argparse.Namespace) -> str:
+    if args.target == EMBEDDED_TARGET and not args.dry_run:
+        return embedded.database_of(_embedded_path())
+    return str(args.database or os.environ.get("SNOWFLAKE_DATABASE", ""))
+
+
+def _executor(args: argparse.Namespace) -> wap.Executor:
+    if args.target == EMBEDDED_TARGET:
+        return embedded.duckdb_executor(_embedded_path())
+    return wap.snowflake_executor(wap.connect_from_env(dict(os.environ)))
 
 
 def cmd_wap(args: argparse.Namespace) -> int:
     try:
         plan = wap.WapPlan(
-            database=args.database or os.environ.get("SNOWFLAKE_DATABASE", ""),
+            database=_database(args),
             target_schema=args.schema,
             release_id=args.release_id,
             selector=args.selector,
@@ -42,12 +64,14 @@ def cmd_wap(args: argparse.Namespace) -> int:
         print(";\n".join(statements) + ";")
         return EXIT_OK
     try:
-        executor = wap.snowflake_executor(wap.connect_from_env(dict(os.environ)))
+        executor = _executor(args)
         if args.rollback:
-            result = wap.rollback(plan, executor=executor)
+            result = wap.rollback(plan, executor=executor, restores=args.restores)
         else:
             root = Path(getattr(args, "root", ".")).resolve()
-            build = wap.dbt_build_into_release(root, target=args.target, selector=args.selector, plan=plan)
+            build = wap.dbt_build_into_release(
+                root, target=args.target, selector=args.selector, plan=plan, executor=executor
+            )
             result = wap.run(plan, executor=executor, build=build)
     except (wap.WapError, KeyError) as exc:
         print(f"dbt wap: {exc}", file=sys.stderr)
@@ -64,6 +88,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="Snowflake database (default: $SNOWFLAKE_DATABASE)")
     parser.add_argument("--reader-role", action="append", help="role that reads the marts (repeatable)")
     parser.add_argument("--rollback", action="store_true", help="swap the previous release back in")
+    parser.add_argument(
+        "--restores",
+        metavar="RELEASE",
+        help="with --rollback: refuse unless the previous schema holds RELEASE's publish",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the SQL instead of running it")
     parser.set_defaults(handler=cmd_wap)
 

@@ -107,6 +107,13 @@ class WapPlan:
     def previous(self) -> str:
         return self._qualified(f"{self.target_schema.lower()}_marts__previous")
 
+    def schema_comment_sql(self, qualified: str) -> str:
+        database, schema = qualified.split(".")
+        return (
+            f"select comment from {database}.information_schema.schemata "  # noqa: S608 (validated identifiers)
+            f"where schema_name = '{schema.upper()}'"
+        )
+
     def schema_exists_sql(self, qualified: str) -> str:
         database, schema = qualified.split(".")
         return (
@@ -191,9 +198,28 @@ def run(
     return WapResult(True, executed, code, f"published {plan.release_id} as {plan.published}")
 
 
-def rollback(plan: WapPlan, *, executor: Executor) -> WapResult:
+def published_by(release_id: str) -> str:
+    """How a publish names itself in the schema comment (publish_statements); a swap carries it along."""
+    return f"published release {release_id} ("
+
+
+def rollback(plan: WapPlan, *, executor: Executor, restores: str | None = None) -> WapResult:
+    """Swap the previous schema back in; with `restores`, only if it holds that release's last publish.
+
+    One previous schema is kept: after two publishes since `restores` (two selectors of the bad release, or a
+    rerun) it holds the bad release's own data, and swapping it in would look like a rollback and not be one.
+    """
     if not _exists(executor, plan, plan.previous):
         raise WapError(f"{plan.previous} does not exist: there is no previous release to swap back")
+    if restores is not None:
+        rows = executor(plan.schema_comment_sql(plan.previous))
+        comment = str(rows[0][0]) if rows and rows[0][0] is not None else ""
+        if not comment.startswith(published_by(restores)):
+            raise WapError(
+                f"{plan.previous} holds {comment or 'an unlabelled publish'!r}, not the last publish of {restores}: "
+                f"swapping it in would not restore {restores}'s data. Restore with Time Travel from before the first "
+                f"publish of {plan.release_id} (clone the tables `at (timestamp => ...)` into a schema and swap it in)"
+            )
     executed = []
     for statement in plan.rollback_statements():
         executor(statement)
@@ -201,16 +227,50 @@ def rollback(plan: WapPlan, *, executor: Executor) -> WapResult:
     return WapResult(True, executed, None, f"swapped {plan.previous} back into {plan.published}")
 
 
+def record_row_counts(executor: Executor, plan: WapPlan, run_results: Path) -> dict[str, int]:
+    """Count the rows of every model the audit built into the release schema and record them in run_results.json.
+
+    The data-quality canary compares key row counts between releases (`rows_affected`). dbt reports real counts
+    for inserts and merges only: a table built by CREATE TABLE AS reports a status row on Snowflake (1) and
+    nothing on DuckDB, so a mart that lost half its rows looked unchanged. dbt's own value stays beside it as
+    `dbt_rows_affected`.
+    """
+    data = json.loads(run_results.read_text())
+    release_schema = plan.release.split(".", 1)[1]
+    counts: dict[str, int] = {}
+    for result in data.get("results", []):
+        unique_id, relation = str(result.get("unique_id", "")), result.get("relation_name")
+        if not unique_id.startswith("model.") or result.get("status") != "success" or not relation:
+            continue
+        parts = [part.strip('"').lower() for part in str(relation).split(".")]
+        if len(parts) != 3 or parts[1] != release_schema or not _IDENTIFIER.match(parts[2]):
+            continue
+        rows = executor(f"select count(*) from {plan.release}.{parts[2]}")  # noqa: S608 (validated identifiers)
+        response = result.setdefault("adapter_response", {})
+        response["dbt_rows_affected"] = response.get("rows_affected")
+        response["rows_affected"] = counts[unique_id] = int(rows[0][0])
+    run_results.write_text(json.dumps(data))
+    return counts
+
+
 def dbt_build_into_release(
-    root: Path, *, target: str, selector: str, plan: WapPlan, extra_env: dict[str, str] | None = None
+    root: Path,
+    *,
+    target: str,
+    selector: str,
+    plan: WapPlan,
+    extra_env: dict[str, str] | None = None,
+    executor: Executor | None = None,
 ) -> Callable[[], int]:
-    """The write + audit step: the real dbt CLI with the release var set."""
+    """The write + audit step: the real dbt CLI with the release var set; then, if it passed, the row counts."""
 
     def build() -> int:
         workspace = DbtWorkspace(root, f"wap-{target}")
         args = ["build", "--target", target, "--selector", selector, "--vars", json.dumps({"wap_release": plan.tag})]
         proc = run_dbt(workspace, args, extra_env=extra_env)
         print(proc.stdout[-4000:])
+        if proc.returncode == 0 and executor is not None and workspace.run_results_path.exists():
+            record_row_counts(executor, plan, workspace.run_results_path)
         return proc.returncode
 
     return build

@@ -58,6 +58,9 @@ class Timing:
     bake_s: float = 600
     poll_s: float = 15
     min_new_batches: int = 2  # micro-batches the new run must commit during the bake
+    # Pass the bake as soon as min_new_batches are committed (bake_s becomes the limit): for a rollback to a
+    # release that already ran, where proving progress is enough and every second of waiting is downtime.
+    pass_on_progress: bool = False
     lock_ttl_s: float = 3 * 3600  # a lock older than this belongs to a process that died
 
 
@@ -482,6 +485,12 @@ class Controller:
             if run is not None and run["state"] not in runs.ACTIVE_STATES:
                 return f"run {run_id} ended {run['state']} during the bake: {run.get('stateDetails') or 'no details'}"
             if self.clock() >= deadline:
+                break
+            if (
+                self.timing.pass_on_progress
+                and run["state"] == "RUNNING"
+                and store.last_committed_batch(self.s3, checkpoint) - since_batch >= self.timing.min_new_batches
+            ):
                 break
             self.sleep(self.timing.poll_s)
         if run is None:

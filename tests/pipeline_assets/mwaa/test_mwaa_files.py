@@ -26,7 +26,16 @@ def pins(text: str) -> dict[str, str]:
     return found
 
 
-DEV_PINS = pins((ROOT / "requirements-dev.txt").read_text())
+def pins_of(path: Path) -> dict[str, str]:
+    """A requirements file's pins, with the files it includes (`-r other.txt`)."""
+    found: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("-r "):
+            found.update(pins_of(path.parent / line.split(None, 1)[1].strip()))
+    return {**found, **pins(path.read_text())}
+
+
+DEV_PINS = pins_of(ROOT / "requirements-dev.txt")
 
 
 def test_every_mwaa_requirement_is_pinned_like_the_local_toolchain():
@@ -37,6 +46,32 @@ def test_every_mwaa_requirement_is_pinned_like_the_local_toolchain():
             f"pipeline_assets/mwaa/requirements.txt pins {package}=={version} but requirements-dev.txt has "
             f"{DEV_PINS.get(package)}: change both together"
         )
+
+
+def test_every_third_party_module_the_dag_folder_imports_is_in_mwaas_requirements():
+    """MWAA parses the DAG folder with its image plus requirements.txt: an undeclared import fails every DAG."""
+    import ast
+    import sys
+
+    from cicd.release.parts import all_parts
+
+    folder_modules, imported = set(), set()
+    for rel, data in all_parts()["dags"](ROOT):
+        if rel.endswith(".py"):
+            folder_modules.add(rel.split("/")[0].removesuffix(".py"))
+            for node in ast.walk(ast.parse(data)):
+                if isinstance(node, ast.Import):
+                    imported.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    imported.add(node.module.split(".")[0])
+    third_party = imported - folder_modules - set(sys.stdlib_module_names) - {"__future__"}
+    locked = set(load_requirements_lock(ROOT, WHEELHOUSE_LOCK))
+    distribution = {"yaml": "pyyaml", "airflow": "apache-airflow", "snowflake": "snowflake-connector-python"}
+    # Imported lazily by modules that only the rehearsal's worker or EMR runs (never while a DAG parses or a
+    # task of MWAA runs): the embedded warehouse's client.
+    not_on_mwaa = {"duckdb"}
+    missing = sorted(m for m in third_party - not_on_mwaa if distribution.get(m, m).replace("_", "-") not in locked)
+    assert not missing, f"the DAG folder imports {missing}, which pipeline_assets/mwaa/wheelhouse.lock lacks"
 
 
 def test_the_wheelhouse_holds_airflow_at_the_version_of_every_environment():

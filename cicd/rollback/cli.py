@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cicd.options import ExitCode, add_env_option, credentials_problem, error, print_json, print_table
 
 if TYPE_CHECKING:
-    from cicd.rollback.rollback import Clients, Environment
+    from cicd.rollback.rollback import Clients, Environment, Planes
 
 # A refused rollback (nothing changed) is a request that cannot be met: the shared USAGE code, 2.
 EXIT_REFUSED = ExitCode.USAGE
@@ -81,12 +81,46 @@ def resolve(args: argparse.Namespace) -> tuple[Environment, Clients]:
     return environment, clients
 
 
+STREAMING_APPLICATION = "AIRFLOW__PLATFORM__EMR_STREAMING_APPLICATION_ID"
+
+
+def resolve_planes(args: argparse.Namespace, env: Environment, clients: Clients) -> Planes:
+    """The planes this rollback also puts back. Tests replace this function.
+
+    Streaming: when the streaming application is known (--streaming-application-id or the variable MWAA gets).
+    Data: when --data-schema names the published schema's target schema (credentials as for `dbt wap`).
+    """
+    from cicd.rollback.rollback import DataPlane, Planes, StreamingPlane
+
+    planes = Planes()
+    application = getattr(args, "streaming_application_id", None) or os.environ.get(STREAMING_APPLICATION)
+    if application and not getattr(args, "no_streaming", False):
+        from pipeline_assets.streaming_control import Controller, Timing
+
+        timing = Timing(bake_s=args.streaming_bake_seconds, poll_s=10, pass_on_progress=True)
+        emr = _session_client(args, "emr-serverless")
+        controller = Controller(emr, clients.s3, application, args.streaming_job, timing=timing, log=print)
+        planes.streaming = StreamingPlane(controller, env.release_bucket)
+    if getattr(args, "data_schema", None):
+        from pipeline_assets.dbt_wap import wap
+
+        executor = wap.snowflake_executor(wap.connect_from_env(dict(os.environ)))
+        planes.data = DataPlane(executor, os.environ.get("SNOWFLAKE_DATABASE", ""), args.data_schema)
+    return planes
+
+
+def _session_client(args: argparse.Namespace, service: str) -> Any:
+    env_session, _, _, _ = _sessions(args)
+    return env_session.client(service)
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     from cicd.rollback.rollback import RollbackFailedError, RollbackRefusedError, Steps, rollback
 
     echo = (lambda line: print(line, file=sys.stderr)) if args.json else print
     try:
         env, clients = resolve(args)
+        planes = None if args.dry_run else resolve_planes(args, env, clients)
         result = rollback(
             env,
             clients,
@@ -98,6 +132,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             template_bucket=args.template_bucket,
             cfn_role_arn=args.cfn_role_arn,
             steps=Steps(echo=echo),
+            planes=planes,
         )
     except RollbackRefusedError as exc:
         # Reading the stacks is the first AWS call: without credentials that is no safety refusal.
@@ -220,6 +255,21 @@ def add_parser(subparsers: Any) -> None:
     )
     command.add_argument("--timeout", type=float, default=900, help="seconds to wait for each deployment (default 900)")
     command.add_argument("--dry-run", action="store_true", help="resolve the target and the execution, change nothing")
+    command.add_argument(
+        "--streaming-application-id",
+        help=f"also redeploy the streaming job to the target now (default ${STREAMING_APPLICATION})",
+    )
+    command.add_argument("--streaming-job", default="operations_events_stream", help="the streaming job's name")
+    command.add_argument(
+        "--streaming-bake-seconds", type=float, default=600, help="longest wait for the job's first micro-batches"
+    )
+    command.add_argument("--no-streaming", action="store_true", help="leave the streaming job to its supervisor")
+    command.add_argument(
+        "--data-schema",
+        metavar="SCHEMA",
+        help="also swap the published marts of SCHEMA (e.g. analytics) back to the target's publish "
+        "(Snowflake credentials as for `dbt wap`)",
+    )
     command.set_defaults(handler=cmd_rollback)
 
     release_status = _release_group(subparsers).add_parser(

@@ -12,7 +12,13 @@ Order of preference (each step printed with its timing):
 
 Either way the release activator (a custom resource of the release lane stack) does the switch
 and writes the active-release parameter last; the command succeeds only when that parameter names
-the target. Refused up front: an unknown target, the already active release, a release that was
+the target.
+
+Then, in the same command, the planes that do not follow a code rollback by themselves (`Planes`):
+the published data is swapped back to the target's publish (write-audit-publish keeps it as the
+previous schema), and the streaming job is redeployed to the target from its checkpoint at once
+instead of at the supervisor's next run. Each plane is attempted even when another failed; any plane
+not back fails the command. Refused up front: an unknown target, the already active release, a release that was
 uploaded but never active in this environment (that would be a roll *forward* to untested bytes).
 """
 
@@ -38,7 +44,56 @@ class RollbackRefusedError(Exception):
 
 
 class RollbackFailedError(Exception):
-    """A rollback was attempted and did not bring the target release live."""
+    """A rollback was attempted and did not bring the target release live (on every plane it was asked for)."""
+
+    def __init__(self, message: str, result: RollbackResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result  # what did come back, when the code rollback itself succeeded
+
+
+@dataclass
+class StreamingPlane:
+    """The streaming job, moved to the target release from its checkpoint (streaming_control)."""
+
+    controller: Any  # pipeline_assets.streaming_control.Controller
+    release_bucket: str
+
+
+@dataclass
+class DataPlane:
+    """The published marts, swapped back to the target's publish (pipeline_assets/dbt_wap)."""
+
+    executor: Any  # wap.Executor
+    database: str
+    schema: str
+
+
+@dataclass
+class Planes:
+    streaming: StreamingPlane | None = None
+    data: DataPlane | None = None
+
+
+def _roll_data_back(plane: DataPlane, from_release: str, target: str) -> str:
+    from pipeline_assets.dbt_wap import wap
+
+    plan = wap.WapPlan(database=plane.database, target_schema=plane.schema, release_id=from_release, selector="all")
+    try:
+        return wap.rollback(plan, executor=plane.executor, restores=target).message
+    except wap.WapError as exc:
+        raise RollbackFailedError(f"data not back to {target}: {exc}") from exc
+
+
+def _redeploy_stream(plane: StreamingPlane, target: str) -> str:
+    from pipeline_assets.streaming_control import RedeployFailedError, StreamingControlError
+
+    try:
+        outcome = plane.controller.redeploy_running(plane.release_bucket, target)
+    except RedeployFailedError as exc:
+        raise RollbackFailedError(f"streaming job not back to {target}: {exc}") from exc
+    except StreamingControlError as exc:
+        raise RollbackFailedError(f"streaming job not back to {target} (nothing changed there): {exc}") from exc
+    return f"{outcome.job_name} {outcome.action} on {target}: run {outcome.job_run_id}"
 
 
 @dataclass(frozen=True)
@@ -111,6 +166,9 @@ class RollbackResult:
     seconds: float
     fallback_reason: str | None
     steps: list[dict[str, Any]]
+    # Seconds from the command's start until each plane ran the target ("dags": the DAG folder and the
+    # active-release parameter; "data", "streaming" when those planes were part of the command).
+    live_after: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,6 +227,7 @@ def rollback(
     cfn_role_arn: str | None = None,
     steps: Steps | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    planes: Planes | None = None,
 ) -> RollbackResult:
     steps = steps or Steps()
     with steps.step("read the release history") as record:
@@ -274,7 +333,42 @@ def rollback(
             clients.ssm, env.parameter, target, timeout_s=min(timeout_s, 120), sleep=sleep, clock=steps.clock
         )
         record["detail"] = f"{env.parameter} = {live}"
-    return result(used, reference)
+    done = result(used, reference)
+    done.live_after["dags"] = round(steps.elapsed(), 3)
+    _roll_planes_back(planes or Planes(), current, target, steps, done)
+    done.seconds = round(steps.elapsed(), 3)
+    return done
+
+
+def _roll_planes_back(planes: Planes, current: str, target: str, steps: Steps, done: RollbackResult) -> None:
+    """Data first (one swap, seconds), then the stream (a restart and a bake); every plane is tried."""
+    failures: list[str] = []
+    work: list[tuple[str, str, Callable[[], str]]] = []
+    if planes.data is not None:
+        data = planes.data
+        work.append(
+            ("data", f"swap the published data back to {target}", lambda: _roll_data_back(data, current, target))
+        )
+    if planes.streaming is not None:
+        stream = planes.streaming
+        work.append(
+            (
+                "streaming",
+                f"redeploy the streaming job to {target} from its checkpoint",
+                lambda: _redeploy_stream(stream, target),
+            )
+        )
+    for plane, name, action in work:
+        try:
+            with steps.step(name) as record:
+                record["detail"] = action()
+        except RollbackFailedError as exc:
+            failures.append(str(exc))
+            continue
+        done.live_after[plane] = round(steps.elapsed(), 3)
+    if failures:
+        done.seconds = round(steps.elapsed(), 3)
+        raise RollbackFailedError(f"{target} is active, but: {'; '.join(failures)}", done)
 
 
 def _redeploy_stored_template(

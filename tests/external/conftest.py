@@ -1,8 +1,8 @@
 """External systems, chosen by configuration: the same tests run locally and against staging.
 
 Locally (nothing set): S3 is moto in server mode on 127.0.0.1 (real HTTP, real botocore
-pagination and retries), Snowflake is fakesnow behind the real connector API, Kafka is
-mockafka's in-process Producer/Consumer/AdminClient with confluent_kafka's API.
+pagination and retries), Snowflake is fakesnow behind the real connector API, Kafka is a real
+Apache Kafka broker on 127.0.0.1 (tests/conftest.py `kafka_broker`) behind confluent_kafka.
 
 In staging (CodeBuild after the staging deploy) the variables point at the real systems, and
 every test works inside something made for this run and removed afterwards:
@@ -183,7 +183,7 @@ class KafkaTarget:
     partitions: int
     producer: Any
     consumer: Any
-    mode: str  # "mockafka" | "staging"
+    mode: str  # "local-broker" | "staging"
     closers: list[Any] = field(default_factory=list)
 
 
@@ -213,19 +213,30 @@ def _staging_kafka(topic: str, partitions: int, run_id: str) -> KafkaTarget:
     return target
 
 
+def _local_kafka(request: pytest.FixtureRequest, topic: str, partitions: int, run_id: str) -> KafkaTarget:
+    from confluent_kafka import Consumer, Producer
+
+    broker = request.getfixturevalue("kafka_broker")  # started only when a Kafka test runs
+    broker.create_topic(topic, partitions=partitions)
+    config = broker.client_config
+    consumer = Consumer({**config, "group.id": f"ext-test-{run_id}", "auto.offset.reset": "earliest"})
+    target = KafkaTarget(topic, partitions, Producer(config), consumer, "local-broker")
+
+    def delete() -> None:
+        consumer.close()
+        broker.delete_topic(topic)
+
+    target.closers.append(delete)
+    return target
+
+
 @pytest.fixture(scope="module")
-def kafka(run_id: str) -> Any:
+def kafka(run_id: str, request: pytest.FixtureRequest) -> Any:
     topic, partitions = f"ext-test-{run_id}", 3
     if os.environ.get("EXTERNAL_KAFKA_BOOTSTRAP"):
         target = _staging_kafka(topic, partitions, run_id)
     else:
-        from confluent_kafka.admin import NewTopic
-        from mockafka import FakeAdminClientImpl, FakeConsumer, FakeProducer
-
-        admin = FakeAdminClientImpl()
-        admin.create_topics([NewTopic(topic, num_partitions=partitions)])
-        target = KafkaTarget(topic, partitions, FakeProducer(), FakeConsumer(), "mockafka")
-        target.closers.append(lambda: admin.delete_topics([NewTopic(topic, num_partitions=partitions)]))
+        target = _local_kafka(request, topic, partitions, run_id)
     try:
         yield target
     finally:

@@ -1,8 +1,8 @@
-"""Kafka client code and the streaming transform on what a broker returns.
+"""Kafka client code and the streaming transform on what a real broker returns.
 
-Locally: mockafka's in-process broker behind confluent_kafka's Producer/Consumer API. In staging:
-confluent_kafka (librdkafka) against MSK on an ephemeral topic. Neither runs Spark's own Kafka
-source: that runs only on EMR Serverless against MSK (see docs/external-systems.md).
+Locally: an Apache Kafka broker on 127.0.0.1 (KRaft, tests/conftest.py) behind confluent_kafka. In staging:
+confluent_kafka (librdkafka) against MSK on an ephemeral topic. Spark's own Kafka source reading a real broker
+is tested in tests/cicd/rehearsal/test_streaming_on_real_engines.py (see docs/external-systems.md).
 """
 
 import pytest
@@ -38,6 +38,17 @@ def test_every_message_comes_back_in_order_within_its_partition(kafka, delivered
         expected = [k for k in produced if kafka_clients.partition_for(k, kafka.partitions) == partition]
         assert keys == expected
     assert {m.topic() for m in messages} == {kafka.topic}
+
+
+def test_consumed_messages_carry_the_brokers_offsets_and_timestamps(kafka, delivered):
+    _, messages = delivered
+    by_partition: dict[int, list[int]] = {}
+    for message in messages:
+        by_partition.setdefault(message.partition(), []).append(message.offset())
+        kind, millis = message.timestamp()
+        assert kind != 0 and millis > 0  # TIMESTAMP_NOT_AVAILABLE is 0
+    for offsets in by_partition.values():
+        assert offsets == list(range(len(offsets)))  # a fresh topic: every partition from offset 0, no gap
 
 
 def test_streaming_transform_on_consumed_records(spark, delivered):

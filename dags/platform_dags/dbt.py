@@ -29,6 +29,9 @@ WAP_POOL_SLOTS = 1
 WAP_POOL_DESCRIPTION = "dbt write-audit-publish: one publish at a time (platform_dags/dbt.py)"
 PROJECT_FOLDER = "dbt_project"  # where the runner expects the project under --root
 OUTPUT_TAIL_LINES = 40
+# The DAG folder: the release ships pipeline_assets/dbt_wap there (cicd/release/parts/dags.py). Airflow puts
+# it on its own sys.path, never on a child process's, so `python -m pipeline_assets.dbt_wap.cli` must be told.
+DAG_FOLDER = Path(__file__).resolve().parents[1]
 
 
 class DbtRunError(RuntimeError):
@@ -74,6 +77,7 @@ def run_wap(*, root: Path, selector: str, target: str, release: Release, timeout
     # the startup script) and the [platform] options.
     env = dict(os.environ)
     env.setdefault("DBT_PROFILES_DIR", str(project_dir))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(DAG_FOLDER), env.get("PYTHONPATH"))))
     proc = subprocess.run(
         command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
     )

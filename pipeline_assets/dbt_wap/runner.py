@@ -71,6 +71,13 @@ class DbtWorkspace:
 
 
 def dbt_executable() -> str:
+    """dbt's own environment first: MWAA's startup script builds it apart from Airflow's and exports
+    DBT_EXECUTABLE (pipeline_assets/mwaa/startup.sh); elsewhere the dbt beside this interpreter, or on PATH."""
+    configured = os.environ.get("DBT_EXECUTABLE")
+    if configured:
+        if not Path(configured).is_file():
+            raise FileNotFoundError(f"DBT_EXECUTABLE={configured} does not exist; the startup script builds it")
+        return configured
     candidate = Path(sys.executable).parent / "dbt"
     if candidate.exists():
         return str(candidate)

@@ -16,6 +16,8 @@ VENV_STAMP := $(STAMPS)/venv-$(call hash,requirements-dev.lock)
 PROJECT_STAMP := $(STAMPS)/project-$(call hash,requirements-dev.lock pyproject.toml)
 CHECKOV_STAMP := $(STAMPS)/checkov-$(call hash,requirements-checkov.lock)
 NODE_STAMP := $(STAMPS)/node-$(call hash,package-lock.json)
+MWAA_VENV := .venv-mwaa
+MWAA_STAMP := $(STAMPS)/mwaa-$(call hash,pipeline_assets/mwaa/wheelhouse.lock requirements-dev.lock)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_EC2_METADATA_DISABLED := true
 export SPARK_LOCAL_IP := 127.0.0.1
@@ -44,6 +46,16 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/node-* && touch $@
 
+# MWAA's requirements and nothing else (the rehearsal's Airflow), plus the embedded warehouse's client.
+$(MWAA_STAMP): pipeline_assets/mwaa/wheelhouse.lock requirements-dev.lock $(VENV_STAMP)
+	@test -x $(MWAA_VENV)/bin/python || $(PYTHON) -m venv $(MWAA_VENV)
+	$(VENV)/bin/uv pip sync --quiet --python $(MWAA_VENV)/bin/python pipeline_assets/mwaa/wheelhouse.lock
+	$(VENV)/bin/uv pip install --quiet --no-deps --python $(MWAA_VENV)/bin/python $$(grep '^duckdb==' requirements-dev.lock)
+	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/mwaa-* && touch $@
+
+.PHONY: mwaa-venv
+mwaa-venv: $(MWAA_STAMP) ## The rehearsal's Airflow: MWAA's requirements (wheelhouse.lock) only, in .venv-mwaa
+
 .PHONY: venv
 venv: $(VENV_STAMP) $(PROJECT_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) ## Install the pinned toolchain (Python, checkov, CDK CLI) and the `cicd` command; a no-op when nothing changed
 
@@ -64,6 +76,10 @@ validate-changed: venv ## The gate on what changed since BASE (default origin/ma
 .PHONY: test
 test: venv engine-jars ## Every test, slow ones included (the Kafka tests start a real broker)
 	$(PY) -m pytest -q
+
+.PHONY: rehearsal
+rehearsal: venv engine-jars mwaa-venv ## Release A, B, the canary and one rollback on real engines (broker, Spark, Airflow, dbt); prints the figures
+	$(PY) -m cicd rehearse --timeout $${REHEARSAL_TIMEOUT:-2700}
 
 .PHONY: change-identities
 change-identities: ## Transitional no-op: the Validate spec deployed before issue 17 calls it (README: rolling out)
@@ -140,4 +156,4 @@ clean: ## Remove build output (keeps the toolchain)
 
 .PHONY: distclean
 distclean: clean ## Remove build output and every installed toolchain
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules $(STAMPS)
+	rm -rf $(VENV) $(CHECKOV_VENV) $(MWAA_VENV) node_modules $(STAMPS)

@@ -48,6 +48,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cicd.dataservices.cli",
     "cicd.rollback.cli",
     "cicd.streaming.cli",
+    "cicd.rehearsal.cli",
     "cicd.audit.cli",
     "cicd.changeset.cli",
     "cicd.poststeps.cli",

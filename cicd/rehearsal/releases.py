@@ -4,8 +4,9 @@ A is the repository as it is. B is the same tree with three changes a real relea
 - a DAG change: the operations_events pipeline retries twice instead of three times;
 - a Spark job change: the streaming job logs its start differently (new deps.zip bytes, same query shape, so
   a checkpoint-compatible redeploy);
-- a dbt model change that publishes wrong data: the orders mart keeps only shipped and delivered orders.
-  Every dbt test still passes (the audit cannot see it); the data-quality canary sees the row count drop.
+- a dbt model change that publishes wrong data: a filter meant to drop cancelled orders drops the delivered
+  ones (most of them). Every dbt test still passes (the audit cannot see it); the data-quality canary sees
+  the orders mart's row count drop.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ B_CHANGES = (
     Change(
         "dbt_project/models/marts/operations/orders.sql",
         "from {{ ref('int_orders_pivoted') }}",
-        "from {{ ref('int_orders_pivoted') }}\nwhere status in ('shipped', 'delivered')",
-        "dbt: the orders mart keeps shipped and delivered orders only (wrong data that passes every test)",
+        "from {{ ref('int_orders_pivoted') }}\nwhere status != 'delivered'",
+        "dbt: a filter meant to drop cancelled orders drops the delivered ones (wrong data that passes every test)",
     ),
 )
 
@@ -113,9 +114,15 @@ def build(name: str, tree: Path) -> Release:
 
 
 def build_pair(root: Path, workdir: Path) -> tuple[Release, Release]:
-    """A from a copy of the repository, B from a copy with B_CHANGES (built one after the other: dbt parse is
-    heavy and the machine is shared)."""
+    """A from a copy of the repository, B from a copy with B_CHANGES; each in a process of its own (the release
+    build loads modules by file and runs dbt parse twice: two processes share neither)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     tree_a = copy_tree(root, workdir / "tree-a")
     tree_b = copy_tree(root, workdir / "tree-b")
     apply(tree_b, B_CHANGES)
-    return build("A", tree_a), build("B", tree_b)
+    # spawn, not fork: the rehearsal's process runs threads (moto server, the broker's) while it builds.
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        a, b = pool.submit(build, "A", tree_a), pool.submit(build, "B", tree_b)
+        return a.result(), b.result()

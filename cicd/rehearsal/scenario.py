@@ -271,7 +271,8 @@ def world(options: Options, clock: Clock) -> Iterator[World]:
         yield World(aws, stage, environment, database, a, b, lane, drill.DrillPipeline(lane, s3), clock, timing)
 
 
-def _env_for_canary(aws: MotoServer) -> dict[str, str]:
+def _canary_settings() -> dict[str, str]:
+    """What the data-quality canary's Lambda gets as environment (constructs: the canary function)."""
     return {
         "ENVIRONMENT": "prod",
         "RESULTS_BUCKET": drill.RELEASE_BUCKET,
@@ -283,8 +284,8 @@ def _env_for_canary(aws: MotoServer) -> dict[str, str]:
 def run_data_quality_canary(w: World) -> dict[str, Any]:
     from pipeline_assets.canaries.canary import data_quality
 
-    saved = {key: os.environ.get(key) for key in _env_for_canary(w.aws)}
-    os.environ.update(_env_for_canary(w.aws))
+    saved = {key: os.environ.get(key) for key in _canary_settings()}
+    os.environ.update(_canary_settings())
     try:
         event = {
             "time": datetime.now(UTC).isoformat(),

@@ -65,12 +65,12 @@ lock: $(VENV_STAMP) ## Re-resolve requirements*.lock from requirements*.txt afte
 	$(VENV)/bin/uv pip compile --quiet --no-header --python $(CHECKOV_VENV)/bin/python requirements-checkov.txt -o requirements-checkov.lock
 
 .PHONY: validate
-validate: venv ## The main job: every gate check and the release build, offline (JUnit in build/gate)
+validate: venv engine-jars ## The main job: every gate check and the release build, offline but for a cold jar cache (JUnit in build/gate)
 	$(PY) -m cicd validate --all --junit build/gate/junit.xml
 	$(PY) -m cicd release evidence --into build/cdk.out/evidence
 
 .PHONY: validate-changed
-validate-changed: venv ## The gate on what changed since BASE (default origin/main)
+validate-changed: venv engine-jars ## The gate on what changed since BASE (default origin/main)
 	$(PY) -m cicd validate --changed-since $${BASE:-origin/main} --junit build/gate/junit.xml
 
 .PHONY: test

@@ -25,6 +25,7 @@ def test_a_cluster_id_is_a_kafka_uuid():
     assert len(ids) == 5 and all(len(value) == 22 and "=" not in value for value in ids)
 
 
+@pytest.mark.slow  # a real broker: the gate's unit tests stay offline and fast; make test runs it
 def test_messages_round_trip_through_the_real_broker(kafka_broker: KafkaBroker):
     from confluent_kafka import Consumer, Producer
 
@@ -50,6 +51,7 @@ def test_messages_round_trip_through_the_real_broker(kafka_broker: KafkaBroker):
     assert sorted(seen) == sorted(f"v{index}".encode() for index in range(30))
 
 
+@pytest.mark.slow
 def test_a_broker_that_cannot_bind_fails_loudly_and_is_not_left_running(tmp_path, monkeypatch):
     started: list[subprocess.Popen] = []
     real_popen = subprocess.Popen

@@ -16,15 +16,24 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from cicd.engines.airflow import AirflowEngineError
+from cicd.engines.jars import EngineJarsError
+from cicd.engines.kafka import BrokerError
 from cicd.options import ExitCode
 from cicd.rehearsal.model import CLOUD_MODEL, modelled_total
-from cicd.rehearsal.scenario import Figures, Options, RehearsalError, rehearse, verdict
+from cicd.rehearsal.releases import RehearsalSetupError
+from cicd.rehearsal.scenario import Figures, Options, RehearsalError, RehearsalTimeoutError, rehearse, verdict
 
 PLANES = ("dags", "data", "streaming")
-
-
-class RehearsalTimeoutError(RehearsalError):
-    pass
+# What keeps the rehearsal from starting at all (exit 2): a missing toolchain, jars, a B change that drifted.
+SETUP_ERRORS = (
+    RehearsalSetupError,
+    RehearsalError,
+    AirflowEngineError,
+    EngineJarsError,
+    BrokerError,
+    FileNotFoundError,
+)
 
 
 def render(figures: Figures, problems: list[str]) -> str:
@@ -82,6 +91,8 @@ def render(figures: Figures, problems: list[str]) -> str:
     out.append("phases (measured): " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in figures.phases.items()))
     out.append("local substitutions: " + "; ".join(figures.substitutions))
     out.append("")
+    if figures.aborted:
+        out.append(f"stopped early: {figures.aborted}")
     out.append("PASS: everything is A again" if not problems else "FAIL:\n" + "\n".join(f"  - {p}" for p in problems))
     return "\n".join(out)
 
@@ -117,7 +128,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     except RehearsalTimeoutError as exc:
         print(f"rehearsal FAILED: {exc}", file=sys.stderr)
         return ExitCode.FAILED
-    except (RehearsalError, FileNotFoundError) as exc:
+    except SETUP_ERRORS as exc:  # the scenario's own failures are in the figures; these stopped its set-up
         print(f"rehearsal could not run: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     finally:

@@ -66,7 +66,11 @@ KEY_MODEL = "model.data_platform.orders"
 
 
 class RehearsalError(RuntimeError):
-    pass
+    """A step of the scenario failed: the rehearsal fails, after counting what the stream landed."""
+
+
+class RehearsalTimeoutError(Exception):
+    """The whole rehearsal ran past its limit: everything stops at once (no draining, no verification)."""
 
 
 @dataclass
@@ -99,6 +103,7 @@ class Figures:
     phases: dict[str, float] = field(default_factory=dict)  # measured seconds of each phase
     load: dict[str, float] = field(default_factory=dict)  # the machine's load average, start and end
     substitutions: list[str] = field(default_factory=list)
+    aborted: str | None = None  # the step that failed, when the scenario could not finish
 
     @property
     def mixed_runs(self) -> list[dict[str, Any]]:
@@ -112,6 +117,8 @@ class Figures:
 def verdict(figures: Figures) -> list[str]:
     """Why the rehearsal failed; empty when everything is A again and nothing was lost or duplicated."""
     problems = []
+    if figures.aborted:
+        problems.append(f"the rehearsal stopped: {figures.aborted}")
     if not figures.canary.get("fired"):
         problems.append(f"the data-quality canary did not fire on B's data ({figures.canary.get('summary')})")
     for plane, back in sorted(figures.planes_back.items()):
@@ -479,31 +486,40 @@ def rehearse(options: Options) -> Figures:
         figures.changes = [change.what for change in releases.B_CHANGES]
         figures.substitutions = substitutions(w.stage.runs.spark)
         producer = SteadyProducer(w.stage.broker.bootstrap, rate_per_s=options.rate_per_s)
-        began = time.monotonic()
         try:
-            phase_a(w, figures, producer)
-            figures.phases["A live"] = round(time.monotonic() - began, 1)
-            began = time.monotonic()
-            phase_b(w, figures)
-            figures.phases["B deployed"] = round(time.monotonic() - began, 1)
-            figures.canary = run_data_quality_canary(w)
-            clock.say(
-                f"data-quality canary: {'FIRED' if figures.canary['fired'] else 'quiet'} {figures.canary['summary']}"
-            )
-            if figures.canary["fired"]:
-                began = time.monotonic()
-                roll_back(w, figures)
-                figures.phases["rollback command"] = round(time.monotonic() - began, 1)
-                check_planes(w, figures)
-                after_rollback(w, figures)
-        finally:
-            produced = producer.stop() if producer.started else []
-            if produced:
-                clock.say(f"producer stopped after {len(produced)} events; waiting for the job to land them")
-                figures.tally = wait_until_landed(w.s3, w.stage.output_uri, produced, timeout_s=options.drain_timeout_s)
-                clock.say(figures.tally.summary())
+            scenario(w, figures, producer, clock)
+        except RehearsalError as exc:
+            figures.aborted = str(exc)
+            clock.say(f"FAILED: {exc}")
+        except BaseException:
+            producer.halt()  # a timeout or an interrupt: no draining, the engines stop now
+            raise
+        produced = producer.stop() if producer.started else []
+        if produced:
+            clock.say(f"producer stopped after {len(produced)} events; waiting for the job to land them")
+            figures.tally = wait_until_landed(w.s3, w.stage.output_uri, produced, timeout_s=options.drain_timeout_s)
+            clock.say(figures.tally.summary())
     figures.load["end"] = os.getloadavg()[0]
     return figures
 
 
-__all__ = ["APPLICATION", "Figures", "Options", "RehearsalError", "rehearse", "verdict"]
+def scenario(w: World, figures: Figures, producer: SteadyProducer, clock: Clock) -> None:
+    """A live, B deployed, the canary, the rollback, the checks: each phase's measured seconds recorded."""
+    began = time.monotonic()
+    phase_a(w, figures, producer)
+    figures.phases["A live"] = round(time.monotonic() - began, 1)
+    began = time.monotonic()
+    phase_b(w, figures)
+    figures.phases["B deployed"] = round(time.monotonic() - began, 1)
+    figures.canary = run_data_quality_canary(w)
+    clock.say(f"data-quality canary: {'FIRED' if figures.canary['fired'] else 'quiet'} {figures.canary['summary']}")
+    if not figures.canary["fired"]:
+        return
+    began = time.monotonic()
+    roll_back(w, figures)
+    figures.phases["rollback command"] = round(time.monotonic() - began, 1)
+    check_planes(w, figures)
+    after_rollback(w, figures)
+
+
+__all__ = ["APPLICATION", "Figures", "Options", "RehearsalError", "RehearsalTimeoutError", "rehearse", "verdict"]

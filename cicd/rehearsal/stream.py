@@ -131,6 +131,12 @@ class SteadyProducer:
                     self.produced.extend(event["event_id"] for event in events)
             self._stop.wait(max(0.0, self.tick_s - (time.monotonic() - began)))
 
+    def halt(self) -> None:
+        """Stop producing without judging what was delivered (the rehearsal is being torn down)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
     def stop(self) -> list[str]:
         self._stop.set()
         if self._thread is not None:

@@ -98,3 +98,9 @@ def test_a_task_that_was_not_executed_does_not_count_as_code():
     record = run("da")
     record.tasks.append(TaskRun("load", "success", folder_digest="db", executed=False))
     assert classify_run(record, {"da": "A", "db": "B"}, "A")["mixed"] is False
+
+
+def test_a_scenario_that_stopped_early_fails_naming_the_step():
+    figures = passing()
+    figures.aborted = "DAG run operations_events failed: transform"
+    assert "the rehearsal stopped: DAG run operations_events failed: transform" in verdict(figures)

@@ -467,6 +467,16 @@ class Controller:
                 outcome, f"removed {pruned} sink object(s) after batch {snapshot['last_committed_batch']} in {sink}"
             )
 
+    def _passes_early(self, run: dict[str, Any] | None, checkpoint: str, since_batch: int) -> bool:
+        """With pass_on_progress: has the running new run committed enough micro-batches yet? A checkpoint
+        that cannot be read right now is no answer either way: the bake goes on, and its end decides."""
+        if not self.timing.pass_on_progress or run is None or run["state"] != "RUNNING":
+            return False
+        try:
+            return store.last_committed_batch(self.s3, checkpoint) - since_batch >= self.timing.min_new_batches
+        except Exception:  # any read failure (API error, throttling, a lost answer): look again next poll
+            return False
+
     def bake(self, outcome: Outcome, run_id: str, checkpoint: str, since_batch: int) -> str | None:
         """None when the run stayed active and made progress for the whole bake period, else why not.
 
@@ -486,11 +496,7 @@ class Controller:
                 return f"run {run_id} ended {run['state']} during the bake: {run.get('stateDetails') or 'no details'}"
             if self.clock() >= deadline:
                 break
-            if (
-                self.timing.pass_on_progress
-                and run["state"] == "RUNNING"
-                and store.last_committed_batch(self.s3, checkpoint) - since_batch >= self.timing.min_new_batches
-            ):
+            if self._passes_early(run, checkpoint, since_batch):
                 break
             self.sleep(self.timing.poll_s)
         if run is None:

@@ -67,3 +67,25 @@ def test_passing_on_progress_still_fails_a_run_that_makes_none(baking):
     failure = controller(pass_on_progress=True).bake(Outcome("restarted", "job", "run", "r-a"), "run", CHECKPOINT, -1)
     assert failure is not None and "committed 0 micro-batch(es)" in failure
     assert clock["now"] >= 600
+
+
+def test_a_checkpoint_that_cannot_be_read_mid_bake_does_not_end_the_bake(baking):
+    controller, clock, _ = baking
+    baker = controller(pass_on_progress=True)
+    real, failures = baker.s3, {"left": 2}
+
+    class Flaky:
+        """The S3 client, whose first two listings fail (throttling, a lost answer)."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def get_paginator(self, name):
+            if failures["left"]:
+                failures["left"] -= 1
+                raise ConnectionError("listing failed")
+            return real.get_paginator(name)
+
+    baker.s3 = Flaky()
+    assert baker.bake(Outcome("restarted", "job", "run", "r-a"), "run", CHECKPOINT, -1) is None
+    assert clock["now"] == 30  # the two failed looks were no answer; the third saw the two new batches

@@ -117,3 +117,29 @@ def test_data_that_cannot_be_restored_fails_the_command_but_the_stream_still_com
         roll_back(stream)
     assert stream.calls == [(drill.RELEASE_BUCKET, a)]
     assert published_orders(path) == 4  # nothing was swapped
+
+
+def test_the_command_takes_the_stream_along_when_the_streaming_application_is_known(monkeypatch):
+    import argparse
+
+    from cicd.rollback import cli
+
+    monkeypatch.setattr(cli, "_session_client", lambda args, service: f"{service}-client")
+    env = Environment("prod", "Prod", "p", drill.PARAMETER, "releases")
+    clients = Clients(None, None, "s3-client", None)
+    base = {"streaming_job": "operations_events_stream", "streaming_bake_seconds": 300.0, "no_streaming": False,
+            "data_schema": None}  # fmt: skip
+    monkeypatch.delenv(cli.STREAMING_APPLICATION, raising=False)
+    assert cli.resolve_planes(argparse.Namespace(streaming_application_id=None, **base), env, clients) == Planes()
+
+    monkeypatch.setenv(cli.STREAMING_APPLICATION, "00app")
+    planes = cli.resolve_planes(argparse.Namespace(streaming_application_id=None, **base), env, clients)
+    controller = planes.streaming.controller
+    assert (controller.emr, controller.application_id, planes.streaming.release_bucket) == (
+        "emr-serverless-client",
+        "00app",
+        "releases",
+    )
+    assert controller.timing.pass_on_progress and controller.timing.bake_s == 300.0
+    opted_out = argparse.Namespace(streaming_application_id=None, **{**base, "no_streaming": True})
+    assert cli.resolve_planes(opted_out, env, clients).streaming is None

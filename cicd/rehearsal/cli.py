@@ -122,6 +122,7 @@ def _progress(line: str) -> None:
 def cmd_rehearse(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rehearsal-"))
     options = Options(workdir=workdir, rate_per_s=args.rate, stream_limit_s=args.stream_limit, echo=_progress)
+    _progress(f"rehearsal: engines' state in {workdir} (driver logs, broker log, Airflow DB, warehouse)")
     _alarm(args.timeout)
     try:
         figures = rehearse(options)

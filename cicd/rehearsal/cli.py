@@ -1,4 +1,4 @@
-"""`python -m cicd rehearse` (make rehearsal): release A, release B, the canary, one rollback, A again; measured.
+"""`cicd rehearse` (make rehearsal): release A, release B, the canary, one rollback, A again; measured.
 
 Exit 0 when every plane is A's again, the stream lost and duplicated nothing, no DAG run mixed A and B and the
 marts equal A's by row hash; 1 otherwise (the reasons are printed); 2 when the rehearsal could not be set up.
@@ -14,29 +14,39 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cicd.engines.airflow import AirflowEngineError
-from cicd.engines.jars import EngineJarsError
-from cicd.engines.kafka import BrokerError
 from cicd.options import ExitCode
-from cicd.rehearsal.model import CLOUD_MODEL, modelled_total
-from cicd.rehearsal.releases import RehearsalSetupError
-from cicd.rehearsal.scenario import Figures, Options, RehearsalError, RehearsalTimeoutError, rehearse, verdict
+
+if TYPE_CHECKING:
+    from cicd.rehearsal.scenario import Figures, Options
 
 PLANES = ("dags", "data", "streaming")
-# What keeps the rehearsal from starting at all (exit 2): a missing toolchain, jars, a B change that drifted.
-SETUP_ERRORS = (
-    RehearsalSetupError,
-    RehearsalError,
-    AirflowEngineError,
-    EngineJarsError,
-    BrokerError,
-    FileNotFoundError,
-)
+
+
+def setup_errors() -> tuple[type[BaseException], ...]:
+    """What keeps the rehearsal from starting at all (exit 2): a missing toolchain, jars, a B change that drifted.
+
+    Imported here, not at the top: `cicd --help` builds this parser and must not load the engines (boto3)."""
+    from cicd.engines.airflow import AirflowEngineError
+    from cicd.engines.jars import EngineJarsError
+    from cicd.engines.kafka import BrokerError
+    from cicd.rehearsal.releases import RehearsalSetupError
+    from cicd.rehearsal.scenario import RehearsalError
+
+    return (RehearsalSetupError, RehearsalError, AirflowEngineError, EngineJarsError, BrokerError, FileNotFoundError)
+
+
+def rehearse(options: Options) -> Figures:
+    """The scenario (cicd.rehearsal.scenario.rehearse); tests replace this function."""
+    from cicd.rehearsal.scenario import rehearse as run
+
+    return run(options)
 
 
 def render(figures: Figures, problems: list[str]) -> str:
+    from cicd.rehearsal.model import CLOUD_MODEL, modelled_total
+
     out = [
         f"\n== release rehearsal: A {figures.release_a} -> B {figures.release_b} -> rollback -> A ==",
         "release B changed:",
@@ -98,6 +108,8 @@ def render(figures: Figures, problems: list[str]) -> str:
 
 
 def as_json(figures: Figures, problems: list[str]) -> dict[str, Any]:
+    from cicd.rehearsal.model import CLOUD_MODEL
+
     data = asdict(figures)
     data["tally"] = figures.tally.as_dict() if figures.tally else None
     data["mixed_runs"] = len(figures.mixed_runs)
@@ -108,6 +120,8 @@ def as_json(figures: Figures, problems: list[str]) -> dict[str, Any]:
 
 
 def _alarm(seconds: int) -> None:
+    from cicd.rehearsal.scenario import RehearsalTimeoutError
+
     def expired(*_: object) -> None:
         raise RehearsalTimeoutError(f"the rehearsal took longer than --timeout {seconds} s")
 
@@ -120,6 +134,8 @@ def _progress(line: str) -> None:
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
+    from cicd.rehearsal.scenario import Options, RehearsalTimeoutError, verdict
+
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rehearsal-"))
     options = Options(workdir=workdir, rate_per_s=args.rate, stream_limit_s=args.stream_limit, echo=_progress)
     _progress(f"rehearsal: engines' state in {workdir} (driver logs, broker log, Airflow DB, warehouse)")
@@ -129,7 +145,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     except RehearsalTimeoutError as exc:
         print(f"rehearsal FAILED: {exc}", file=sys.stderr)
         return ExitCode.FAILED
-    except SETUP_ERRORS as exc:  # the scenario's own failures are in the figures; these stopped its set-up
+    except setup_errors() as exc:  # the scenario's own failures are in the figures; these stopped its set-up
         print(f"rehearsal could not run: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     finally:

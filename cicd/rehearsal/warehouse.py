@@ -1,6 +1,6 @@
 """The embedded warehouse of the rehearsal: one DuckDB file with the synthetic raw data, and the marts' row hashes.
 
-The raw schemas hold the deterministic synthetic data (`python -m cicd data generate`, scale 1), loaded the way
+The raw schemas hold the deterministic synthetic data (`cicd data generate`, scale 1), loaded the way
 the gate loads it; write-audit-publish (the `embedded` dbt target) builds and publishes the marts into the same
 file. `marts()` fingerprints every table of the published schema by its sorted rows, so "the marts are A's
 again" is a comparison of digests, not of row counts.

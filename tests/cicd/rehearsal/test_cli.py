@@ -1,4 +1,4 @@
-"""`python -m cicd rehearse`: its exit codes, its time bound, and the figures it prints."""
+"""`cicd rehearse`: its exit codes, its time bound, and the figures it prints."""
 
 from __future__ import annotations
 

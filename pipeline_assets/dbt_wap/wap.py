@@ -8,7 +8,9 @@
    consumers never see the release (the release schema is kept for inspection).
 3. **Publish**: grant the reader roles on the release schema, then `ALTER SCHEMA <release> SWAP WITH
    <published>` — one atomic metadata operation. The schema that held the previous data is renamed
-   `<published>__previous` and kept: rollback is the same swap again (`rollback_statements`).
+   `<published>__previous` and kept when another release published it (a release's own earlier publish is
+   dropped instead): rollback is the same swap again (`rollback_statements`) and lands on the last publish
+   of the release before.
 
 Two pipelines of one release publish through the same marts schema: each clones it, builds, then swaps.
 Run side by side, the second swap would throw away the first one's publish (it cloned before that swap),
@@ -127,7 +129,11 @@ class WapPlan:
             return [f"create or replace schema {self.release} clone {self.published}"]
         return [f"create schema if not exists {self.release}"]
 
-    def publish_statements(self, published_exists: bool) -> list[str]:
+    def publish_statements(self, published_exists: bool, *, replaces_own_publish: bool = False) -> list[str]:
+        """Swap the audited schema in. The outgoing data becomes the previous schema only when another release
+        published it: with `replaces_own_publish` (this release published before, e.g. its other pipeline or
+        a rerun) it is dropped, so the previous schema keeps the last publish of the release before this one,
+        which is what a rollback of this release must swap back."""
         # Every statement names this plan's release schema or the shared published/previous ones, never
         # another selector's release schema: a publish moves exactly what its own audit passed.
         statements: list[str] = []
@@ -137,7 +143,12 @@ class WapPlan:
                 f"grant usage on schema {self.release} to role {role.lower()}",
                 f"grant select on all tables in schema {self.release} to role {role.lower()}",
             ]
-        if published_exists:
+        if published_exists and replaces_own_publish:
+            statements += [
+                f"alter schema {self.release} swap with {self.published}",
+                f"drop schema {self.release}",
+            ]
+        elif published_exists:
             statements += [
                 f"alter schema {self.release} swap with {self.published}",
                 f"drop schema if exists {self.previous}",
@@ -172,6 +183,11 @@ def _exists(executor: Executor, plan: WapPlan, qualified: str) -> bool:
     return bool(rows and rows[0][0])
 
 
+def _comment(executor: Executor, plan: WapPlan, qualified: str) -> str:
+    rows = executor(plan.schema_comment_sql(qualified))
+    return str(rows[0][0]) if rows and rows[0][0] is not None else ""
+
+
 def run(
     plan: WapPlan,
     *,
@@ -192,7 +208,8 @@ def run(
             code,
             f"audit failed (dbt exit {code}): nothing published; {plan.release} is kept for inspection",
         )
-    for statement in plan.publish_statements(published_exists):
+    own = published_exists and _comment(executor, plan, plan.published).startswith(published_by(plan.release_id))
+    for statement in plan.publish_statements(published_exists, replaces_own_publish=own):
         executor(statement)
         executed.append(statement)
     return WapResult(True, executed, code, f"published {plan.release_id} as {plan.published}")
@@ -206,14 +223,14 @@ def published_by(release_id: str) -> str:
 def rollback(plan: WapPlan, *, executor: Executor, restores: str | None = None) -> WapResult:
     """Swap the previous schema back in; with `restores`, only if it holds that release's last publish.
 
-    One previous schema is kept: after two publishes since `restores` (two selectors of the bad release, or a
-    rerun) it holds the bad release's own data, and swapping it in would look like a rollback and not be one.
+    The previous schema holds the last publish of the release before the published one, however often that one
+    published (publish_statements). Two releases since `restores` (A, B, C; rolling back to A) it holds B's
+    data, and swapping it in would look like a rollback and not be one: refused, naming Time Travel.
     """
     if not _exists(executor, plan, plan.previous):
         raise WapError(f"{plan.previous} does not exist: there is no previous release to swap back")
     if restores is not None:
-        rows = executor(plan.schema_comment_sql(plan.previous))
-        comment = str(rows[0][0]) if rows and rows[0][0] is not None else ""
+        comment = _comment(executor, plan, plan.previous)
         if not comment.startswith(published_by(restores)):
             raise WapError(
                 f"{plan.previous} holds {comment or 'an unlabelled publish'!r}, not the last publish of {restores}: "

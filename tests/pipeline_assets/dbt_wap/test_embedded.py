@@ -58,14 +58,28 @@ def test_the_swap_back_restores_the_previous_release_and_its_label(warehouse):
     assert orders(warehouse, "analytics_marts__previous") == [0, 1, 2, 3]
 
 
-def test_a_swap_back_that_would_not_restore_the_release_is_refused(warehouse):
+def test_the_swap_back_restores_the_release_before_however_often_the_bad_one_published(warehouse):
+    # Two pipelines of B (or a rerun) publish: the previous schema still holds A's last publish.
     execute = duckdb_executor(warehouse)
     a, b_first, b_second = plan("r-a"), plan("r-b", "crm_accounts"), plan("r-b")
     wap.run(a, executor=execute, build=lambda: build_into(warehouse, a, 10))
     wap.run(b_first, executor=execute, build=lambda: build_into(warehouse, b_first, 6))
     wap.run(b_second, executor=execute, build=lambda: build_into(warehouse, b_second, 4))
+    assert orders(warehouse, "analytics_marts__previous") == list(range(10))
+    assert execute(b_second.schema_exists_sql(b_first.release)) == [(0,)]  # B's own earlier publish is gone
+    wap.rollback(b_second, executor=execute, restores="r-a")
+    assert orders(warehouse) == list(range(10))
+
+
+def test_a_swap_back_that_would_not_restore_the_release_is_refused(warehouse):
+    # Two releases since A: the previous schema holds B's publish, not A's.
+    execute = duckdb_executor(warehouse)
+    a, b, c = plan("r-a"), plan("r-b"), plan("r-c")
+    wap.run(a, executor=execute, build=lambda: build_into(warehouse, a, 10))
+    wap.run(b, executor=execute, build=lambda: build_into(warehouse, b, 6))
+    wap.run(c, executor=execute, build=lambda: build_into(warehouse, c, 4))
     with pytest.raises(wap.WapError, match=r"not the last publish of r-a.*Time Travel"):
-        wap.rollback(b_second, executor=execute, restores="r-a")
+        wap.rollback(c, executor=execute, restores="r-a")
     assert orders(warehouse) == [0, 1, 2, 3]  # nothing moved
 
 

@@ -21,14 +21,17 @@ def plan(**overrides) -> wap.WapPlan:
 
 
 class Recorder:
-    def __init__(self, existing: set[str]):
+    def __init__(self, existing: set[str], comments: dict[str, str] | None = None):
         self.existing = existing
+        self.comments = comments or {}
         self.statements: list[str] = []
 
     def __call__(self, sql: str):
         self.statements.append(sql)
         if "information_schema.schemata" in sql:
             name = sql.rsplit("'", 2)[1].lower()
+            if sql.startswith("select comment"):
+                return [(self.comments.get(name),)] if name in self.existing else []
             return [(1 if name in self.existing else 0,)]
         return []
 
@@ -96,6 +99,21 @@ def test_publish_swaps_atomically_and_keeps_the_previous_release():
     ]
 
 
+def test_a_release_that_published_before_drops_its_own_publish_and_keeps_the_release_before():
+    recorder = Recorder(
+        {"analytics_marts", "analytics_marts__previous"},
+        comments={"analytics_marts": "published release r-1a2b (other_pipeline)"},
+    )
+    wap.run(plan(reader_roles=()), executor=recorder, build=lambda: 0)
+    statements = [s for s in recorder.statements if "information_schema" not in s]
+    assert statements[1:4] == [
+        "alter schema analytics.analytics_marts__r_1a2b__crm swap with analytics.analytics_marts",
+        "drop schema analytics.analytics_marts__r_1a2b__crm",
+        "comment on schema analytics.analytics_marts is 'published release r-1a2b (crm)'",
+    ]
+    assert not [s for s in statements if "analytics_marts__previous" in s]
+
+
 def test_first_publish_renames_instead_of_swapping():
     recorder = Recorder(set())
     wap.run(plan(reader_roles=()), executor=recorder, build=lambda: 0)
@@ -129,7 +147,12 @@ def test_statements_on_the_emulator_run_except_the_listed_gaps():
     from cicd.dbt.emulator import connect, patched
 
     p = plan()
-    statements = [*p.write_statements(True), *p.publish_statements(True), *p.rollback_statements()]
+    statements = [
+        *p.write_statements(True),
+        *p.publish_statements(True),
+        *p.publish_statements(True, replaces_own_publish=True),
+        *p.rollback_statements(),
+    ]
     outcomes = {}
     with patched():
         executor = wap.snowflake_executor(connect("ANALYTICS"))

@@ -6,6 +6,7 @@ botocore honours for every service; `environment()` gives the variables with pla
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,6 +72,11 @@ class MotoServer:
 def moto_server(region: str = REGION) -> Iterator[MotoServer]:
     from moto.server import ThreadedMotoServer
 
+    # werkzeug logs every request at INFO (verbose=False only drops moto's start-up line): thousands of lines
+    # per minute of Spark's S3A traffic. Warnings and errors still show.
+    requests_log = logging.getLogger("werkzeug")
+    level = requests_log.level
+    requests_log.setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -78,3 +84,4 @@ def moto_server(region: str = REGION) -> Iterator[MotoServer]:
         yield MotoServer(f"http://{host}:{port}", region)
     finally:
         server.stop()
+        requests_log.setLevel(level)

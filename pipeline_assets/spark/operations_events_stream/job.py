@@ -224,11 +224,18 @@ def batch_writer(raw_uri: str, quarantine_uri: str) -> Callable[[DataFrame, int]
 
 
 def start(
-    events: DataFrame, *, checkpoint_uri: str, raw_uri: str, quarantine_uri: str, trigger: dict[str, Any]
+    events: DataFrame,
+    *,
+    checkpoint_uri: str,
+    raw_uri: str,
+    quarantine_uri: str,
+    trigger: dict[str, Any],
+    stop: GracefulStop | None = None,
 ) -> StreamingQuery:
+    write = batch_writer(raw_uri, quarantine_uri)
     return (
         events.writeStream.queryName(JOB_ID)
-        .foreachBatch(batch_writer(raw_uri, quarantine_uri))
+        .foreachBatch(stop.gate(write) if stop is not None else write)
         .option("checkpointLocation", checkpoint_uri)
         .trigger(**trigger)
         .start()
@@ -269,19 +276,48 @@ def resolve_bootstrap_servers(secret_id: str, client: Any) -> str:
     return str(parsed["bootstrap_servers"]) if isinstance(parsed, dict) else str(parsed)
 
 
-def run_until_stopped(query: StreamingQuery, stop: threading.Event, *, poll_s: int = 5) -> None:
-    """Wait for the query; on a stop request, let the running micro-batch finish before stopping.
+class StopRequestedError(RuntimeError):
+    """What the batch writer raises instead of starting a micro-batch once a stop was requested."""
 
-    EMR Serverless cancels a streaming job with SIGTERM and a grace period: stopping between
-    micro-batches means the checkpoint's last offsets are committed and nothing is replayed twice.
+
+class GracefulStop(threading.Event):
+    """SIGTERM's flag, read by the query loop and by the batch writer (`gate`).
+
+    EMR Serverless cancels a streaming job with SIGTERM and a grace period. Between micro-batches the loop
+    stops the query at once. When batches run back to back (longer than the trigger interval: a catch-up, a
+    loaded cluster) there is no moment between them, so the writer refuses the next batch instead: the one in
+    progress finishes and commits, the refused one is in the offset log and not committed, and the next run
+    replays it from there (its batch id overwrites its own output). Nothing is cut short by the grace's kill.
+    """
+
+    refused_batch: int | None = None
+
+    def gate(self, write: Callable[[DataFrame, int], None]) -> Callable[[DataFrame, int], None]:
+        def gated(batch: DataFrame, batch_id: int) -> None:
+            if self.is_set():
+                self.refused_batch = batch_id
+                raise StopRequestedError(f"stop requested: batch {batch_id} not started; the next run replays it")
+            write(batch, batch_id)
+
+        return gated
+
+
+def run_until_stopped(query: StreamingQuery, stop: GracefulStop, *, poll_s: int = 5) -> None:
+    """Wait for the query; on a stop request, let the running micro-batch finish and start no other.
+
+    Stopping between micro-batches means the checkpoint's last offsets are committed and nothing is replayed
+    twice. The query's writer must be `stop.gate(...)`'d for batches that follow each other without a pause.
     """
     while query.isActive:
         if stop.is_set():
             while query.isActive and query.status["isTriggerActive"]:
-                time.sleep(0.5)
+                time.sleep(0.5)  # the batch in progress finishes; the gate refuses the next one
             query.stop()
             break
         query.awaitTermination(poll_s)
+    if stop.refused_batch is not None:
+        log.info("stopped after the batch in progress; batch %s is left to the next run", stop.refused_batch)
+        return
     if query.exception() is not None:
         raise RuntimeError(f"streaming query failed: {query.exception()}")
 
@@ -319,15 +355,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers = resolve_bootstrap_servers(args.bootstrap_servers_secret, boto3.client("secretsmanager"))
     spark = job_session(JOB_ID)
     options = kafka_options(servers, msk_iam=not args.no_msk_iam, max_offsets_per_trigger=args.max_offsets_per_trigger)
+    stop = GracefulStop()
     query = start(
         transform(extract(spark, options)),
         checkpoint_uri=args.checkpoint,
         raw_uri=args.output,
         quarantine_uri=args.quarantine or default_quarantine(args.output, args.pipeline_id),
         trigger={"processingTime": f"{args.trigger_seconds} seconds"},
+        stop=stop,
     )
     log.info("release %s: query %s started on %s", args.release_id, query.id, args.checkpoint)
-    stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     run_until_stopped(query, stop)
     return 0

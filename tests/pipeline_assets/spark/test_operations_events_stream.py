@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 import threading
+import time
 
 import boto3
 import pytest
@@ -157,12 +158,57 @@ def test_graceful_stop_waits_for_the_batch_then_stops(spark, tmp_path):
         .trigger(processingTime="1 second")
         .start()
     )
-    stop = threading.Event()
+    stop = job.GracefulStop()
     timer = threading.Timer(3.0, stop.set)
     timer.start()
     job.run_until_stopped(query, stop, poll_s=1)
     assert not query.isActive and query.exception() is None
     assert (tmp_path / "cp" / "commits" / "0").exists()  # at least one batch committed before stopping
+
+
+@pytest.mark.slow  # a real streaming query whose batches run back to back for 4 s before the stop
+def test_a_stop_while_batches_run_back_to_back_ends_after_the_batch_in_progress(spark, tmp_path):
+    # Batches longer than the trigger interval (a catch-up, a loaded machine) leave no idle moment between them.
+    # Waiting for one let EMR's grace period run out, and the job was killed in the middle of a batch.
+    written: list[int] = []
+
+    def slow_write(batch, batch_id):
+        time.sleep(1.0)
+        batch.count()
+        written.append(batch_id)
+
+    stop = job.GracefulStop()
+    checkpoint = tmp_path / "cp"
+    query = (
+        spark.readStream.format("rate").option("rowsPerSecond", 20).load()
+        .writeStream.foreachBatch(stop.gate(slow_write))
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(processingTime="100 milliseconds")
+        .start()
+    )  # fmt: skip
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            job.run_until_stopped(query, stop, poll_s=1)
+        except BaseException as exc:
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    time.sleep(4.0)
+    stopped_at = time.monotonic()
+    stop.set()
+    runner.join(timeout=60)
+    if runner.is_alive():
+        query.stop()
+        runner.join()
+        pytest.fail("the query did not stop within 60 s of the request (it waited for a gap between batches)")
+    assert time.monotonic() - stopped_at < 20 and errors == [] and not query.isActive
+    committed = sorted(int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit())
+    logged = sorted(int(p.name) for p in (checkpoint / "offsets").iterdir() if p.name.isdigit())
+    assert committed == written and len(written) >= 2  # every batch it wrote committed; none was cut short
+    assert stop.refused_batch == logged[-1] == committed[-1] + 1  # logged, not started: the next run replays it
 
 
 def test_kafka_options_for_msk_iam():

@@ -2,7 +2,7 @@
 
 Locally: an Apache Kafka broker on 127.0.0.1 (KRaft, tests/conftest.py) behind confluent_kafka. In staging:
 confluent_kafka (librdkafka) against MSK on an ephemeral topic. Spark's own Kafka source reading a real broker
-is tested in tests/cicd/rehearsal/test_streaming_on_real_engines.py (see docs/external-systems.md).
+is tested in tests/cicd/rehearsal/test_streaming.py (see docs/external-systems.md).
 """
 
 import pytest

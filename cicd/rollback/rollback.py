@@ -82,17 +82,25 @@ def _roll_data_back(plane: DataPlane, from_release: str, target: str) -> str:
         return wap.rollback(plan, executor=plane.executor, restores=target).message
     except wap.WapError as exc:
         raise RollbackFailedError(f"data not back to {target}: {exc}") from exc
+    except Exception as exc:  # the warehouse's own errors (a lost connection): the other planes still go back
+        raise RollbackFailedError(
+            f"data not back to {target}: {type(exc).__name__}: {exc} (the swap is one statement: it happened "
+            f"or it did not; `cicd dbt wap --rollback --restores {target}` tries again)"
+        ) from exc
 
 
 def _redeploy_stream(plane: StreamingPlane, target: str) -> str:
-    from pipeline_assets.streaming_control import RedeployFailedError, StreamingControlError
+    from pipeline_assets.streaming_control import StreamingControlError
 
     try:
         outcome = plane.controller.redeploy_running(plane.release_bucket, target)
-    except RedeployFailedError as exc:
+    except StreamingControlError as exc:  # its message says what runs now and what happens next
         raise RollbackFailedError(f"streaming job not back to {target}: {exc}") from exc
-    except StreamingControlError as exc:
-        raise RollbackFailedError(f"streaming job not back to {target} (nothing changed there): {exc}") from exc
+    except Exception as exc:  # an API error: an interrupted redeploy is in its journal, finished or undone next time
+        raise RollbackFailedError(
+            f"streaming job not back to {target}: {type(exc).__name__}: {exc} (see `cicd streaming status`; "
+            f"`cicd streaming redeploy --release {target}` finishes or undoes an interrupted redeploy and tries again)"
+        ) from exc
     return f"{outcome.job_name} {outcome.action} on {target}: run {outcome.job_run_id}"
 
 

@@ -68,7 +68,7 @@ def released(tmp_path):
                           evidence_bucket=drill.EVIDENCE_BUCKET)  # fmt: skip
         data = DataPlane(execute, "warehouse", "analytics")
 
-        def roll_back(stream: Stream):
+        def roll_back(stream: Stream, data: DataPlane = data):
             planes = Planes(streaming=StreamingPlane(stream, drill.RELEASE_BUCKET), data=data)
             return rollback(env, clients, poll_s=0, sleep=lambda _: None, steps=Steps(echo=lambda _: None),
                             planes=planes)  # fmt: skip
@@ -117,6 +117,30 @@ def test_data_that_cannot_be_restored_fails_the_command_but_the_stream_still_com
         roll_back(stream)
     assert stream.calls == [(drill.RELEASE_BUCKET, a)]
     assert published_orders(path) == 4  # nothing was swapped
+
+
+def test_a_warehouse_error_fails_the_data_plane_and_the_stream_still_comes_back(released):
+    roll_back, a, _, _, _ = released
+
+    def lost_connection(sql: str):
+        raise ConnectionError("250001: could not connect to Snowflake backend after 2 attempt(s)")
+
+    stream = Stream()
+    with pytest.raises(RollbackFailedError, match=f"data not back to {a}: .*could not connect") as failure:
+        roll_back(stream, data=DataPlane(lost_connection, "warehouse", "analytics"))
+    assert stream.calls == [(drill.RELEASE_BUCKET, a)]
+    assert set(failure.value.result.live_after) == {"dags", "streaming"}
+
+
+def test_an_api_error_from_the_stream_fails_the_command_with_the_plane_named(released):
+    from botocore.exceptions import ClientError
+
+    roll_back, a, _, path, _ = released
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListJobRuns")
+    with pytest.raises(RollbackFailedError, match=f"streaming job not back to {a}: .*ThrottlingException") as failure:
+        roll_back(Stream(throttled))
+    assert published_orders(path) == 10
+    assert "cicd streaming status" in str(failure.value)
 
 
 def test_the_command_takes_the_stream_along_when_the_streaming_application_is_known(monkeypatch):

@@ -79,7 +79,7 @@ test: venv engine-jars ## Every test, slow ones included (the Kafka tests start 
 
 .PHONY: rehearsal
 rehearsal: venv engine-jars mwaa-venv ## Release A, B, the canary and one rollback on real engines (broker, Spark, Airflow, dbt); prints the figures
-	$(PY) -m cicd rehearse --timeout $${REHEARSAL_TIMEOUT:-2700}
+	$(PY) -m cicd rehearse $${REHEARSAL_TIMEOUT:+--timeout $$REHEARSAL_TIMEOUT}
 
 .PHONY: change-identities
 change-identities: ## Transitional no-op: the Validate spec deployed before issue 17 calls it (README: rolling out)

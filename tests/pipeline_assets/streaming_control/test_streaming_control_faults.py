@@ -270,3 +270,47 @@ def test_the_journal_records_what_a_later_run_needs(aws):
     assert world.runtime.occupying() == []
     assert world.ensure(NEW)["action"] == "restarted"  # the next run restarts OLD, then redeploys with a bake
     world.runtime.close()
+
+
+class Killed(BaseException):
+    """The supervisor's worker dying mid-bake (an out-of-memory kill): no `except Exception` runs."""
+
+
+def test_the_rollback_planes_redeploy_finishes_an_interrupted_one_and_both_bakes_pass_on_progress(aws):
+    """The rollback command's streaming plane (pass_on_progress) meets the journal of a redeploy to NEW that died
+    while NEW was baking: recover() bakes NEW to the end of the journal, then the job goes back to OLD; each bake
+    ends at the first committed micro-batch instead of lasting the whole period."""
+    from pipeline_assets.streaming_control import Controller
+
+    clients, checks = aws
+    world = World(clients, checks)
+    runtime = world.runtime
+    tick = runtime.sleep
+
+    def dying(seconds: float) -> None:
+        tick(seconds)
+        if any(r.tags["release_id"] == NEW and r.state == "RUNNING" for r in runtime.runs()):
+            raise Killed
+
+    runtime.sleep = dying  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        world.ensure(NEW)
+    runtime.sleep = tick  # type: ignore[method-assign]
+    journal = json.loads(
+        checks["s3"].get_object(Bucket=world.bucket, Key=f"_control/{JOB}/redeploy.json")["Body"].read()
+    )
+    assert journal["phase"] == "starting"
+
+    timing = Timing(shutdown_grace_s=30, bake_s=600, poll_s=10, min_new_batches=1, pass_on_progress=True)
+    controller = Controller(
+        clients["emr"], clients["s3"], world.app, JOB, timing=timing, clock=lambda: runtime.now, sleep=tick,
+        now=lambda: START + dt.timedelta(seconds=runtime.now), log=lambda _: None,
+    )  # fmt: skip
+    began = runtime.now
+    outcome = controller.redeploy_running(RELEASE_BUCKET, OLD)
+    assert (outcome.action, outcome.release_id, outcome.previous_release_id) == ("restarted", OLD, NEW)
+    assert [r.tags["release_id"] for r in runtime.occupying()] == [OLD]
+    assert not runtime.control("redeploy.json") and not runtime.control(f"failed-releases/{NEW}")
+    assert runtime.now - began < timing.bake_s  # two bakes, neither waited out its 600 s
+    assert runtime.checkpoint_is_whole()
+    runtime.close()

@@ -292,10 +292,10 @@ def test_the_rollback_planes_redeploy_finishes_an_interrupted_one_and_both_bakes
         if any(r.tags["release_id"] == NEW and r.state == "RUNNING" for r in runtime.runs()):
             raise Killed
 
-    runtime.sleep = dying  # type: ignore[method-assign]
+    runtime.sleep = dying
     with pytest.raises(Killed):
         world.ensure(NEW)
-    runtime.sleep = tick  # type: ignore[method-assign]
+    runtime.sleep = tick
     journal = json.loads(
         checks["s3"].get_object(Bucket=world.bucket, Key=f"_control/{JOB}/redeploy.json")["Body"].read()
     )

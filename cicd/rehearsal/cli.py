@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cicd.options import ExitCode
+from cicd.options import ExitCode, add_json_option, error, print_json
 
 if TYPE_CHECKING:
     from cicd.rehearsal.scenario import Figures, Options
@@ -143,17 +143,18 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     try:
         figures = rehearse(options)
     except RehearsalTimeoutError as exc:
-        print(f"rehearsal FAILED: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+        return error("rehearsal FAILED", str(exc), ExitCode.FAILED)
     except setup_errors() as exc:  # the scenario's own failures are in the figures; these stopped its set-up
-        print(f"rehearsal could not run: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return error("rehearsal could not run", str(exc))
     finally:
         signal.alarm(0)
     problems = verdict(figures)
     report = as_json(figures, problems)
     (workdir / "rehearsal.json").write_text(json.dumps(report, indent=2, default=str))
-    print(json.dumps(report, indent=2, default=str) if args.json else render(figures, problems))
+    if args.json:
+        print_json(report)
+    else:
+        print(render(figures, problems))
     return ExitCode.OK if not problems else ExitCode.FAILED
 
 
@@ -174,5 +175,5 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--timeout", type=int, default=1200, help="the whole rehearsal's limit in seconds (default 1200)"
     )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_json_option(parser, "print the figures as JSON on stdout (also written to <workdir>/rehearsal.json)")
     parser.set_defaults(handler=cmd_rehearse)

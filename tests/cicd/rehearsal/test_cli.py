@@ -58,3 +58,14 @@ def test_a_rehearsal_past_its_timeout_is_stopped_and_fails(tmp_path, monkeypatch
     assert cli.cmd_rehearse(arguments(tmp_path, timeout=1)) == ExitCode.FAILED
     assert time.monotonic() - started < 10
     assert "longer than --timeout 1 s" in capsys.readouterr().err
+
+
+def test_json_puts_only_the_figures_on_stdout_and_progress_on_stderr(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setattr(cli, "rehearse", lambda options: figures(lost=False))
+    assert cli.cmd_rehearse(arguments(tmp_path, json=True)) == ExitCode.OK
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["problems"] == [] and report["tally"]["produced"] == 2 and report["live_after"]["streaming"] == 90.0
+    assert "engines' state in" in captured.err

@@ -86,10 +86,20 @@ def whole_app(config, release_dir, tmp_path_factory) -> cdk.App:
     """
     patch = pytest.MonkeyPatch()
     patch.setattr(release_bundle, "DEFAULT_RELEASE_DIR", release_dir)
+    # Never the working tree's build/packages nor the Validate build's PACKAGES_REQUIRED: the same tests
+    # must pass before and after `make packages` (test_staged_packages.py synthesizes with packages).
+    patch.delenv("PACKAGES_REQUIRED", raising=False)
     try:
-        return load_app_module().build_app(config, new_app(tmp_path_factory.mktemp("cdk.out")))
+        return load_app_module().build_app(
+            config, new_app(tmp_path_factory.mktemp("cdk.out")), packages_dir=unstaged_packages_dir(tmp_path_factory)
+        )
     finally:
         patch.undo()
+
+
+def unstaged_packages_dir(tmp_path_factory) -> Path:
+    """A packages directory that does not exist: synth leaves the uploads out, as on a laptop."""
+    return tmp_path_factory.getbasetemp() / "packages-not-staged"
 
 
 class Synthesized:

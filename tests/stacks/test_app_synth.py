@@ -31,7 +31,7 @@ from app import build_app
 from config import load_all
 context = json.loads(Path("cdk.json").read_text())["context"]
 app = cdk.App(context=context, outdir=sys.argv[1], builtin_cloud_formation_validation=False)
-build_app(load_all(), app).synth()
+build_app(load_all(), app, packages_dir=Path(sys.argv[3])).synth()
 """
 
 
@@ -39,9 +39,11 @@ build_app(load_all(), app).synth()
 def assemblies(tmp_path_factory, release_dir, whole_app):
     """app.py's build_app synthesized twice, into two directories, from the same bundle."""
     first, second = Path(whole_app.synth().directory), tmp_path_factory.mktemp("second")
+    unstaged = tmp_path_factory.getbasetemp() / "packages-not-staged"  # conftest's whole_app uses the same
     env = {**os.environ, "PYTHONHASHSEED": "12345", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env.pop("PACKAGES_REQUIRED", None)  # like whole_app: the same packages (none) in both synths
     subprocess.run(
-        [sys.executable, "-c", SECOND_SYNTH, str(second), str(release_dir)],
+        [sys.executable, "-c", SECOND_SYNTH, str(second), str(release_dir), str(unstaged)],
         cwd=ROOT,
         env=env,
         check=True,

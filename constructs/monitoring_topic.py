@@ -1,4 +1,9 @@
-"""The environment's alarm topic: KMS-encrypted SNS, TLS only, e-mail subscriptions from config."""
+"""The environment's alarm topic: KMS-encrypted SNS, TLS only, e-mail subscriptions from config.
+
+Who may publish is explicit, because a topic policy replaces SNS's default one (CDK writes one for
+enforce_ssl and for every EventBridge target): CloudWatch alarms need an `sns:Publish` statement in the
+topic policy *and* the topic key, or every alarm notification is dropped without an error anywhere.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,40 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-# Services that publish to the topic or write our logs: each needs the key to encrypt what it sends.
-PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+EVENTS = "events.amazonaws.com"
+
+
+def allow_cloudwatch_alarms(topic: sns.ITopic, key: kms.IKey) -> None:
+    """CloudWatch alarms of this account and region may publish to `topic` and use its key, nobody else's.
+
+    aws:SourceAccount and aws:SourceArn confine the CloudWatch service principal to our own alarms
+    (the confused-deputy guard the SNS and KMS guides recommend for service principals).
+    """
+    stack = cdk.Stack.of(topic)
+    principal = iam.ServicePrincipal(CLOUDWATCH)
+    alarms = stack.format_arn(
+        service="cloudwatch", resource="alarm", resource_name="*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+    )
+    conditions = {"StringEquals": {"aws:SourceAccount": stack.account}, "ArnLike": {"aws:SourceArn": alarms}}
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchAlarmsPublish",
+            principals=[principal],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions=conditions,
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchAlarmsUseTheTopicKey",
+            principals=[principal],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions=conditions,
+        )
+    )
 
 
 class AlarmTopic(Construct):
@@ -30,13 +67,15 @@ class AlarmTopic(Construct):
             enable_key_rotation=True,
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
+        # EventBridge rules (stack and pipeline failures) publish too. No aws:SourceAccount/SourceArn here:
+        # the SNS guide says KMS does not support them for EventBridge-to-encrypted-topic delivery, so
+        # such a condition drops every event. The topic policy (CDK's SnsTopic target) scopes the publish.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AlarmPublishers",
-                principals=[iam.ServicePrincipal(p) for p in PUBLISHERS],
+                sid="EventBridgeUsesTheTopicKey",
+                principals=[iam.ServicePrincipal(EVENTS)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy, "*" is this key
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
         self.key.add_to_resource_policy(
@@ -64,5 +103,6 @@ class AlarmTopic(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
+        allow_cloudwatch_alarms(self.topic, self.key)
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))

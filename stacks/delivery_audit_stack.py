@@ -23,6 +23,7 @@ from constructs.approvers_role import ApproversRole, approvers_role_name
 from constructs.audit_trail import AuditTrail, trail_name_for
 from constructs.evidence_functions import EvidenceFunctions
 from constructs.ledger_events import LedgerEvents
+from constructs.monitoring_topic import allow_cloudwatch_alarms
 from constructs.secure_bucket import AccessLogBucket, SecureBucket
 from constructs.trust_boundary_check import TrustBoundaryCheck
 from constructs.trusted_evidence import restrict_trusted_writers
@@ -127,7 +128,8 @@ class DeliveryAuditStack(cdk.Stack):
             log_retention=log_retention,
         )
         self.alarm_topic = sns.Topic(self, "EvidenceAlarms", master_key=self.key, enforce_ssl=True)
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        # The dead-letter and trail alarms publish here: the topic policy and the key must both let them.
+        allow_cloudwatch_alarms(self.alarm_topic, self.key)
         for email in alarm_emails:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
         pipeline_arn = f"arn:{self.partition}:codepipeline:{self.region}:{self.account}:{pipeline_name}"

@@ -154,9 +154,69 @@ def rendered(value) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+SOURCE_KEYS = {"aws:SourceAccount", "aws:SourceArn"}
+
+
+def _condition_keys(statement: dict) -> set[str]:
+    return {key for operator in (statement.get("Condition") or {}).values() for key in operator}
+
+
+def _allows(statements: list[dict], service: str, action: str) -> list[dict]:
+    def grants(statement: dict) -> bool:
+        actions = as_list(statement.get("Action", []))
+        return any(a == action or (a.endswith("*") and action.startswith(a[:-1])) for a in actions)
+
+    return [
+        s
+        for s in statements
+        if s.get("Effect") == "Allow" and service in as_list(s.get("Principal", {}).get("Service", [])) and grants(s)
+    ]
+
+
+def alarm_delivery_problems(template: dict) -> list[str]:
+    """Why an alarm of this template could not reach its SNS topic: topic policy, then topic key.
+
+    Every topic named in an AlarmActions/OKActions list must let cloudwatch.amazonaws.com publish and
+    use its KMS key, each under aws:SourceAccount and aws:SourceArn (our alarms only).
+    """
+    resources = template["Resources"]
+    topics = {
+        action["Ref"]
+        for r in resources.values()
+        if r["Type"] in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+        for field in ("AlarmActions", "OKActions")
+        for action in r["Properties"].get(field, [])
+        if isinstance(action, dict) and "Ref" in action
+    }
+    problems = []
+    for topic in sorted(topics):
+        policies = [
+            r["Properties"]["PolicyDocument"]["Statement"]
+            for r in resources.values()
+            if r["Type"] == "AWS::SNS::TopicPolicy" and {"Ref": topic} in r["Properties"]["Topics"]
+        ]
+        publish = _allows([s for p in policies for s in as_list(p)], "cloudwatch.amazonaws.com", "sns:Publish")
+        if not any(_condition_keys(s) >= SOURCE_KEYS for s in publish):
+            problems.append(f"{topic}: no topic policy lets CloudWatch alarms of this account publish")
+        key = resources[topic]["Properties"].get("KmsMasterKeyId")
+        if key is None:
+            continue
+        key_id = key["Fn::GetAtt"][0] if "Fn::GetAtt" in key else key.get("Ref")
+        statements = as_list(resources[key_id]["Properties"]["KeyPolicy"]["Statement"])
+        use = _allows(statements, "cloudwatch.amazonaws.com", "kms:GenerateDataKey")
+        if not any(_condition_keys(s) >= SOURCE_KEYS for s in use):
+            problems.append(f"{topic}: its key {key_id} does not let CloudWatch alarms of this account use it")
+    return problems
+
+
 @pytest.fixture(scope="session")
 def cfn() -> SimpleNamespace:
     """Template helpers for the test modules (importlib mode cannot import conftest by name)."""
     return SimpleNamespace(
-        logical_id=logical_id, statements_of=statements_of, as_list=as_list, rendered=rendered, new_app=new_app
+        logical_id=logical_id,
+        statements_of=statements_of,
+        as_list=as_list,
+        rendered=rendered,
+        new_app=new_app,
+        alarm_delivery_problems=alarm_delivery_problems,
     )

@@ -338,3 +338,8 @@ def test_the_guard_may_read_the_approvers_roles_trust_and_the_approval_token_and
     assert guard_statements["ReadApprovalToken"]["Action"] == "codepipeline:GetPipelineState"
     assert guard_statements["ReadChangeEvidence"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
     assert f"/{layout.CHANGE_EVIDENCE_PREFIX}*" in json.dumps(guard_statements["ReadChangeEvidence"]["Resource"])
+
+
+def test_the_evidence_alarms_reach_their_topic_through_its_policy_and_key(template, cfn):
+    # Fails on 9cf02fd: the evidence-alarms topic had only the TLS deny, so its alarms were never delivered.
+    assert cfn.alarm_delivery_problems(template.to_json()) == []

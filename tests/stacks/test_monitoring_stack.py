@@ -367,3 +367,24 @@ def test_180_pipelines_fit_cloudformation_limits():
     assert len(template["Resources"]) < 500
     assert len(json.dumps(template)) < 1_000_000
     assert sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm") > 180
+
+
+def test_every_alarm_can_reach_the_topic_through_its_policy_and_key(synthesized, cfn):
+    # Fails on 9cf02fd: the topic policy allowed only EventBridge, so ~30 alarms were never delivered.
+    _, _, template = synthesized
+    assert cfn.alarm_delivery_problems(template.to_json()) == []
+
+
+def test_eventbridge_may_use_the_topic_key_without_source_conditions_kms_does_not_support(synthesized, cfn):
+    # The SNS guide: aws:SourceAccount/aws:SourceArn in a key policy break EventBridge-to-encrypted-topic delivery.
+    _, _, template = synthesized
+    [key] = [
+        r for r in template.find_resources("AWS::KMS::Key").values() if "alarm topic" in r["Properties"]["Description"]
+    ]
+    events = [
+        s
+        for s in cfn.as_list(key["Properties"]["KeyPolicy"]["Statement"])
+        if "events.amazonaws.com" in cfn.as_list(s.get("Principal", {}).get("Service", []))
+    ]
+    assert events and all("kms:GenerateDataKey*" in s["Action"] and "Condition" not in s for s in events)
+

@@ -293,6 +293,11 @@ class ReleaseCanaries(Construct):
             description=f"Canary {construct_id}: its reads, its log group, its metrics",
         )
         log_group.grant_write(role)
+        # Lambda sends a failed run to the dead-letter queue with this role: SendMessage (added by the
+        # Function) is refused by SQS unless the role may also encrypt with the queue's key.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key.key_arn])
+        )
         return lambda_.Function(
             self,
             construct_id,

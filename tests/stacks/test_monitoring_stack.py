@@ -388,3 +388,24 @@ def test_eventbridge_may_use_the_topic_key_without_source_conditions_kms_does_no
     ]
     assert events and all("kms:GenerateDataKey*" in s["Action"] and "Condition" not in s for s in events)
 
+
+def test_every_canary_may_send_its_failures_to_the_encrypted_dead_letter_queue(synthesized, cfn):
+    # Fails on 9cf02fd: sqs:SendMessage without a grant on the queue's key is refused by SQS.
+    _, _, template = synthesized
+    resources = template.to_json()["Resources"]
+    functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    with_dlq = {k: r for k, r in functions.items() if "DeadLetterConfig" in r["Properties"]}
+    assert len(with_dlq) >= 5
+    for function_id, function in with_dlq.items():
+        queue_id = function["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+        key = resources[queue_id]["Properties"]["KmsMasterKeyId"]
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = cfn.statements_of(template, role_id)
+        sends = [s for s in statements if "sqs:SendMessage" in cfn.as_list(s["Action"])]
+        encrypts = [
+            s
+            for s in statements
+            if set(cfn.as_list(s["Action"])) >= {"kms:GenerateDataKey", "kms:Decrypt"}
+            and key in cfn.as_list(s["Resource"])
+        ]
+        assert sends and encrypts, f"{function_id} cannot send to {queue_id} encrypted with {key}"

@@ -45,7 +45,9 @@ class StorageStack(cdk.Stack):
         super().__init__(scope, construct_id, termination_protection=protect, **kwargs)
         removal = cdk.RemovalPolicy.RETAIN if protect else cdk.RemovalPolicy.DESTROY
 
-        data_key = DataKey(self, "DataKeyConstruct", removal_policy=removal)
+        # Always retained: the evidence bucket is retained everywhere (dev included) and encrypted with
+        # this key; deleting the key with the stack would leave that evidence unreadable for good.
+        data_key = DataKey(self, "DataKeyConstruct", removal_policy=cdk.RemovalPolicy.RETAIN)
         self.data_key: kms.IKey = data_key.key
         self._pin(data_key.key.node.default_child, "DataKey")
         access_logs = AccessLogBucket(self, "AccessLogs", removal_policy=removal, retention_days=access_log_days)

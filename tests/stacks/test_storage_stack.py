@@ -108,6 +108,20 @@ def test_dev_can_be_torn_down_except_its_evidence(synth):
     assert template["EvidenceBucket"]["DeletionPolicy"] == "Retain"
 
 
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_a_retained_resource_is_never_encrypted_with_a_key_deleted_with_the_stack(synth, env, cfn):
+    # Fails on 9cf02fd: dev deleted its DataKey with the stack while keeping the evidence it encrypts.
+    template = synth.template(env, "Storage").to_json()["Resources"]
+    keys = {logical_id for logical_id, r in template.items() if r["Type"] == "AWS::KMS::Key"}
+    for logical_id, resource in template.items():
+        if resource.get("DeletionPolicy") != "Retain":
+            continue
+        for key in keys:
+            if f'"{key}"' in cfn.rendered(resource.get("Properties", {})):
+                assert template[key]["DeletionPolicy"] == "Retain", f"{logical_id} outlives its key {key}"
+                assert template[key]["UpdateReplacePolicy"] == "Retain", f"{logical_id} outlives its key {key}"
+
+
 def test_lifecycle_follows_the_configured_retention(synth, config):
     for env in ("dev", "prod"):
         retention = config.environment(env).retention

@@ -19,7 +19,9 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 from constructs.release_upload import suppress_bucket_deployment
 from constructs.suppressions import suppress_inline_policy
-from constructs.versioned_object import suppress_custom_resource_provider
+from constructs.versioned_object import PROVIDER_TIMEOUT, require_provider_timeout, suppress_custom_resource_provider
+
+PLUGINS_COPY_TIMEOUT = cdk.Duration.minutes(5)
 
 
 class JarUpload(Construct):
@@ -115,8 +117,10 @@ class PluginsUpload(Construct):
             ),
             install_latest_aws_sdk=False,  # synth and deploy must not reach npm
             log_group=log_group,
-            timeout=cdk.Duration.minutes(5),  # a copy of a few hundred MB of wheels
+            timeout=PROVIDER_TIMEOUT,  # shared with the stack's other custom resources; sized for this copy
         )
+        # A copy of a few hundred MB of wheels: fails synth if an earlier caller shrank the shared provider.
+        require_provider_timeout(self, PLUGINS_COPY_TIMEOUT, caller=self.node.path)
         if bucket.encryption_key is not None:
             bucket.encryption_key.grant_encrypt(self.resource)
         self.version_id = self.resource.get_response_field("VersionId")

@@ -20,6 +20,26 @@ from constructs.suppressions import (
     suppress_lambda,
 )
 
+# Every AwsCustomResource of a stack runs on one shared provider function, created with the timeout
+# of whichever caller came first; a later caller's own `timeout` is silently ignored. So all callers
+# pass this one value, sized for the slowest call (PluginsUpload's copy of a few hundred MB of wheels).
+PROVIDER_TIMEOUT = cdk.Duration.minutes(5)
+PROVIDER_ID_PREFIX = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
+
+
+def require_provider_timeout(scope: Construct, needed: cdk.Duration, *, caller: str) -> None:
+    """Refuse at synth a custom resource whose call needs longer than the stack's shared provider allows."""
+    function = cdk_singleton(scope, PROVIDER_ID_PREFIX)
+    resource = function.node.default_child
+    seconds = getattr(resource, "timeout", None)
+    if seconds is None or seconds < needed.to_seconds():
+        raise ValueError(
+            f"{caller} needs {needed.to_seconds():.0f} s but the stack's shared AwsCustomResource provider "
+            f"({function.node.path}) was created with {seconds} s by an earlier custom resource (rule: one "
+            "provider per stack, first timeout wins); pass constructs/versioned_object.py PROVIDER_TIMEOUT to "
+            "every AwsCustomResource of the stack, or raise it"
+        )
+
 
 class VersionedObject(Construct):
     """Writes `body` to `bucket/key` with PutObject and exposes the new object's `version_id`.
@@ -63,7 +83,7 @@ class VersionedObject(Construct):
             install_latest_aws_sdk=False,  # synth and deploy must not reach npm
             # One AwsCustomResource function serves the whole stack, so every caller passes the same group.
             log_group=log_group,
-            timeout=cdk.Duration.minutes(2),
+            timeout=PROVIDER_TIMEOUT,
         )
         if bucket.encryption_key is not None:
             bucket.encryption_key.grant_encrypt(self.resource)
@@ -74,7 +94,7 @@ class VersionedObject(Construct):
 
 def suppress_custom_resource_provider(scope: Construct) -> None:
     """cdk-nag findings of the one function AwsCustomResource shares per stack (its S3 calls, KMS grant)."""
-    function = cdk_singleton(scope, "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
+    function = cdk_singleton(scope, PROVIDER_ID_PREFIX)
     suppress_grants(function, what="KMS data-key use on the bucket's key", resources=(), actions=KMS_GRANT_ACTIONS)
     nag_suppress(
         function,

@@ -156,3 +156,14 @@ def test_the_app_refuses_to_synth_without_required_packages(tmp_path, monkeypatc
         monkeypatch.setenv("PACKAGES_REQUIRED", "true")
     with pytest.raises(StagedPackagesError, match=r"`make packages`"):
         load_app_module().build_app(load_all(), app, packages_dir=tmp_path / "absent")
+
+
+def test_the_plugins_copy_gets_the_five_minutes_it_asks_for(with_packages):
+    # Fails on 9cf02fd: the shared provider was created first by VersionedObject with 120 s, so the
+    # copy's timeout=5min was silently ignored.
+    template = assertions.Template.from_stack(with_packages.orchestration).to_json()["Resources"]
+    providers = [
+        r for logical_id, r in template.items() if r["Type"] == "AWS::Lambda::Function" and logical_id.startswith("AWS")
+    ]
+    assert len(providers) == 1
+    assert providers[0]["Properties"]["Timeout"] >= 300

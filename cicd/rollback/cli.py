@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # A refused rollback (nothing changed) is a request that cannot be met: the shared USAGE code, 2.
 EXIT_REFUSED = ExitCode.USAGE
 DEFAULT_PIPELINE = "data-platform-delivery"
+# app.py's stack of the evidence ledger in the delivery account; its output names the bucket.
+DELIVERY_AUDIT_STACK = "DeliveryAudit"
 
 
 def active_release_parameter(environment: str) -> str:
@@ -76,7 +78,9 @@ def resolve(args: argparse.Namespace) -> tuple[Environment, Clients]:
         parameter=args.parameter or active_release_parameter(env_config.name),
         release_bucket=bucket,
         release_stack=args.release_stack,
-        evidence_bucket=getattr(args, "evidence_bucket", None) or os.environ.get("EVIDENCE_BUCKET"),
+        evidence_bucket=getattr(args, "evidence_bucket", None)
+        or os.environ.get("EVIDENCE_BUCKET")
+        or _ledger_bucket(pipeline_session.client("cloudformation")),
     )
     return environment, clients
 
@@ -112,6 +116,20 @@ def resolve_planes(args: argparse.Namespace, env: Environment, clients: Clients)
 def _session_client(args: argparse.Namespace, service: str) -> Any:
     env_session, _, _, _ = _sessions(args)
     return env_session.client(service)
+
+
+def _ledger_bucket(delivery_cloudformation: Any) -> str | None:
+    """The ledger's bucket from the DeliveryAudit stack, so the template fallback needs no extra option.
+
+    None when it cannot be read: the pipeline path does not need it, and the fallback then refuses
+    with the option to pass.
+    """
+    from cicd.rollback.rollback import RollbackRefusedError
+
+    try:
+        return _stack_output(delivery_cloudformation, DELIVERY_AUDIT_STACK, "EvidenceBucketName")
+    except RollbackRefusedError:
+        return None
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -246,8 +264,8 @@ def add_parser(subparsers: Any) -> None:
     command.add_argument("--release-stack", help="release lane stack name (default: found in the artifact)")
     command.add_argument(
         "--evidence-bucket",
-        help="the ledger that vouches for a stored template (default: $EVIDENCE_BUCKET; the DeliveryAudit "
-        "stack's output EvidenceBucketName)",
+        help="the ledger that vouches for a stored template (default: $EVIDENCE_BUCKET, else the DeliveryAudit "
+        "stack's output EvidenceBucketName, read with --pipeline-profile)",
     )
     command.add_argument("--template-bucket", help="bucket to stage a template larger than 51,200 bytes")
     command.add_argument(

@@ -50,6 +50,22 @@ class Deployment:
     deployed_at: datetime | None
     synth_artifacts: tuple[ArtifactLocation, ...]
     stage: str = ""  # the pipeline stage that deployed the release lane: what RollbackStage re-runs
+    # The pipeline structure version the execution ran in, and the newest version any execution ran in:
+    # CodePipeline rolls a stage back only to an execution of the current structure (None: not reported).
+    pipeline_version: int | None = None
+    newest_pipeline_version: int | None = None
+
+    def structure_changed_since(self) -> str | None:
+        """Why RollbackStage cannot target this execution, when the history already shows it."""
+        if self.pipeline_version is None or self.newest_pipeline_version is None:
+            return None
+        if self.newest_pipeline_version <= self.pipeline_version:
+            return None
+        return (
+            f"execution {self.pipeline_execution_id} ran pipeline version {self.pipeline_version} and later "
+            f"executions run version {self.newest_pipeline_version}: CodePipeline rolls a stage back only to an "
+            "execution of the current pipeline structure (first release after a pipeline change)"
+        )
 
 
 def release_lane_stage(stage: str) -> str:
@@ -94,8 +110,12 @@ def find_deployment(
 ) -> Deployment:
     """The newest execution that built `release_id` and deployed it through `stage`."""
     by_execution: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    versions: list[int] = []
     for action in action_executions(codepipeline, pipeline):
         by_execution[action["pipelineExecutionId"]].append(action)
+        if isinstance(action.get("pipelineVersion"), int):
+            versions.append(action["pipelineVersion"])
+    newest = max(versions, default=None)
     built: dict[str, tuple[ArtifactLocation, ...]] = {}
     for execution_id, actions in by_execution.items():
         for action in actions:
@@ -122,7 +142,18 @@ def find_deployment(
         if actions and all(a.get("status") == "Succeeded" for a in actions):
             times: list[datetime] = [a["lastUpdateTime"] for a in actions if a.get("lastUpdateTime")]
             finished = max(times) if times else None
-            deployed.append(Deployment(execution_id, release_id, finished, artifacts, deploying))
+            ran_in = [a["pipelineVersion"] for a in actions if isinstance(a.get("pipelineVersion"), int)]
+            deployed.append(
+                Deployment(
+                    execution_id,
+                    release_id,
+                    finished,
+                    artifacts,
+                    deploying,
+                    pipeline_version=max(ran_in, default=None),
+                    newest_pipeline_version=newest,
+                )
+            )
     if not deployed:
         raise PipelineError(
             "NotDeployed",

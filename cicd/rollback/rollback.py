@@ -6,9 +6,11 @@ Order of preference (each step printed with its timing):
    target release: the pipeline's own record of the revert, and the same path as the automatic
    rollback on a failed bake.
 2. If the pipeline cannot (API error, no such execution, stage not rollback-able, the rollback
-   execution failed), redeploy the release lane stack's stored template from that execution's
-   synth artifact as a CloudFormation change set, once the ledger confirms that the template is the
-   one a build of the target release recorded (cicd/rollback/provenance.py).
+   execution failed, or the history shows the pipeline's structure changed since that execution,
+   which is exactly when the automatic rollback could not run either), redeploy the release lane
+   stack's stored template from that execution's synth artifact as a CloudFormation change set,
+   once the ledger confirms that the template is the one a build of the target release recorded
+   (cicd/rollback/provenance.py).
 
 Either way the release activator (a custom resource of the release lane stack) does the switch
 and writes the active-release parameter last; the command succeeds only when that parameter names
@@ -261,6 +263,10 @@ def rollback(
         except PipelineError as exc:
             reason = f"{exc.code}: {exc}"
             record["detail"] = f"not found ({reason})"
+    # Known before asking: RollbackStage would be refused, so go to the stored template straight away.
+    changed = deployment.structure_changed_since() if deployment is not None else None
+    if changed:
+        reason = f"PipelineVersionChanged: {changed}"
 
     def result(how: str, reference: str | None) -> RollbackResult:
         return RollbackResult(
@@ -268,12 +274,16 @@ def rollback(
         )
 
     if dry_run:
-        plan = "pipeline" if deployment and method != "template" else "template"
+        plan = "pipeline" if deployment and method != "template" and not changed else "template"
         return result(f"dry-run ({plan})", deployment.pipeline_execution_id if deployment else None)
 
     reference: str | None = None
     used: str | None = None
-    if method in ("auto", "pipeline") and deployment is not None:
+    if method == "pipeline" and changed:
+        raise RollbackFailedError(f"the pipeline cannot roll back to {target}: {reason}")
+    if changed:
+        steps.note(f"pipeline rollback not possible ({changed}); falling back to the stored template")
+    if method in ("auto", "pipeline") and deployment is not None and not changed:
         try:
             with steps.step(f"RollbackStage {env.pipeline}/{deployment.stage}") as record:
                 reference = start_rollback(

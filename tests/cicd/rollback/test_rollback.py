@@ -159,6 +159,40 @@ def test_when_the_pipeline_cannot_the_stored_template_is_redeployed(world, now, 
     assert "deploy the stored template of Prod-Release (change set)" in [s["step"] for s in result.steps]
 
 
+def history_across_a_pipeline_change(now) -> list[dict]:
+    """A deployed under pipeline version 3; a self-mutation later, B deployed under version 4."""
+    items = pipeline_history(now)
+    for item in items:
+        item["pipelineVersion"] = 3 if item["pipelineExecutionId"] == EXEC[A] else 4
+    return items
+
+
+def test_after_a_pipeline_change_the_stored_template_is_redeployed_without_asking_the_pipeline(world, now):
+    # Fails on 9cf02fd: it called RollbackStage first (refused in AWS) instead of knowing from the history.
+    env, clients, pipeline, cfn = world
+    list_actions(pipeline, now, items=history_across_a_pipeline_change(now))
+    expect_change_set(cfn, A)
+    lines = []
+
+    result = rollback(env, clients, steps=Steps(echo=lines.append), sleep=Activator(clients.ssm, A), poll_s=0)
+
+    assert (result.method, result.to_release) == ("template", A)
+    assert result.fallback_reason.startswith(f"PipelineVersionChanged: execution {EXEC[A]} ran pipeline version 3")
+    assert not any(step["step"].startswith("RollbackStage") for step in result.steps)  # the stub saw no call
+    assert any("falling back to the stored template" in line for line in lines)
+    assert active(clients.ssm) == A
+
+
+def test_after_a_pipeline_change_the_dry_run_plans_the_template_and_pipeline_only_is_refused(world, now):
+    env, clients, pipeline, _ = world
+    list_actions(pipeline, now, items=history_across_a_pipeline_change(now))
+    assert rollback(env, clients, dry_run=True).method == "dry-run (template)"
+    list_actions(pipeline, now, items=history_across_a_pipeline_change(now))
+    with pytest.raises(RollbackFailedError, match="PipelineVersionChanged"):
+        rollback(env, clients, method="pipeline")
+    assert active(clients.ssm) == B
+
+
 def test_fallback_change_set_really_runs_in_moto_cloudformation(world, now):
     """moto executes the change set: the stack's SSM parameter resource plays the activator's write."""
     env, clients, pipeline, _ = world

@@ -105,3 +105,36 @@ def test_rollback_command_refuses_an_unrecorded_artifact_with_exit_2(parser, wir
 def test_the_evidence_bucket_is_an_option_of_the_rollback_command(parser):
     args = parser.parse_args(["rollback", "--env", "prod", "--evidence-bucket", "ledger-bucket"])
     assert args.evidence_bucket == "ledger-bucket"
+
+
+def test_the_ledger_bucket_comes_from_the_delivery_audit_stack_when_not_given(parser, world, monkeypatch):
+    # Fails on 9cf02fd: without --evidence-bucket or EVIDENCE_BUCKET the template fallback refused to run.
+    import boto3
+
+    monkeypatch.delenv("EVIDENCE_BUCKET", raising=False)
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    for stack, output, value in (
+        ("Prod-Storage", "ReleaseBucketName", "prod-release-bucket"),
+        (cli.DELIVERY_AUDIT_STACK, "EvidenceBucketName", "delivery-evidence-bucket"),
+    ):
+        template = {
+            "Resources": {
+                "Marker": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": f"/marker/{stack}", "Type": "String", "Value": "x"},
+                }
+            },
+            "Outputs": {output: {"Value": value}},
+        }
+        cloudformation.create_stack(StackName=stack, TemplateBody=json.dumps(template))
+
+    env, _ = cli.resolve(parser.parse_args(["rollback", "--env", "prod"]))
+
+    assert (env.release_bucket, env.evidence_bucket) == ("prod-release-bucket", "delivery-evidence-bucket")
+
+
+def test_an_unreadable_delivery_audit_stack_leaves_the_ledger_to_the_option(parser, world, monkeypatch):
+    monkeypatch.delenv("EVIDENCE_BUCKET", raising=False)
+    args = parser.parse_args(["rollback", "--env", "prod", "--release-bucket", "b"])
+    env, _ = cli.resolve(args)
+    assert env.evidence_bucket is None  # the fallback then refuses naming --evidence-bucket

@@ -23,7 +23,9 @@ from config import EnvironmentConfig, PlatformConfig, load_all
 from stacks.data_platform_stage import DataPlatformStage
 from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
 from stacks.delivery_pipeline_stack import DeliveryPipelineStack
+from stacks.monitoring_stack import release_health_alarm_name
 from stacks.nag import apply_nag_checks
+from stacks.pipeline_access_stack import PipelineAccessStack
 from stacks.staged_packages import DEFAULT_PACKAGES_DIR, StagedPackages, parse_required
 
 ROOT = Path(__file__).resolve().parent
@@ -76,6 +78,21 @@ def build_app(
         identity_aliases=config.identity_aliases(),
     )
     apply_nag_checks(audit)
+    # Roles the pipeline names in another account exist before the pipeline does (stacks/pipeline_access_stack.py).
+    access = {
+        env.name: PipelineAccessStack(
+            app,
+            f"{env.name.capitalize()}PipelineAccess",
+            description="Roles the delivery pipeline names in this account, deployed before the pipeline",
+            env=cdk.Environment(account=env.account, region=env.region),
+            environment=env.name,
+            delivery_account=delivery.account,
+            alarm_names=[release_health_alarm_name(env.name)],
+        )
+        for env in config.environments
+    }
+    for stack in access.values():
+        apply_nag_checks(stack)
 
     def stage_for(scope: Construct, env_config: EnvironmentConfig) -> DataPlatformStage:
         stage = DataPlatformStage(
@@ -85,6 +102,7 @@ def build_app(
             delivery_account=delivery.account,
             delivery_pipeline_name=delivery.pipeline_name,
             packages=packages,
+            release_health_reader_role_arn=access[env_config.name].release_health_reader_role_arn,
         )
         # cdk-nag's Aspects on the app do not reach stacks inside a Stage: add them per stage, and
         # before build_pipeline(), which synthesizes the stages.
@@ -106,6 +124,9 @@ def build_app(
         evidence_key=audit.key,
     )
     apply_nag_checks(pipeline)
+    for stack in access.values():
+        # `cdk deploy DeliveryPipeline` and the pipeline's self-mutation deploy these first.
+        pipeline.add_stack_dependency(stack, "the bake rule names the release-health reader role this stack creates")
     return app
 
 

@@ -21,7 +21,7 @@ from stacks import release_bundle
 from stacks.audit_stack import AuditStack
 from stacks.compute_stack import ComputeStack
 from stacks.delivery_access_stack import DeliveryAccessStack, integration_test_role_name, role_arn
-from stacks.monitoring_stack import MonitoringStack, freshness_from_specs, release_health_reader_role_name
+from stacks.monitoring_stack import MonitoringStack, freshness_from_specs
 from stacks.orchestration_stack import DAG_PREFIX, OrchestrationStack
 from stacks.pipeline_registry import load_registry
 from stacks.release_bundle import ReleaseBundle
@@ -60,6 +60,7 @@ class DataPlatformStage(cdk.Stage):
         delivery_pipeline_name: str,
         release_dir: Path | None = None,
         packages: StagedPackages | None = None,
+        release_health_reader_role_arn: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -191,6 +192,8 @@ class DataPlatformStage(cdk.Stage):
             "ACTIVE_RELEASE_PARAMETER": self.outputs["ActiveReleaseParameterName"],
             "RELEASE_ID": self.outputs["ReleaseId"],
         }
+        # Created before the pipeline names it, by this environment's PipelineAccess stack (app.py).
+        self._release_health_reader_role_arn = release_health_reader_role_arn
         self._add_operations_stacks(
             env_config,
             delivery_account=delivery_account,
@@ -236,15 +239,10 @@ class DataPlatformStage(cdk.Stage):
             active_release_parameter_name=self.active_release_parameter_name,
             watched_stack_names=[stack.stack_name for stack in self.stacks],
             log_retention=log_retention,
-            delivery_account=delivery_account,
             delivery_pipeline_name=delivery_pipeline_name,
         )
         self.release_health_alarm_name = self.monitoring.release_health_alarm_name
         self.integration_outputs["CANARY_FUNCTIONS"] = self.monitoring.canary_functions_output
-        # Plain strings, not tokens: the pipeline in the delivery account cannot import them.
-        self.release_health_reader_role_arn = role_arn(
-            env_config.account, release_health_reader_role_name(env_config.name)
-        )
         self.delivery_access: DeliveryAccessStack | None = None
         self._integration_test_role_arn: str | None = None
         if has_delivery_access(env_config):
@@ -265,6 +263,17 @@ class DataPlatformStage(cdk.Stage):
                 canary_function_arns=[fn.function_arn for _, fn in sorted(self.monitoring.canaries.functions.items())],
             )
             self._integration_test_role_arn = role_arn(env_config.account, integration_test_role_name(env_config.name))
+
+    @property
+    def release_health_reader_role_arn(self) -> str:
+        """The bake rule's role into this environment: a plain string, created by its PipelineAccess stack."""
+        if self._release_health_reader_role_arn is None:
+            raise ValueError(
+                f"stacks/data_platform_stage.py: {self.environment_name} was built without "
+                "release_health_reader_role_arn (rule: the pipeline names only roles a stack deployed before it "
+                "creates); pass the PipelineAccess stack's release_health_reader_role_arn (app.py)"
+            )
+        return self._release_health_reader_role_arn
 
     @property
     def integration_test_role_arn(self) -> str:

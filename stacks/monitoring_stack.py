@@ -8,11 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import region_info
-from cdk_nag import NagSuppressions
 from constructs import Construct
 from constructs.monitoring_canaries import PipelineFreshness, ReleaseCanaries
 from constructs.monitoring_dashboards import OperationsDashboard
@@ -24,10 +21,6 @@ from constructs.monitoring_topic import AlarmTopic
 
 def release_health_alarm_name(environment: str) -> str:
     return f"data-platform-{environment}-release-health"
-
-
-def release_health_reader_role_name(environment: str) -> str:
-    return f"data-platform-{environment}-release-health-reader"
 
 
 def schedule_gap(schedule: str, *, samples: int = 200) -> dt.timedelta:
@@ -85,7 +78,6 @@ class MonitoringStack(cdk.Stack):
         watched_stack_names: Sequence[str],
         log_retention: logs.RetentionDays,
         streaming_application: str | None = "streaming",
-        delivery_account: str | None = None,
         delivery_pipeline_name: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -146,9 +138,6 @@ class MonitoringStack(cdk.Stack):
             stack_names=stacks,
             pipeline_name=delivery_pipeline_name,
         )
-        self.release_health_reader_role_arn: str | None = None
-        if delivery_account:
-            self._reader_role(environment, delivery_account, health.alarm.alarm_arn)
         cdk.CfnOutput(self, "ReleaseHealthAlarmName", value=self.release_health_alarm_name)
         # The staging post-step runs each canary once (make canaries).
         self.canary_functions_output = cdk.CfnOutput(
@@ -157,30 +146,3 @@ class MonitoringStack(cdk.Stack):
             value=cdk.Fn.join(",", [fn.function_name for _, fn in sorted(self.canaries.functions.items())]),
         )
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
-
-    def _reader_role(self, environment: str, delivery_account: str, alarm_arn: str) -> None:
-        # Also a fixed name, for the same reason as the alarm: the pipeline's condition rule in the
-        # delivery account assumes it by ARN to read the alarm's state.
-        name = release_health_reader_role_name(environment)
-        role = iam.Role(
-            self,
-            "ReleaseHealthReader",
-            role_name=name,
-            assumed_by=iam.AccountPrincipal(delivery_account),
-            description=f"Lets the delivery pipeline ({delivery_account}) read release health of {environment}",
-        )
-        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[alarm_arn]))
-        NagSuppressions.add_resource_suppressions(
-            role,
-            [
-                {
-                    "id": "NIST.800.53.R5-IAMNoInlinePolicy",
-                    "reason": "One statement, DescribeAlarms on the one composite alarm; a managed policy for it "
-                    "would be a second resource with the same content.",
-                }
-            ],
-            apply_to_children=True,
-        )
-        # A plain string (not a token): the pipeline stack in the delivery account puts it in its template.
-        partition = region_info.RegionInfo.get(self.region).partition or "aws"
-        self.release_health_reader_role_arn = f"arn:{partition}:iam::{self.account}:role/{name}"

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGE_STACKS = {"Storage", "Compute", "Orchestration", "Release", "Audit", "Monitoring"}
 # Prod holds production data: the delivery account gets no role into it (stacks/data_platform_stage.py).
 DELIVERY_ACCESS_STAGES = ("Dev", "Staging")
-DELIVERY_STACKS = {"DeliveryAudit", "DeliveryPipeline"}
+# Deployed with the pipeline's bootstrap, before it: the roles it names in each environment account.
+ACCESS_STACKS = {f"{stage}PipelineAccess" for stage in ("Dev", "Staging", "Prod")}
+DELIVERY_STACKS = {"DeliveryAudit", "DeliveryPipeline", *ACCESS_STACKS}
 
 
 # The second synth runs in a fresh interpreter with another hash seed, so that set or dict order

@@ -61,7 +61,6 @@ def build(**overrides):
         "active_release_parameter_name": "/data-platform/test/active-release",
         "watched_stack_names": WATCHED,
         "log_retention": logs.RetentionDays.ONE_YEAR,
-        "delivery_account": "111111111111",
         "delivery_pipeline_name": "data-platform-delivery",
         **overrides,
     }
@@ -273,27 +272,11 @@ def test_failures_of_stacks_and_the_pipeline_reach_the_topic(synthesized):
     template.resource_count_is("AWS::SNS::Subscription", 1)
 
 
-def test_the_delivery_account_reads_the_alarm_through_a_role_with_a_fixed_name(synthesized):
-    _, stack, template = synthesized
-    assert (
-        stack.release_health_reader_role_arn
-        == "arn:aws:iam::444444444444:role/data-platform-test-release-health-reader"
-    )
-    roles = template.find_resources(
-        "AWS::IAM::Role", {"Properties": {"RoleName": "data-platform-test-release-health-reader"}}
-    )
-    assert len(roles) == 1
-    trust = json.dumps(next(iter(roles.values()))["Properties"]["AssumeRolePolicyDocument"])
-    assert ":iam::111111111111:root" in trust
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "Roles": [{"Ref": next(iter(roles))}],
-            "PolicyDocument": {
-                "Statement": [Match.object_like({"Action": "cloudwatch:DescribeAlarms", "Resource": Match.any_value()})]
-            },
-        },
-    )
+def test_the_monitoring_stack_creates_no_role_the_delivery_pipeline_names(synthesized):
+    # The release-health reader moved to stacks/pipeline_access_stack.py, deployed before the pipeline.
+    _, _, template = synthesized
+    names = [r["Properties"].get("RoleName", "") for r in template.find_resources("AWS::IAM::Role").values()]
+    assert not any("release-health-reader" in str(name) for name in names)
 
 
 def test_one_dashboard_with_every_section(synthesized):

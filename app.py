@@ -23,7 +23,7 @@ from config import EnvironmentConfig, PlatformConfig, load_all
 from stacks.data_platform_stage import DataPlatformStage
 from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
 from stacks.delivery_pipeline_stack import DeliveryPipelineStack
-from stacks.monitoring_stack import release_health_alarm_name
+from stacks.monitoring_stack import release_bake_alarm_name, release_health_alarm_name
 from stacks.nag import apply_nag_checks
 from stacks.pipeline_access_stack import PipelineAccessStack
 from stacks.staged_packages import DEFAULT_PACKAGES_DIR, StagedPackages, parse_required
@@ -87,7 +87,7 @@ def build_app(
             env=cdk.Environment(account=env.account, region=env.region),
             environment=env.name,
             delivery_account=delivery.account,
-            alarm_names=[release_health_alarm_name(env.name)],
+            alarm_names=[release_health_alarm_name(env.name), release_bake_alarm_name(env.name)],
         )
         for env in config.environments
     }

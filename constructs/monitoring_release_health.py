@@ -13,12 +13,21 @@ says "the canary could not look" without also failing safe:
 
 Per-pipeline problems that do not implicate the release (a pipeline never measured, results not
 yet written) alarm separately to the topic and stay out of the composite.
+
+The pipeline's bake reads a second composite, the *bake* alarm: only the members that can judge
+data the new release had time to produce. CodePipeline reads the alarm once the bake's WaitTime has
+passed; a member looks back period × evaluation periods, on clock-aligned periods evaluated up to a
+period late, so it judges only post-activation data when period × (evaluation periods + 1) fits in
+the bake. Slower members (the 15-minute freshness and quality canaries, task failures, the SLO's
+one-hour burn) would judge the previous release, or missing data treated as breaching right after
+activation; they stay in the release-health alarm, which pages, and the runbook rolls back by hand.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -78,6 +87,21 @@ def mwaa_metric(name: str, environment_name: str, function: str, *, statistic: s
     )
 
 
+@dataclass(frozen=True)
+class ExtraMember:
+    """A member built elsewhere (the SLO's fast burn), with the longest period its rule looks at."""
+
+    name: str
+    alarm: cloudwatch.IAlarm
+    period: cdk.Duration
+    evaluation_periods: int = 1
+
+
+def settle_minutes(period: cdk.Duration, evaluation_periods: int) -> int:
+    """Minutes after activation until a member's whole look-back lies after it (one period of slack)."""
+    return int(period.to_minutes()) * (evaluation_periods + 1)
+
+
 class ReleaseHealth(Construct):
     def __init__(
         self,
@@ -88,18 +112,22 @@ class ReleaseHealth(Construct):
         mwaa_environment_name: str,
         alarm_name: str,
         topic: sns.ITopic,
-        extra_members: Sequence[cloudwatch.IAlarm] = (),
+        extra_members: Sequence[ExtraMember] = (),
         task_failure_threshold: int = 5,
+        bake_alarm_name: str | None = None,
+        bake_minutes: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         five = cdk.Duration.minutes(5)
         fifteen = cdk.Duration.minutes(15)
         self.members: dict[str, cloudwatch.Alarm] = {}
+        # Minutes after activation until each member judges only data of the new release.
+        self.settle: dict[str, int] = {}
 
         def member(
             construct_id: str,
             what: str,
-            source: cloudwatch.IMetric,
+            source: cloudwatch.Metric | cloudwatch.MathExpression,
             *,
             threshold: float,
             comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -128,6 +156,7 @@ class ReleaseHealth(Construct):
                 ],
             )
             self.members[construct_id] = alarm
+            self.settle[construct_id] = settle_minutes(source.period, periods)
 
         member(
             "DagHealth",
@@ -188,7 +217,11 @@ class ReleaseHealth(Construct):
             threshold=task_failure_threshold - 0.5,
         )
 
-        rule = cloudwatch.AlarmRule.any_of(*self.members.values(), *extra_members)
+        every: dict[str, cloudwatch.IAlarm] = dict(self.members)
+        for extra in extra_members:
+            every[extra.name] = extra.alarm
+            self.settle[extra.name] = settle_minutes(extra.period, extra.evaluation_periods)
+        rule = cloudwatch.AlarmRule.any_of(*every.values())
         self.alarm_name = alarm_name
         self.alarm = cloudwatch.CompositeAlarm(
             self,
@@ -204,3 +237,32 @@ class ReleaseHealth(Construct):
         )
         self.alarm.add_alarm_action(actions.SnsAction(topic))
         self.alarm.add_ok_action(actions.SnsAction(topic))
+        self.bake_alarm: cloudwatch.CompositeAlarm | None = None
+        self.bake_members: list[str] = []
+        if bake_minutes is not None:
+            self._bake_alarm(environment, every, bake_alarm_name or f"{alarm_name}-bake", bake_minutes)
+
+    def _bake_alarm(
+        self, environment: str, every: dict[str, cloudwatch.IAlarm], name: str, bake_minutes: int
+    ) -> None:
+        self.bake_members = sorted(m for m in every if self.settle[m] <= bake_minutes)
+        if not self.bake_members:
+            fastest = min(self.settle, key=lambda m: self.settle[m])
+            raise ValueError(
+                f"config/{environment}.yaml: approval.bake_minutes is {bake_minutes}, too short for any release-health "
+                f"member to judge only data the new release produced (rule: period x (evaluation periods + 1) must fit "
+                f"in the bake; the fastest, {fastest}, needs {self.settle[fastest]}); raise approval.bake_minutes to "
+                f"at least {self.settle[fastest]}"
+            )
+        self.bake_alarm = cloudwatch.CompositeAlarm(
+            self,
+            "Bake",
+            # A fixed name like the release-health alarm's: the pipeline in the delivery account names it.
+            composite_alarm_name=name,
+            alarm_description=(
+                f"Bake of {environment} ({bake_minutes} min): the release-health members that judge only data the "
+                f"new release had time to produce: {', '.join(self.bake_members)}. The delivery pipeline rolls the "
+                "stage back when this is in ALARM at the end of the bake; the release-health alarm pages for all."
+            ),
+            alarm_rule=cloudwatch.AlarmRule.any_of(*(every[m] for m in self.bake_members)),
+        )

@@ -75,6 +75,7 @@ class OrchestrationSlo(Construct):
             composite.add_alarm_action(actions.SnsAction(topic))
             self.burn_alarms[speed] = composite
         self.fast_burn = self.burn_alarms["Fast"]
+        self.fast_burn_long_window = BURNS["Fast"][0]
 
     def _runs(self, window: cdk.Duration) -> tuple[str, str, dict[str, cloudwatch.IMetric]]:
         # Ids carry the window: one graph may show the same metrics over two windows.

@@ -240,8 +240,10 @@ class DataPlatformStage(cdk.Stage):
             watched_stack_names=[stack.stack_name for stack in self.stacks],
             log_retention=log_retention,
             delivery_pipeline_name=delivery_pipeline_name,
+            bake_minutes=env_config.approval.bake_minutes if env_config.approval.auto_rollback else None,
         )
         self.release_health_alarm_name = self.monitoring.release_health_alarm_name
+        self.release_bake_alarm_name = self.monitoring.release_bake_alarm_name
         self.integration_outputs["CANARY_FUNCTIONS"] = self.monitoring.canary_functions_output
         self.delivery_access: DeliveryAccessStack | None = None
         self._integration_test_role_arn: str | None = None

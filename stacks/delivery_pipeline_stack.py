@@ -74,7 +74,7 @@ class PlatformStage(Protocol):
     @property
     def stacks(self) -> list[cdk.Stack]: ...
 
-    release_health_alarm_name: str
+    release_bake_alarm_name: str | None
     release_health_reader_role_arn: str
     integration_test_role_arn: str
     integration_outputs: Mapping[str, cdk.CfnOutput]
@@ -447,9 +447,10 @@ class DeliveryPipelineStack(cdk.Stack):
             if env.approval.required:
                 rollback_stage = self._split_release_lane(layout, stage)
             if env.approval.auto_rollback:
+                assert stage.release_bake_alarm_name is not None  # auto_rollback stages get a bake alarm
                 layout.set_rollback(
                     rollback_stage,
-                    alarm_name=stage.release_health_alarm_name,
+                    alarm_name=stage.release_bake_alarm_name,
                     bake_minutes=env.approval.bake_minutes,
                     alarm_reader_role_arn=stage.release_health_reader_role_arn,
                 )

@@ -14,13 +14,17 @@ from constructs import Construct
 from constructs.monitoring_canaries import PipelineFreshness, ReleaseCanaries
 from constructs.monitoring_dashboards import OperationsDashboard
 from constructs.monitoring_events import DeploymentFailureRules
-from constructs.monitoring_release_health import ReleaseHealth
+from constructs.monitoring_release_health import ExtraMember, ReleaseHealth
 from constructs.monitoring_slo import OrchestrationSlo
 from constructs.monitoring_topic import AlarmTopic
 
 
 def release_health_alarm_name(environment: str) -> str:
     return f"data-platform-{environment}-release-health"
+
+
+def release_bake_alarm_name(environment: str) -> str:
+    return f"data-platform-{environment}-release-bake"
 
 
 def schedule_gap(schedule: str, *, samples: int = 200) -> dt.timedelta:
@@ -79,6 +83,7 @@ class MonitoringStack(cdk.Stack):
         log_retention: logs.RetentionDays,
         streaming_application: str | None = "streaming",
         delivery_pipeline_name: str | None = None,
+        bake_minutes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -113,9 +118,15 @@ class MonitoringStack(cdk.Stack):
             mwaa_environment_name=mwaa_environment_name,
             alarm_name=self.release_health_alarm_name,
             topic=self.alarm_topic,
-            extra_members=[self.slo.fast_burn],
+            extra_members=[
+                ExtraMember("OrchestrationSloFastBurn", self.slo.fast_burn, period=self.slo.fast_burn_long_window)
+            ],
+            # The alarm the pipeline's bake reads (stage OnSuccess condition), when the stage bakes.
+            bake_alarm_name=release_bake_alarm_name(environment),
+            bake_minutes=bake_minutes,
         )
         self.release_health_alarm = health.alarm
+        self.release_bake_alarm_name = release_bake_alarm_name(environment) if health.bake_alarm else None
         self.dashboard = OperationsDashboard(
             self,
             "Dashboard",

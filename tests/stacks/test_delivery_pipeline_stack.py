@@ -127,7 +127,7 @@ def test_dev_and_staging_are_not_gated_by_a_human(pipeline):
         assert "Approval" not in categories
 
 
-def test_staging_and_prod_release_lane_roll_back_on_failure_and_bake_on_the_release_health_alarm(pipeline):
+def test_staging_and_prod_release_lane_roll_back_on_failure_and_bake_on_the_release_bake_alarm(pipeline):
     config = load_all()
     for name, env_name in (("Staging", "staging"), ("ProdRelease", "prod")):
         declared = stage(pipeline, name)
@@ -137,12 +137,63 @@ def test_staging_and_prod_release_lane_roll_back_on_failure_and_bake_on_the_rele
         assert condition["Result"] == "ROLLBACK"
         [rule] = condition["Rules"]
         assert rule["RuleTypeId"]["Provider"] == "CloudWatchAlarm"
-        assert rule["Configuration"]["AlarmName"] == f"data-platform-{env.name}-release-health"
+        assert rule["Configuration"]["AlarmName"] == f"data-platform-{env.name}-release-bake"
         assert rule["Configuration"]["WaitTime"] == str(env.approval.bake_minutes)
         assert rule["RoleArn"] == f"arn:aws:iam::{env.account}:role/data-platform-{env.name}-release-health-reader"
     assert "OnFailure" not in stage(pipeline, "Dev")  # dev.yaml: auto_rollback false
     conditioned = [s["Name"] for s in pipeline["Stages"] if {"OnFailure", "OnSuccess"} & set(s)]
     assert conditioned == ["Staging", "ProdRelease"]
+
+
+def alarm_look_back(resources: dict, alarm_name: str) -> dict[str, int]:
+    """Minutes until each metric alarm under a composite judges only data after a given moment.
+
+    A metric alarm looks back Period x EvaluationPeriods on clock-aligned periods and is evaluated up
+    to a period late: Period x (EvaluationPeriods + 1). Composite members are followed to their leaves.
+    """
+    by_name = {}
+    for logical_id, r in resources.items():
+        if r["Type"] in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+            by_name[r["Properties"].get("AlarmName", logical_id)] = (logical_id, r)
+    _, composite = by_name[alarm_name]
+    found: dict[str, int] = {}
+
+    def walk(rule) -> None:
+        text = json.dumps(rule)
+        for logical_id, r in resources.items():
+            if f'"{logical_id}"' not in text or r["Type"] not in (
+                "AWS::CloudWatch::Alarm",
+                "AWS::CloudWatch::CompositeAlarm",
+            ):
+                continue
+            if r["Type"] == "AWS::CloudWatch::CompositeAlarm":
+                walk(r["Properties"]["AlarmRule"])
+                continue
+            props = r["Properties"]
+            periods = (
+                [props["Period"]] if "Period" in props else [m["Period"] for m in props["Metrics"] if "Period" in m]
+            )
+            if not periods:
+                periods = [m["MetricStat"]["Period"] for m in props["Metrics"] if "MetricStat" in m]
+            found[logical_id] = max(periods) // 60 * (props["EvaluationPeriods"] + 1)
+
+    walk(composite["Properties"]["AlarmRule"])
+    return found
+
+
+@pytest.mark.parametrize(("stage_name", "env_name"), [("Staging", "staging"), ("ProdRelease", "prod")])
+def test_the_bake_judges_only_data_the_new_release_had_time_to_produce(pipeline, synth, stage_name, env_name):
+    # Fails on 9cf02fd: the bake read the release-health alarm, whose 15-minute and one-hour members (some
+    # treating missing data as breaching) still judged the previous release when the bake ended.
+    [condition] = stage(pipeline, stage_name)["OnSuccess"]["Conditions"]
+    [rule] = condition["Rules"]
+    bake = int(rule["Configuration"]["WaitTime"])
+    resources = synth.template(env_name, "Monitoring").to_json()["Resources"]
+    look_back = alarm_look_back(resources, rule["Configuration"]["AlarmName"])
+    assert look_back, "the bake alarm has no member"
+    assert {member: minutes for member, minutes in look_back.items() if minutes > bake} == {}
+    # Still gating: DAG health and import errors judge within the shortest allowed bake (10 minutes).
+    assert any("DagHealth" in member for member in look_back) and any("ImportErrors" in m for m in look_back)
 
 
 def test_the_pipeline_role_that_evaluates_the_bake_rule_may_assume_the_alarm_readers(app_stacks, pipeline):

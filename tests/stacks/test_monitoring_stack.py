@@ -392,3 +392,26 @@ def test_every_canary_may_send_its_failures_to_the_encrypted_dead_letter_queue(s
             and key in cfn.as_list(s["Resource"])
         ]
         assert sends and encrypts, f"{function_id} cannot send to {queue_id} encrypted with {key}"
+
+
+def test_the_bake_alarm_holds_the_members_that_settle_within_the_bake_and_pages_nobody():
+    _, stack = build(bake_minutes=20)
+    template = Template.from_stack(stack).to_json()["Resources"]
+    [bake] = [r for r in template.values() if r["Properties"].get("AlarmName") == "data-platform-test-release-bake"]
+    rule = json.dumps(bake["Properties"]["AlarmRule"])
+    for member in ("DagHealth", "DagHealthCanaryFailed", "DagHealthCanaryMissing", "MwaaImportErrors", "MwaaScheduler"):
+        assert member in rule, member
+    for member in ("FreshnessCanaryMissing", "StalePipelines", "MwaaTaskFailures", "OrchestrationSloFastBurn"):
+        assert member not in rule, member
+    assert "AlarmActions" not in bake["Properties"]  # the release-health alarm pages; this one only gates
+    assert stack.release_bake_alarm_name == "data-platform-test-release-bake"
+
+
+def test_no_bake_alarm_where_the_stage_does_not_bake():
+    _, stack = build()
+    assert stack.release_bake_alarm_name is None
+
+
+def test_a_bake_too_short_for_any_member_is_refused_naming_the_config_field_and_the_minimum():
+    with pytest.raises(ValueError, match=r"config/test\.yaml: approval\.bake_minutes is 5.*at least 10"):
+        build(bake_minutes=5)

@@ -36,7 +36,8 @@ def test_each_environment_account_gets_its_reader_role_trusting_only_the_deliver
     assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
     [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "cloudwatch:DescribeAlarms"
-    assert f"alarm:data-platform-{env}-release-health" in json.dumps(statement["Resource"])
+    for alarm in (f"data-platform-{env}-release-health", f"data-platform-{env}-release-bake"):
+        assert f"alarm:{alarm}" in json.dumps(statement["Resource"]), alarm
     assert stack.release_health_reader_role_arn == (
         f"arn:aws:iam::{config.environment(env).account}:role/data-platform-{env}-release-health-reader"
     )

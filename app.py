@@ -52,13 +52,32 @@ def packages_required(app: cdk.App) -> bool:
     return parse_required(context if cli_given or from_env is None else from_env)
 
 
+QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
+
+
+def use_bootstrap_qualifier(app: cdk.App, qualifier: str) -> None:
+    """Every stack (and the pipeline's role names) uses the accounts' bootstrap, `cdk bootstrap --qualifier`.
+
+    config/delivery.yaml bootstrap_qualifier is the one place to say it: a stack synthesized with
+    another qualifier would look for bootstrap roles and buckets that do not exist.
+    """
+    given = app.node.try_get_context(QUALIFIER_CONTEXT)
+    if given is not None and given != qualifier:
+        raise ValueError(
+            f"config/delivery.yaml: bootstrap_qualifier is {qualifier!r} but the CDK context {QUALIFIER_CONTEXT} "
+            f"says {given!r} (cdk.json or -c); set it in config/delivery.yaml only"
+        )
+    app.node.set_context(QUALIFIER_CONTEXT, qualifier)
+
+
 def build_app(
     config: PlatformConfig, app: cdk.App | None = None, *, packages_dir: Path = DEFAULT_PACKAGES_DIR
 ) -> cdk.App:
     app = app or cdk.App()
+    delivery = config.delivery
+    use_bootstrap_qualifier(app, delivery.bootstrap_qualifier)
     # Before any stack: a required but missing package directory stops synth with the command to run.
     packages = StagedPackages.locate(packages_dir, required=packages_required(app))
-    delivery = config.delivery
     delivery_env = cdk.Environment(account=delivery.account, region=delivery.region)
     gated = [env for env in config.environments if env.approval.required]
     audit = DeliveryAuditStack(

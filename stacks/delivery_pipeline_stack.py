@@ -104,6 +104,7 @@ class DeliveryPipelineStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
         self._pipeline_name = delivery.pipeline_name
+        self._qualifier = delivery.bootstrap_qualifier  # the target accounts' `cdk bootstrap --qualifier`
         self._approval_guard = approval_guard
         self._trust_boundary_check = trust_boundary_check
         self.build_key = self._build_key()
@@ -399,10 +400,6 @@ class DeliveryPipelineStack(cdk.Stack):
     @property
     def _pipeline_arn(self) -> str:
         return f"arn:{self.partition}:codepipeline:{self.region}:{self.account}:{self._pipeline_name}"
-
-    @property
-    def _qualifier(self) -> str:
-        return str(self.node.try_get_context("@aws-cdk/core:bootstrapQualifier") or "hnb659fds")
 
     @property
     def _review_url(self) -> str:

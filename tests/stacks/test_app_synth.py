@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import assertions
 
 from cicd.gate.checks.cdk_nag_coverage import PACKS, assembly_stacks, coverage_findings
+from config import load_all
+from stacks import release_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE_STACKS = {"Storage", "Compute", "Orchestration", "Release", "Audit", "Monitoring"}
@@ -83,3 +89,43 @@ def test_two_synths_give_identical_templates_and_assets(assemblies):
     assert templates == files(second, "*.template.json")
     assert files(first, "*.assets.json") == files(second, "*.assets.json")
     assert files(first, "*-NagReport.csv") == files(second, "*-NagReport.csv")
+
+
+CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def app_module():
+    spec = importlib.util.spec_from_file_location("cdk_app_for_qualifier", ROOT / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def with_qualifier(qualifier: str):
+    config = load_all()
+    return config.model_copy(update={"delivery": config.delivery.model_copy(update={"bootstrap_qualifier": qualifier})})
+
+
+def test_the_configured_bootstrap_qualifier_reaches_every_stack_and_the_pipeline_role_names(
+    tmp_path, monkeypatch, release_dir
+):
+    # Fails on 9cf02fd: delivery.bootstrap_qualifier was read by nothing, so stacks looked for the
+    # default qualifier's bootstrap roles in accounts bootstrapped with another one.
+    monkeypatch.setattr(release_bundle, "DEFAULT_RELEASE_DIR", release_dir)
+    monkeypatch.delenv("PACKAGES_REQUIRED", raising=False)
+    app = cdk.App(context=CDK_CONTEXT, outdir=str(tmp_path / "out"), builtin_cloud_formation_validation=False)
+    app_module().build_app(with_qualifier("abc123"), app, packages_dir=tmp_path / "no-packages")
+    pipeline = next(c for c in app.node.children if c.node.id == "DeliveryPipeline")
+    storage = pipeline.node.find_child("Prod").node.find_child("Storage")
+    for stack in (pipeline, storage):
+        parameters = assertions.Template.from_stack(stack).to_json()["Parameters"]
+        assert parameters["BootstrapVersion"]["Default"] == "/cdk-bootstrap/abc123/version", stack.node.path
+    policies = json.dumps(assertions.Template.from_stack(pipeline).find_resources("AWS::IAM::Policy"))
+    assert "cdk-abc123-lookup-role" in policies and "cdk-hnb659fds-" not in policies
+
+
+def test_a_qualifier_also_given_as_cdk_context_must_agree_with_the_config():
+    app = cdk.App(context={"@aws-cdk/core:bootstrapQualifier": "other1"})
+    with pytest.raises(ValueError, match=r"config/delivery\.yaml: bootstrap_qualifier is 'abc123' .* says 'other1'"):
+        app_module().use_bootstrap_qualifier(app, "abc123")

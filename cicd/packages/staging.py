@@ -31,9 +31,40 @@ from cicd.packages.locks import normalize as normalize_name
 from cicd.packages.maven import Artifact, MavenError, copy_artifacts
 from cicd.release.parts.spark import deterministic_zip
 
-# MWAA's Python for Airflow 2.10 on x86_64 Linux: pip download fetches wheels for it, not for this machine.
-MWAA_PLATFORM = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp")
-WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-.*\.whl|\.tar\.gz|\.zip)$")
+# MWAA's Python for Airflow 2.10 on x86_64 Linux (glibc 2.28 or newer, what `make mwaa-lock` resolves
+# for): pip download fetches wheels for it, not for this machine.
+MWAA_GLIBC_MINOR = 28
+
+
+def mwaa_platforms(glibc_minor: int = MWAA_GLIBC_MINOR) -> list[str]:
+    """Every manylinux tag a glibc 2.<minor> x86_64 system runs, newest first.
+
+    pip matches --platform literally (it expands only the legacy manylinux2014/2010 aliases): with
+    manylinux_2_28_x86_64 alone, every wheel tagged manylinux_2_17 (numpy, pandas, cffi, grpcio...)
+    was passed over for its sdist, which pip then built here from source (an hour of meson for numpy
+    and pandas under load, when it finished at all).
+    """
+    perennial = [f"manylinux_2_{minor}_x86_64" for minor in range(glibc_minor, 4, -1)]
+    return [*perennial, "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+
+
+# The full version `make mwaa-lock` resolves for (uv --python-version 3.11.9): with "3.11" pip checks
+# Requires-Python against 3.11.0 and refuses pins such as soupsieve 4.1.3 (Requires-Python >=3.11.5).
+MWAA_PYTHON = "3.11.9"
+MWAA_PLATFORM = (
+    *(arg for tag in mwaa_platforms() for arg in ("--platform", tag)),
+    "--python-version",
+    MWAA_PYTHON,
+    "--implementation",
+    "cp",
+)
+# Pins that publish no wheel at all: the only ones pip may fetch as source. Everything else must be a
+# wheel for MWAA's platform, so a pin without one fails the download at once instead of building.
+SDIST_ONLY = ("python-nvd3",)
+# A wheel's name has no "-" (PEP 427 escapes it); an old sdist's may (python-nvd3-0.16.0.tar.gz), its version may not.
+WHEEL_NAME = re.compile(
+    r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.*\.whl$|^(?P<sname>.+)-(?P<sversion>[^-]+)\.(?:tar\.gz|zip)$"
+)
 
 CopyArtifacts = Callable[..., list[Artifact]]
 
@@ -105,8 +136,9 @@ def verify_staged_jars(root: Path, jar_dir: Path, *, lock: Path = JAR_LOCK) -> d
 
 
 def download_command(lock: Path, dest: Path) -> list[str]:
-    # --no-deps: the lock is the whole closure already; pip then allows the few sdist-only pins
-    # (e.g. python-nvd3) next to --platform, and --require-hashes makes every file match the lock.
+    # --no-deps: the lock is the whole closure already; pip then allows the sdist-only pins next to
+    # --platform, and --require-hashes makes every file match the lock. --only-binary with the named
+    # exceptions: a pin whose wheel pip cannot match fails here, it is never built from source.
     return [
         sys.executable,
         "-m",
@@ -116,6 +148,8 @@ def download_command(lock: Path, dest: Path) -> list[str]:
         "--disable-pip-version-check",
         "--no-deps",
         "--require-hashes",
+        "--only-binary=:all:",
+        f"--no-binary={','.join(SDIST_ONLY)}",
         *MWAA_PLATFORM,
         "--dest",
         str(dest),
@@ -127,7 +161,13 @@ def download_command(lock: Path, dest: Path) -> list[str]:
 def download_wheels(root: Path, dest: Path) -> None:
     for lock, folder in ((WHEELHOUSE_LOCK, "airflow"), (DBT_LOCK, "dbt")):
         (dest / folder).mkdir(parents=True, exist_ok=True)
-        subprocess.run(download_command(root / lock, dest / folder), check=True)
+        result = subprocess.run(download_command(root / lock, dest / folder), check=False)
+        if result.returncode != 0:
+            raise StagingError(
+                f"pip download of {lock} failed (exit {result.returncode}, its message is above). A pin with no "
+                f"wheel for {MWAA_PLATFORM[1]} and CPython 3.11 either needs another version (`make mwaa-lock`) or, "
+                "if it publishes source only, a place in SDIST_ONLY (cicd/packages/staging.py)."
+            )
 
 
 def _locked_files(root: Path, lock: Path, folder: Path) -> list[Path]:
@@ -136,8 +176,9 @@ def _locked_files(root: Path, lock: Path, folder: Path) -> list[Path]:
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         match = WHEEL_NAME.match(path.name)
-        name = normalize_name(match["name"]) if match else ""
-        if match and name in locked and normalize_name(match["version"]) == normalize_name(locked[name].version):
+        name = normalize_name(match["name"] or match["sname"]) if match else ""
+        version = (match["version"] or match["sversion"]) if match else ""
+        if match and name in locked and normalize_name(version) == normalize_name(locked[name].version):
             if hashlib.sha256(path.read_bytes()).hexdigest() not in locked[name].hashes:
                 raise StagingError(f"{path}: sha256 is not one of {lock}'s hashes; run `make mwaa-wheelhouse`")
             files[name] = path

@@ -7,14 +7,24 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from cicd.packages import staging
 from cicd.packages.locks import JAR_LOCK, LockError, load_jars
 from cicd.packages.maven import MavenError, copy_artifacts
-from cicd.packages.staging import StagingError, build_plugins_zip, download_command, fetch_jars, verify_staged_jars
+from cicd.packages.staging import (
+    MWAA_PYTHON,
+    SDIST_ONLY,
+    StagingError,
+    build_plugins_zip,
+    download_command,
+    fetch_jars,
+    verify_staged_jars,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 JAR = b"PK fake jar bytes"
@@ -132,7 +142,39 @@ def test_the_committed_jar_lock_loads():
 
 def test_pip_download_enforces_the_lock_for_mwaa_python(tmp_path):
     command = download_command(Path("wheelhouse.lock"), tmp_path)
-    assert {"--require-hashes", "--no-deps", "manylinux_2_28_x86_64", "3.11"} <= set(command)
+    assert {"--require-hashes", "--no-deps", "manylinux_2_28_x86_64", "--only-binary=:all:"} <= set(command)
+    assert f"--no-binary={','.join(SDIST_ONLY)}" in command
+
+
+def test_pip_checks_requires_python_against_the_version_the_mwaa_lock_was_resolved_for(tmp_path):
+    # Fails on 9cf02fd: "3.11" means 3.11.0 to pip, which refused soupsieve 4.1.3 (Requires-Python >=3.11.5).
+    command = download_command(Path("wheelhouse.lock"), tmp_path)
+    version = command[command.index("--python-version") + 1]
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"uv pip compile --quiet --generate-hashes --python-version {version} " in makefile
+    assert version == MWAA_PYTHON and version.count(".") == 2
+
+
+def test_pip_accepts_the_manylinux_2_17_wheels_that_mwaa_runs(tmp_path):
+    # Fails on 9cf02fd: pip matches --platform literally, so manylinux_2_28_x86_64 alone passed over every
+    # manylinux_2_17 wheel (numpy, pandas, cffi, grpcio) and built their sdists here for an hour.
+    from pip._internal.models.target_python import TargetPython
+    from pip._vendor.packaging.tags import Tag
+
+    command = download_command(Path("wheelhouse.lock"), tmp_path)
+    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
+    target = TargetPython(platforms=platforms, py_version_info=(3, 11, 9), implementation="cp")
+    tags = set(target.get_tags())
+    for platform in ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux1_x86_64"):
+        assert Tag("cp311", "cp311", platform) in tags, platform
+    assert Tag("py3", "none", "any") in tags
+    assert Tag("cp311", "cp311", "manylinux_2_34_x86_64") not in tags  # newer than MWAA's glibc
+
+
+def test_a_failed_download_names_the_lock_and_both_fixes(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    with pytest.raises(StagingError, match=r"wheelhouse\.lock failed .*`make mwaa-lock`.*SDIST_ONLY"):
+        staging.download_wheels(tmp_path, tmp_path / "wheels")
 
 
 def wheel_repo(tmp_path: Path) -> tuple[Path, Path]:
@@ -174,3 +216,16 @@ def test_plugins_zip_refuses_a_missing_or_tampered_wheel(tmp_path):
     shutil.rmtree(wheels / "dbt")
     with pytest.raises(StagingError, match="make mwaa-wheelhouse"):
         build_plugins_zip(root, wheels)
+
+
+def test_an_sdist_whose_name_has_a_dash_is_found_for_its_pin(tmp_path):
+    # Fails on 9cf02fd: python-nvd3-0.16.0.tar.gz (sdist only) did not parse, so plugins.zip "lacked" it.
+    root, wheels = wheel_repo(tmp_path)
+    data = b"python-nvd3 sdist"
+    (wheels / "airflow" / "python-nvd3-0.16.0.tar.gz").write_bytes(data)
+    lock = root / "pipeline_assets" / "mwaa" / "wheelhouse.lock"
+    lock.write_text(
+        lock.read_text() + f"python-nvd3==0.16.0 \\\n    --hash=sha256:{hashlib.sha256(data).hexdigest()}\n"
+    )
+    names = zipfile.ZipFile(io.BytesIO(build_plugins_zip(root, wheels))).namelist()
+    assert "python-nvd3-0.16.0.tar.gz" in names

@@ -5,6 +5,8 @@
 - its own source file and what that imports (a changed check or library it calls is a different check);
 - the gate's own code, the lock files of every toolchain and the Python version;
 - the keys of the checks it needs, or, when it declares `build_inputs`, the content of those files instead;
+- the content of its `staged_inputs` (files a step before the gate wrote) and the values of its
+  `environment_inputs` (variables its tool reads);
 - the --changed-since commit for checks that compare with it, and the changed files for checks that narrow.
 
 A key that leaves something out reuses a stale pass, so every part leans towards including more.
@@ -19,6 +21,7 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -36,8 +39,9 @@ def _hash(parts: object) -> str:
 class KeyMaker:
     """Computes keys for one gate run; file digests and the import graph are computed once."""
 
-    def __init__(self, ctx: GateContext) -> None:
+    def __init__(self, ctx: GateContext, environment: Mapping[str, str] | None = None) -> None:
         self.ctx = ctx
+        self.environment = dict(environment or {})
         self.root = ctx.root
         self.files = [f for f in repo_files(ctx.root) if not f.startswith("build/")]
         self._digests: dict[str, str] = {}
@@ -49,6 +53,12 @@ class KeyMaker:
         if self._graph is None:
             self._graph = ImportGraph(self.root, self.files)
         return self._graph
+
+    def _staged(self, path: Path) -> str:
+        # Staged packages are large (plugins.zip: ~200 MB): hashed once per run, however many keys use them.
+        if path.as_posix() not in self._digests:
+            self._digests[path.as_posix()] = file_digest(path)
+        return self._digests[path.as_posix()]
 
     def digest(self, path: str) -> str:
         if path not in self._digests:
@@ -99,6 +109,11 @@ class KeyMaker:
             "inputs": self._files_hash(inputs),
             "input_count": str(len(inputs)),
         }
+        if check.staged_inputs:
+            staged = {p for pattern in check.staged_inputs for p in self.root.glob(pattern) if p.is_file()}
+            parts["staged"] = _hash(sorted((p.relative_to(self.root).as_posix(), self._staged(p)) for p in staged))
+        if check.environment_inputs:
+            parts["environment"] = _hash({name: self.environment.get(name) for name in check.environment_inputs})
         if check.uses_base_ref and self.ctx.base_ref:
             parts["base"] = self.base_ref_commit()
         if check.dated:

@@ -132,6 +132,11 @@ class Check:
     # `uses_base_ref`: its result depends on the --changed-since commit. `dated`: on today's date.
     inputs: ClassVar[tuple[str, ...] | None] = None
     build_inputs: ClassVar[tuple[str, ...]] = ()
+    # `staged_inputs`: files under build/ that a step before the gate wrote (`make packages`) and this
+    # check's tool reads; `environment_inputs`: environment variables its tool reads (the gate passes the
+    # environment on to tools). Both are part of the key, or a pass of one setting stands for another.
+    staged_inputs: ClassVar[tuple[str, ...]] = ()
+    environment_inputs: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
     narrows: ClassVar[bool] = False
     uses_base_ref: ClassVar[bool] = False

@@ -73,6 +73,10 @@ class CdkSynth(Check):
     needs = ("release-build",)
     # The bundle's release id is its content hash: the one file of it that the templates depend on.
     build_inputs = ("build/release/current/release.json",)
+    # app.py uploads what `make packages` staged and, with PACKAGES_REQUIRED, refuses to synth without it:
+    # a pass without packages must not stand for a synth with them (or the reverse).
+    staged_inputs = ("build/packages/jars/*", "build/packages/plugins.zip")
+    environment_inputs = ("PACKAGES_REQUIRED",)
     outputs = ("build/cdk.out/manifest.json",)
 
     def run(self, ctx: GateContext) -> list[Finding]:

@@ -104,3 +104,39 @@ def test_the_unit_tests_result_depends_on_every_file_tests_may_read(repo):
     before = key(repo, UnitTests())
     (repo / "cdk.json").write_text("{}")  # read by the synth tests, though it does not select them
     assert key(repo, UnitTests()) != before
+
+
+class Synth(Check):
+    name = "synth"
+    description = "reads src and what a step before the gate staged"
+    paths = ("src/*.py",)
+    staged_inputs = ("build/packages/*.zip",)
+    environment_inputs = ("PACKAGES_REQUIRED",)
+
+
+def test_staged_files_and_declared_environment_variables_are_part_of_the_key(repo):
+    # Fails on 9cf02fd: a synth that passed without staged packages was reused after `make packages`
+    # (and under PACKAGES_REQUIRED), so the templates with the uploads were never linted.
+    def synth_key(env=None):
+        return KeyMaker(GateContext(repo, repo / "build" / "gate"), env).pre_key(Synth(), {})
+
+    before = synth_key()
+    (repo / "build" / "packages").mkdir(parents=True)
+    (repo / "build" / "packages" / "plugins.zip").write_bytes(b"wheels")
+    staged = synth_key()
+    assert staged != before
+    (repo / "build" / "packages" / "plugins.zip").write_bytes(b"other wheels")
+    assert synth_key() != staged
+    assert synth_key({"PACKAGES_REQUIRED": "true"}) != synth_key({"PACKAGES_REQUIRED": "false"})
+    assert synth_key({"UNRELATED": "1"}) == synth_key()
+    assert key(repo, Lint()) == key(repo, Lint())  # checks that declare neither are unaffected
+
+
+def test_cdk_synth_declares_the_staged_packages_and_the_flag_it_reads():
+    from cicd.gate.checks.cdk_synth import CdkSynth
+    from stacks.staged_packages import DEFAULT_PACKAGES_DIR
+
+    assert "PACKAGES_REQUIRED" in CdkSynth.environment_inputs
+    root = DEFAULT_PACKAGES_DIR.parents[1]
+    staged_dir = DEFAULT_PACKAGES_DIR.relative_to(root).as_posix()
+    assert {f"{staged_dir}/jars/*", f"{staged_dir}/plugins.zip"} <= set(CdkSynth.staged_inputs)

@@ -112,12 +112,16 @@ synth: venv ## cdk synth every environment into build/cdk.out
 .PHONY: packages
 packages: spark-jars mwaa-wheelhouse ## Network: fetch and verify the jars and wheels the cloud installs into build/packages (docs/packages.md)
 
+.PHONY: packages-toolchain
+packages-toolchain: $(VENV_STAMP) ## Check that mvn is Maven 3.8+ on Java 17, before any jar is fetched
+	$(PY) -m cicd packages toolchain
+
 .PHONY: spark-jars
-spark-jars: $(VENV_STAMP) ## Network (Maven Central): download the jars of jars.lock.json into build/packages/jars, sha256-checked
+spark-jars: packages-toolchain ## Network (Maven Central): download the jars of jars.lock.json into build/packages/jars, sha256-checked
 	$(PY) -m cicd packages spark-jars
 
 .PHONY: spark-jars-lock
-spark-jars-lock: $(VENV_STAMP) ## Network (Maven Central): record the sha256 of new jars in jars.lock.json (checked against Maven's .sha1)
+spark-jars-lock: packages-toolchain ## Network (Maven Central): record the sha256 of new jars in jars.lock.json (checked against Maven's .sha1)
 	$(PY) -m cicd packages spark-jars --record
 
 .PHONY: engine-jars

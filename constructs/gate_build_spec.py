@@ -36,7 +36,8 @@ GATE_JUNIT = "build/gate/junit.xml"
 
 
 def gate_build_environment() -> codebuild.BuildEnvironment:
-    # Amazon Linux standard 5.0 carries Python 3.11, Node 20 and Corretto 17: the gate's runtimes.
+    # Amazon Linux standard 5.0 carries Python 3.11, Node 20 and Corretto 17 (the gate's runtimes) and
+    # Maven 3.9 in /opt/maven, which `make packages` uses for the Spark jars (it checks Maven and Java first).
     return codebuild.BuildEnvironment(
         build_image=codebuild.LinuxBuildImage.AMAZON_LINUX_2_5,
         compute_type=codebuild.ComputeType.LARGE,

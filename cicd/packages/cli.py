@@ -1,4 +1,4 @@
-"""`cicd packages check|spark-jars|mwaa-wheelhouse`: what the make targets of the same names run."""
+"""`cicd packages check|toolchain|spark-jars|mwaa-wheelhouse`: what the make targets run."""
 
 from __future__ import annotations
 
@@ -18,13 +18,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if any(problem.severity == "error" for problem in problems) else ExitCode.OK
 
 
+def cmd_toolchain(args: argparse.Namespace) -> int:
+    from cicd.packages.maven import MavenError, check_client
+
+    try:
+        print(check_client())
+    except MavenError as exc:
+        return error("packages toolchain", str(exc), ExitCode.FAILED)
+    return ExitCode.OK
+
+
 def cmd_spark_jars(args: argparse.Namespace) -> int:
+    from cicd.packages.maven import MavenError
     from cicd.packages.staging import StagingError, fetch_jars
 
     out = root_of(args) / "build" / "packages" / "jars"
     try:
         staged = fetch_jars(root_of(args), out, record=args.record)
-    except StagingError as exc:
+    except (StagingError, MavenError) as exc:
         return error("packages spark-jars", str(exc), ExitCode.FAILED)
     print(f"{len(staged)} jars verified in {out}")
     return ExitCode.OK
@@ -52,6 +63,8 @@ def add_parser(subparsers: Any) -> None:
         "check", help="the offline rules (no network): what the gate's offline-packages check runs"
     )
     check.set_defaults(handler=cmd_check)
+    toolchain = commands.add_parser("toolchain", help="check that Maven 3.8+ runs on Java 17 (what spark-jars needs)")
+    toolchain.set_defaults(handler=cmd_toolchain)
     jars = commands.add_parser("spark-jars", help="download the locked jars into build/packages/jars (Maven Central)")
     jars.add_argument("--record", action="store_true", help="record the sha256 of jars the lock has none for")
     jars.set_defaults(handler=cmd_spark_jars)

@@ -12,6 +12,7 @@ One `mvn` run per request: a small generated POM lists every coordinate as a dep
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,8 +26,40 @@ from xml.sax.saxutils import escape
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 
 
+# What the pinned dependency plugin and the EMR jars need (Spark 3.5 targets Java 17; CodeBuild's
+# Amazon Linux standard 5.0 image ships Maven 3.9 and Corretto 17, selected by runtime-versions).
+MIN_MAVEN = (3, 8)
+JAVA_MAJOR = 17
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 class MavenError(Exception):
     """mvn is missing or could not resolve an artifact; the message names the coordinate and the fix."""
+
+
+def check_client() -> str:
+    """`mvn --version` of this machine if it is Maven 3.8+ on Java 17; else MavenError saying what to install.
+
+    `make packages` runs this first, so a build image without Maven or with another Java stops with
+    one line naming the fix instead of failing on the first jar.
+    """
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise MavenError("mvn is not on PATH; install Maven 3.8+ (with Java 17) and configure its repository")
+    result = subprocess.run([mvn, "--batch-mode", "--version"], capture_output=True, text=True, check=False)
+    text = ANSI.sub("", result.stdout + result.stderr)
+    maven = re.search(r"Apache Maven (\d+)\.(\d+)\.\d+", text)
+    java = re.search(r"Java version: (?:1\.)?(\d+)", text)
+    if result.returncode != 0 or not maven or not java:
+        raise MavenError(f"`mvn --version` did not report Maven and Java versions: {text.strip()[-300:]}")
+    if (int(maven[1]), int(maven[2])) < MIN_MAVEN:
+        raise MavenError(f"{mvn} is Maven {maven[1]}.{maven[2]}; install Maven {MIN_MAVEN[0]}.{MIN_MAVEN[1]}+")
+    if int(java[1]) != JAVA_MAJOR:
+        raise MavenError(
+            f"{mvn} runs on Java {java[1]}; select Java {JAVA_MAJOR} (JAVA_HOME, or CodeBuild's runtime-versions "
+            f"java: corretto{JAVA_MAJOR})"
+        )
+    return f"Maven {maven[1]}.{maven[2]} on Java {java[1]} ({mvn})"
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,20 @@ def test_the_build_runs_exactly_the_readme_main_command(app_stacks):
     assert "build/gate/mypy-cache/**/*" in spec["cache"]["paths"]  # type-check starts warm
 
 
+def test_the_validate_build_runs_on_an_image_with_maven_and_selects_java_17(app_stacks):
+    # `make packages` fetches jars with mvn (cicd/packages/maven.py) and checks it first (make packages-toolchain).
+    # CodeBuild's Amazon Linux standard 5.0 image ships Maven 3.9 (/opt/maven) and Corretto 17, which the
+    # install phase selects; a different image must bring both (the toolchain check then stops the build).
+    projects = app_stacks["pipeline"].find_resources("AWS::CodeBuild::Project")
+    [validate] = [p for p in projects.values() if "RELEASE_ID" in str(p["Properties"]["Source"].get("BuildSpec"))]
+    assert validate["Properties"]["Environment"]["Image"] == "aws/codebuild/amazonlinux2-x86_64-standard:5.0"
+    spec = json.loads(validate["Properties"]["Source"]["BuildSpec"])
+    assert spec["phases"]["install"]["runtime-versions"]["java"] == "corretto17"
+    assert spec["phases"]["build"]["commands"][0] == STAGE_PACKAGES_COMMAND == "make packages"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "spark-jars: packages-toolchain " in makefile and "packages: spark-jars mwaa-wheelhouse" in makefile
+
+
 def test_prod_approval_and_guard_have_their_own_stage_without_conditions_before_any_prod_deploy(pipeline):
     gate = stage(pipeline, "ApproveProd")
     assert not {"OnFailure", "OnSuccess", "BeforeEntry"} & set(gate)  # a rejection never triggers a rollback

@@ -242,9 +242,7 @@ class ReleaseHealth(Construct):
         if bake_minutes is not None:
             self._bake_alarm(environment, every, bake_alarm_name or f"{alarm_name}-bake", bake_minutes)
 
-    def _bake_alarm(
-        self, environment: str, every: dict[str, cloudwatch.IAlarm], name: str, bake_minutes: int
-    ) -> None:
+    def _bake_alarm(self, environment: str, every: dict[str, cloudwatch.IAlarm], name: str, bake_minutes: int) -> None:
         self.bake_members = sorted(m for m in every if self.settle[m] <= bake_minutes)
         if not self.bake_members:
             fastest = min(self.settle, key=lambda m: self.settle[m])

@@ -33,9 +33,10 @@ def cmd_review(args: argparse.Namespace, cfn: Any = None) -> int:
     for stack in args.stack:
         violations = review(cfn, stack, args.change_set)
         for violation in violations:
-            print(f"changeset-review:stateful-replacement {violation}", file=sys.stderr)
+            print(f"{violation.rule} {violation}", file=sys.stderr)
         failed |= bool(violations)
-        print(f"{stack}: {'REJECTED' if violations else 'ok'} ({len(violations)} stateful replacement(s))")
+        verdict = "REJECTED" if violations else "ok"
+        print(f"{stack}: {verdict} ({len(violations)} stateful replacement(s) or locked change(s))")
     return ExitCode.FAILED if failed else ExitCode.OK
 
 

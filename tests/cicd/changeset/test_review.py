@@ -66,3 +66,20 @@ def test_command_exit_code_and_message(capsys):
     assert cmd_review(args, cfn=cfn) == 1
     out = capsys.readouterr()
     assert "REJECTED" in out.out and "AWS::MWAA::Environment" in out.err
+
+
+def test_an_evidence_retention_change_is_refused_before_it_fails_on_the_deny_everyone_policy(capsys):
+    # Fails on 9cf02fd: an in-place ObjectLockConfiguration change passed the review, then failed on execution
+    # (the bucket policy denies PutBucketObjectLockConfiguration to CloudFormation too) and rolled Prod-Storage back.
+    retention = change("EvidenceBucket", "AWS::S3::Bucket", recreation="Never", name="ObjectLockConfiguration")
+    cfn, stubber = stubbed([[retention, change("RawBucket", "AWS::S3::Bucket", recreation="Never", name="Tags")]])
+    args = argparse.Namespace(stack=["Prod-Storage"], change_set="PipelineChange", role_arn=None, region="eu-west-1")
+
+    assert cmd_review(args, cfn=cfn) == 1
+
+    stubber.assert_no_pending_responses()
+    err = capsys.readouterr().err
+    assert err.startswith("changeset-review:locked-property Prod-Storage: EvidenceBucket (AWS::S3::Bucket)")
+    assert "denies s3:PutBucketObjectLockConfiguration to everyone, CloudFormation included" in err
+    assert "retention.evidence_years" in err and "docs/runbook.md" in err
+    assert "RawBucket" not in err  # other in-place bucket changes still pass

@@ -63,6 +63,8 @@ venv: $(VENV_STAMP) $(PROJECT_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) ## Install t
 lock: $(VENV_STAMP) ## Re-resolve requirements*.lock from requirements*.txt after changing a pin
 	$(VENV)/bin/uv pip compile --quiet --no-header --python $(PY) requirements-dev.txt -o requirements-dev.lock
 	$(VENV)/bin/uv pip compile --quiet --no-header --python $(CHECKOV_VENV)/bin/python requirements-checkov.txt -o requirements-checkov.lock
+	$(VENV)/bin/uv pip compile --quiet --no-header --generate-hashes --python $(PY) -c requirements-dev.lock \
+		requirements-integration.txt -o requirements-integration.lock
 
 .PHONY: validate
 validate: venv engine-jars ## The main job: every gate check and the release build, offline but for a cold jar cache (JUnit in build/gate)
@@ -89,9 +91,24 @@ change-identities: ## Transitional no-op: the Validate spec deployed before issu
 audit-evidence: $(VENV_STAMP) ## Pipeline step: upload the gate report, release and templates to the evidence ledger
 	$(PY) -m cicd audit upload-evidence --bucket "$$EVIDENCE_BUCKET" --pipeline "$$PIPELINE_NAME" --execution-id "$$PIPELINE_EXECUTION_ID"
 
+INTEGRATION_VENV := .venv-integration
+INTEGRATION_WHEELS := build/integration-toolchain
+
+.PHONY: integration-toolchain
+integration-toolchain: ## Pipeline step (PyPI): wheels of requirements-integration.lock, hashes enforced, for the in-VPC tests
+	rm -rf $(INTEGRATION_WHEELS) && mkdir -p $(INTEGRATION_WHEELS)
+	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --require-hashes --no-deps \
+		--requirement requirements-integration.lock --wheel-dir $(INTEGRATION_WHEELS)
+
 .PHONY: integration-test
-integration-test: venv ## Pipeline step (staging): tests/external against the stage's S3, Snowflake and MSK
-	$(PY) -m cicd poststep integration-tests --env $${TARGET_ENV:-staging}
+integration-test: ## Pipeline step (staging VPC, no internet): tests/external against the stage's S3, Snowflake and MSK
+	@test -n "$$(ls $(INTEGRATION_WHEELS)/*.whl 2>/dev/null)" || { \
+		echo "$(INTEGRATION_WHEELS) has no wheels: run make integration-toolchain first (it needs PyPI)" >&2; exit 2; }
+	rm -rf $(INTEGRATION_VENV) && $(PYTHON) -m venv $(INTEGRATION_VENV)
+	$(INTEGRATION_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
+		$(INTEGRATION_WHEELS)/*.whl
+	$(INTEGRATION_VENV)/bin/python -m pip check
+	$(INTEGRATION_VENV)/bin/python -m cicd.poststeps poststep integration-tests --env $${TARGET_ENV:-staging}
 
 .PHONY: canaries
 canaries: venv ## Pipeline step (staging): run every canary Lambda once; any problem fails the step
@@ -160,4 +177,4 @@ clean: ## Remove build output (keeps the toolchain)
 
 .PHONY: distclean
 distclean: clean ## Remove build output and every installed toolchain
-	rm -rf $(VENV) $(CHECKOV_VENV) $(MWAA_VENV) node_modules $(STAMPS)
+	rm -rf $(VENV) $(CHECKOV_VENV) $(MWAA_VENV) $(INTEGRATION_VENV) node_modules $(STAMPS)

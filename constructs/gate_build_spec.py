@@ -33,6 +33,9 @@ TRUSTED_CACHE_PATHS = [
     "build/gate/mypy-cache/**/*",
 ]
 GATE_JUNIT = "build/gate/junit.xml"
+# The runtimes every build of the gate's toolchain selects (CodeBuild's default ones change when they reach
+# end of life); the locks are resolved for this Python.
+GATE_RUNTIMES = {"python": "3.11", "nodejs": "20", "java": "corretto17"}
 
 
 def gate_build_environment() -> codebuild.BuildEnvironment:
@@ -49,7 +52,7 @@ def gate_build_spec_object(*commands: str, exported_variables: tuple[str, ...] =
         "version": "0.2",
         "env": {"variables": {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CI": "true"}},
         "phases": {
-            "install": {"runtime-versions": {"python": "3.11", "nodejs": "20", "java": "corretto17"}},
+            "install": {"runtime-versions": dict(GATE_RUNTIMES)},
             "build": {"commands": list(commands)},
         },
         "reports": {"ValidationGate": {"files": [GATE_JUNIT], "file-format": "JUNITXML"}},

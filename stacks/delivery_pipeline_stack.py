@@ -25,7 +25,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
-from constructs import Construct, trust_boundary
+from constructs import Construct, integration_toolchain, trust_boundary
 from constructs.approval_step import NotifyingApprovalStep
 from constructs.approver_access import ApproverAccess
 from constructs.change_evidence import ChangeEvidence, add_change_evidence_stage
@@ -362,16 +362,22 @@ class DeliveryPipelineStack(cdk.Stack):
             "role_policy_statements": [assume_target_role],
             "timeout": cdk.Duration.minutes(20),
         }
+        # In the VPC without internet: it installs the wheels this step builds (constructs/integration_toolchain.py).
+        toolchain = integration_toolchain.integration_toolchain_step(
+            source=self.source, build_environment=gate_build_environment()
+        )
         integration = pipelines.CodeBuildStep(
             "IntegrationTests",
-            commands=["make integration-test"],
+            commands=[integration_toolchain.TEST_COMMAND],
+            additional_inputs={integration_toolchain.WHEEL_DIR: toolchain},
+            partial_build_spec=integration_toolchain.runtimes_build_spec(),
             vpc=vpc,
             subnet_selection=ec2.SubnetSelection(subnets=vpc.private_subnets),
             **common,
         )
         canaries = pipelines.CodeBuildStep("PostReleaseCanaries", commands=["make canaries"], **common)
         canaries.add_step_dependency(integration)
-        return [integration, canaries]
+        return [toolchain, integration, canaries]
 
     def _change_set_reviews(self, env: EnvironmentConfig, stage: PlatformStage) -> list[pipelines.StackSteps]:
         if not env.approval.required:

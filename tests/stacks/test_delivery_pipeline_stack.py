@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from aws_cdk import assertions
-from constructs import change_evidence, trust_boundary
-from constructs.gate_build_spec import TRUSTED_CACHE_PATHS
+from constructs import change_evidence, integration_toolchain, trust_boundary
+from constructs.gate_build_spec import GATE_RUNTIMES, TRUSTED_CACHE_PATHS
 
 from cicd.rollback.pipeline import release_lane_stage
 from config import load_all
@@ -232,6 +233,36 @@ def test_staging_post_steps_run_integration_tests_then_canaries(pipeline):
     assert staging["IntegrationTests"]["RunOrder"] < staging["PostReleaseCanaries"]["RunOrder"]
     deploy = max(a["RunOrder"] for n, a in staging.items() if n.endswith(".Deploy"))
     assert staging["IntegrationTests"]["RunOrder"] > deploy
+
+
+def test_the_in_vpc_integration_tests_install_only_wheels_built_outside_the_vpc(app_stacks, pipeline):
+    # Fails on 9cf02fd: IntegrationTests (staging VPC, no cache, routes only to MSK and Snowflake) ran
+    # `make integration-test`, whose `venv` prerequisite installs from PyPI and npm.
+    staging = actions(pipeline, "Staging")
+    toolchain, tests = staging["IntegrationToolchain"], staging["IntegrationTests"]
+    assert toolchain["RunOrder"] < tests["RunOrder"] < staging["PostReleaseCanaries"]["RunOrder"]
+    built = {a["Name"] for a in toolchain["OutputArtifacts"]}
+    assert built & {a["Name"] for a in tests["InputArtifacts"]}
+    projects = app_stacks["pipeline"].find_resources("AWS::CodeBuild::Project")
+
+    def project(action: dict) -> dict:
+        return projects[action["Configuration"]["ProjectName"]["Ref"]]["Properties"]
+
+    assert "VpcConfig" in project(tests) and "VpcConfig" not in project(toolchain)
+    spec = json.loads(project(tests)["Source"]["BuildSpec"])
+    assert spec["phases"]["build"]["commands"][-1] == "make integration-test"
+    assert "cache" not in spec
+    # Wheels install only on the Python they were built for, and the lock was resolved for the gate's.
+    built_spec = json.loads(project(toolchain)["Source"]["BuildSpec"])
+    for runtimes in (s["phases"]["install"]["runtime-versions"] for s in (spec, built_spec)):
+        assert runtimes["python"] == GATE_RUNTIMES["python"] and runtimes["java"] == "corretto17"  # Spark's JVM
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"INTEGRATION_WHEELS := {integration_toolchain.WHEEL_DIR}\n" in makefile
+    dry_run = subprocess.run(["make", "-n", "integration-test"], cwd=ROOT, capture_output=True, text=True, check=True)
+    recipe = dry_run.stdout
+    assert "uv pip" not in recipe and "npm" not in recipe and "make venv" not in recipe
+    installs = [line for line in recipe.splitlines() if "pip install" in line or "\\" in line]
+    assert installs and all("--no-index" in line for line in installs if "pip install" in line)
 
 
 def _statements(template: assertions.Template) -> list[tuple[str, dict]]:

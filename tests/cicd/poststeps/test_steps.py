@@ -88,3 +88,27 @@ def test_the_target_role_is_assumed():
         boto3.client("sts", region_name="eu-west-1"), "arn:aws:iam::123456789012:role/integration", "poststep-test"
     )
     assert set(creds) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+
+def test_the_post_steps_run_without_the_gate_or_the_cloud_toolchain():
+    # The in-VPC IntegrationTests build has only requirements-integration.lock installed (L3).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import sys, cicd.poststeps.__main__ as m; "
+        "print(sorted({n.split('.')[0] + ('.gate' if n.startswith('cicd.gate') else '') for n in sys.modules}"
+        " & {'cicd.gate', 'aws_cdk', 'airflow', 'dbt', 'cdk_nag', 'duckdb'}))"
+    )
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    usage = subprocess.run(
+        [sys.executable, "-m", "cicd.poststeps", "poststep", "integration-tests", "--help"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert usage.returncode == 0 and "--env" in usage.stdout

@@ -23,6 +23,7 @@ from config import EnvironmentConfig, PlatformConfig, load_all
 from stacks.data_platform_stage import DataPlatformStage
 from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
 from stacks.delivery_pipeline_stack import DeliveryPipelineStack
+from stacks.lambda_concurrency import check_reserved_concurrency
 from stacks.monitoring_stack import release_bake_alarm_name, release_health_alarm_name
 from stacks.nag import apply_nag_checks
 from stacks.pipeline_access_stack import PipelineAccessStack
@@ -95,6 +96,7 @@ def build_app(
         organization_trail_arn=delivery.audit_trail.organization_trail_arn,
         alarm_emails=delivery.notification_emails,
         identity_aliases=config.identity_aliases(),
+        reserve_concurrency=delivery.functions.concurrency_quota is not None,
     )
     apply_nag_checks(audit)
     # Roles the pipeline names in another account exist before the pipeline does (stacks/pipeline_access_stack.py).
@@ -146,6 +148,11 @@ def build_app(
     for stack in access.values():
         # `cdk deploy DeliveryPipeline` and the pipeline's self-mutation deploy these first.
         pipeline.add_stack_dependency(stack, "the bake rule names the release-health reader role this stack creates")
+    check_reserved_concurrency(
+        app,
+        [(delivery.account, delivery.functions.concurrency_quota, "config/delivery.yaml")]
+        + [(env.account, env.functions.concurrency_quota, f"config/{env.name}.yaml") for env in config.environments],
+    )
     return app
 
 

@@ -174,6 +174,16 @@ class Retention(_Frozen):
     evidence_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
 
 
+class Functions(_Frozen):
+    """Lambda limits of an account. Reserving concurrency needs headroom: Lambda keeps 100 of the account's
+    concurrent-executions quota unreserved, and a new account's quota may be as low as 10."""
+
+    # The account's Lambda "Concurrent executions" quota in this region, as Service Quotas shows it. Set,
+    # the platform's functions reserve concurrency (bounding a runaway loop, serializing the activator)
+    # and synth checks that the account keeps 100 unreserved; unset, nothing is reserved.
+    concurrency_quota: int | None = Field(default=None, ge=10, le=1_000_000)
+
+
 class AuditTrail(_Frozen):
     """CloudTrail for SOC 2 evidence: a trail of our own, or the organisation's existing one."""
 
@@ -212,6 +222,7 @@ class EnvironmentConfig(_Frozen):
     data: DataPolicy
     audit_trail: AuditTrail = AuditTrail()
     data_services: DataServices = DataServices()
+    functions: Functions = Functions()
     # Termination protection and RETAIN on stateful resources; off only where stated in config.
     protect_stateful_resources: bool = True
 
@@ -332,6 +343,7 @@ class DeliveryConfig(_Frozen):
     integration_network: IntegrationNetwork
     audit_trail: AuditTrail = AuditTrail()
     approver_identity: ApproverIdentity = ApproverIdentity()
+    functions: Functions = Functions()
     # A fixed name, because operators and the rollback command address the pipeline by it.
     pipeline_name: str = Field(default="data-platform-delivery", pattern=r"^[A-Za-z0-9.@_-]{1,100}$")
     # CDK bootstrap qualifier of the target accounts (cdk bootstrap --qualifier); default "hnb659fds".

@@ -21,7 +21,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
-from constructs.suppressions import checkov_skip, nag_suppress
+from constructs.suppressions import checkov_skip, nag_suppress, suppress_unreserved_concurrency
 
 from pipeline_assets.ledger.layout import CHANGE_EVIDENCE_PREFIX
 
@@ -59,8 +59,10 @@ class EvidenceFunctions(Construct):
         log_retention: logs.RetentionDays,
         alarm_topic: sns.ITopic,
         identity_aliases: Mapping[str, Sequence[str]] | None = None,
+        reserve_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._reserve_concurrency = reserve_concurrency  # config delivery.functions.concurrency_quota is set
         environment = {
             "EVIDENCE_BUCKET": evidence_bucket.bucket_name,
             "EVIDENCE_RETENTION_DAYS": str(retention_days),
@@ -249,10 +251,12 @@ class EvidenceFunctions(Construct):
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2 if dead_letter_queue else None,
-            # One writer at a time per event is enough; the reservation also bounds a runaway loop.
-            reserved_concurrent_executions=10,
+            # Ten at a time is plenty for one pipeline's events; the reservation also bounds a runaway loop.
+            reserved_concurrent_executions=10 if self._reserve_concurrency else None,
             tracing=lambda_.Tracing.ACTIVE,
         )
+        if not self._reserve_concurrency:
+            suppress_unreserved_concurrency(function)
         checkov_skip(
             self._cfn(function),
             [("CKV_AWS_117", "Talks only to S3, KMS, CodePipeline and CloudTrail APIs; no VPC resources.")],

@@ -23,6 +23,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
+from constructs.suppressions import checkov_skip, suppress_unreserved_concurrency
 
 # Synth runs from the repository root (cdk.json); the package root is what Lambda puts on sys.path.
 CANARY_ASSET = "pipeline_assets/canaries"
@@ -103,9 +104,11 @@ class ReleaseCanaries(Construct):
         stack_names: Sequence[str],
         key: kms.IKey,
         log_retention: logs.RetentionDays,
+        reserve_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        self._reserve_concurrency = reserve_concurrency  # config functions.concurrency_quota is set
         self._key = key
         self._log_retention = log_retention
         self._dag_prefix = dag_prefix
@@ -298,7 +301,7 @@ class ReleaseCanaries(Construct):
         role.add_to_policy(
             iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key.key_arn])
         )
-        return lambda_.Function(
+        function = lambda_.Function(
             self,
             construct_id,
             description=description,
@@ -311,10 +314,13 @@ class ReleaseCanaries(Construct):
             environment=dict(environment),
             environment_encryption=self._key,
             log_group=log_group,
-            reserved_concurrent_executions=concurrency,
+            reserved_concurrent_executions=concurrency if self._reserve_concurrency else None,
             dead_letter_queue=self.dead_letters,
             retry_attempts=0,
         )
+        if not self._reserve_concurrency:
+            suppress_unreserved_concurrency(function)
+        return function
 
     def _allow(
         self,
@@ -354,7 +360,7 @@ class ReleaseCanaries(Construct):
         assert function.role is not None
         resource = function.node.default_child
         assert isinstance(resource, cdk.CfnResource)
-        resource.add_metadata("checkov", {"skip": [{"id": "CKV_AWS_117", "comment": NO_VPC}]})
+        checkov_skip(resource, [("CKV_AWS_117", NO_VPC)])  # merges with the concurrency skip, if any
         NagSuppressions.add_resource_suppressions(
             function,
             [

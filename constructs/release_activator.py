@@ -22,6 +22,7 @@ from constructs.suppressions import (
     suppress_grants,
     suppress_inline_policy,
     suppress_lambda,
+    suppress_unreserved_concurrency,
 )
 
 ACTIVATOR_SOURCE = Path(__file__).resolve().parents[1] / "pipeline_assets" / "activator"
@@ -49,6 +50,7 @@ class ReleaseActivator(Construct):
         parameter_name: str,
         log_retention: logs.RetentionDays,
         log_key: kms.IKey,
+        reserve_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -78,10 +80,13 @@ class ReleaseActivator(Construct):
             timeout=cdk.Duration.minutes(5),
             memory_size=512,
             # Two activations at once could interleave copies; CloudFormation already serializes
-            # updates of one stack, and this makes it true for manual invocations too.
-            reserved_concurrent_executions=1,
+            # updates of one stack, and a reservation of 1 makes it true for manual invocations too
+            # (where the account's config reserves concurrency; else only break-glass use could overlap).
+            reserved_concurrent_executions=1 if reserve_concurrency else None,
             log_group=self.log_group,
         )
+        if not reserve_concurrency:
+            suppress_unreserved_concurrency(self.function)
         release_bucket.grant_read(self.function, "releases/*")
         dag_bucket.grant_read_write(self.function, f"{dag_prefix}*")
         dag_bucket.grant_read_write(self.function, STATE_KEY)

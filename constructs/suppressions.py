@@ -35,6 +35,19 @@ CHECKOV_LAMBDA = {
 }
 
 
+UNRESERVED_CONCURRENCY = (
+    "reserved concurrency is configuration (functions.concurrency_quota in config/*.yaml): unset for this account, "
+    "so nothing is reserved; a reservation fails on accounts that would keep fewer than 100 unreserved executions"
+)
+
+
+def suppress_unreserved_concurrency(function: IConstruct) -> None:
+    """The concurrency rules on a function left unreserved because its account's config reserves nothing."""
+    resource = function_resource(function)
+    nag_suppress(resource, "NIST.800.53.R5-LambdaConcurrency", UNRESERVED_CONCURRENCY)
+    checkov_skip(resource, [("CKV_AWS_115", UNRESERVED_CONCURRENCY)])
+
+
 def checkov_skip(resource: cdk.CfnResource, skips: Sequence[tuple[str, str]]) -> None:
     """Add `Metadata: checkov: skip:` entries (check id, reason) to one CloudFormation resource."""
     metadata = resource.get_metadata("checkov") or {}

@@ -18,7 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from constructs.suppressions import checkov_skip, nag_suppress
+from constructs.suppressions import checkov_skip, nag_suppress, suppress_unreserved_concurrency
 
 from pipeline_assets.ledger import layout
 
@@ -46,6 +46,7 @@ class TrustBoundaryCheck(Construct):
         retention_days: int,
         boundary_stacks: Sequence[str],
         log_retention: logs.RetentionDays,
+        reserve_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -81,7 +82,8 @@ class TrustBoundaryCheck(Construct):
             memory_size=1024,
             timeout=cdk.Duration.minutes(5),
             log_group=log_group,
-            reserved_concurrent_executions=2,
+            # Where the account's config states its quota (stacks/lambda_concurrency.py); two builds at once is plenty.
+            reserved_concurrent_executions=2 if reserve_concurrency else None,
             tracing=lambda_.Tracing.ACTIVE,
         )
         role.add_to_principal_policy(
@@ -117,6 +119,8 @@ class TrustBoundaryCheck(Construct):
                 resources=["*"],
             )
         )
+        if not reserve_concurrency:
+            suppress_unreserved_concurrency(self.function)
         cfn = self.function.node.default_child
         assert isinstance(cfn, cdk.CfnResource)
         checkov_skip(

@@ -160,6 +160,7 @@ class DataPlatformStage(cdk.Stage):
             active_release_parameter_name=self.active_release_parameter_name,
             data_key=storage.data_key,
             log_retention=log_retention,
+            reserve_concurrency=env_config.functions.concurrency_quota is not None,
         )
         # A first deployment creates the platform before the first release is activated into it.
         self.release_lane.add_stack_dependency(self.orchestration, "releases are activated into a running platform")
@@ -241,6 +242,7 @@ class DataPlatformStage(cdk.Stage):
             log_retention=log_retention,
             delivery_pipeline_name=delivery_pipeline_name,
             bake_minutes=env_config.approval.bake_minutes if env_config.approval.auto_rollback else None,
+            reserve_concurrency=env_config.functions.concurrency_quota is not None,
         )
         self.release_health_alarm_name = self.monitoring.release_health_alarm_name
         self.release_bake_alarm_name = self.monitoring.release_bake_alarm_name

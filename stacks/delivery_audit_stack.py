@@ -72,6 +72,7 @@ class DeliveryAuditStack(cdk.Stack):
         identity_aliases: Mapping[str, Sequence[str]] | None = None,
         pipeline_stack_name: str = "DeliveryPipeline",
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        reserve_concurrency: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
@@ -145,6 +146,7 @@ class DeliveryAuditStack(cdk.Stack):
             log_retention=log_retention,
             alarm_topic=self.alarm_topic,
             identity_aliases=identity_aliases,
+            reserve_concurrency=reserve_concurrency,
         )
         self.approval_guard = self.functions.guard
         # What self-mutation deploys: this stack and the pipeline stack. Judged by this deployed function.
@@ -156,6 +158,7 @@ class DeliveryAuditStack(cdk.Stack):
             retention_days=retention_days,
             boundary_stacks=[pipeline_stack_name, self.stack_name],
             log_retention=log_retention,
+            reserve_concurrency=reserve_concurrency,
         ).function
         self.approvers_roles = [
             ApproversRole(

@@ -84,6 +84,7 @@ class MonitoringStack(cdk.Stack):
         streaming_application: str | None = "streaming",
         delivery_pipeline_name: str | None = None,
         bake_minutes: int | None = None,
+        reserve_concurrency: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -105,6 +106,7 @@ class MonitoringStack(cdk.Stack):
             stack_names=stacks,
             key=topic.key,
             log_retention=log_retention,
+            reserve_concurrency=reserve_concurrency,
         )
         self.slo = OrchestrationSlo(self, "OrchestrationSlo", environment=environment, topic=self.alarm_topic)
         # The one physical name here: the delivery pipeline runs in another account and its bake

@@ -28,6 +28,7 @@ class ReleaseLaneStack(cdk.Stack):
         active_release_parameter_name: str,
         data_key: kms.IKey,
         log_retention: logs.RetentionDays,
+        reserve_concurrency: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -51,6 +52,7 @@ class ReleaseLaneStack(cdk.Stack):
             parameter_name=active_release_parameter_name,
             log_retention=log_retention,
             log_key=data_key,
+            reserve_concurrency=reserve_concurrency,
         )
         # Activate only once every file of the release is in its prefix.
         self.activator.resource.node.add_dependency(self.upload.deployment)

@@ -35,3 +35,12 @@ def test_a_saml_approver_identity_needs_its_provider(config_dir):
 
 def test_the_default_approver_identity_is_the_delivery_account_with_mfa():
     assert load_all().delivery.approver_identity.source == "account"
+
+
+def test_a_concurrency_quota_is_optional_and_below_lambdas_minimum_is_refused(config_dir):
+    assert load_all().environment("prod").functions.concurrency_quota is None  # shipped config reserves nothing
+    edit(config_dir, "prod", lambda d: d.update(functions={"concurrency_quota": 5}))
+    with pytest.raises(ConfigError) as caught:
+        load_all(config_dir)
+    [message] = [str(p) for p in caught.value.problems]
+    assert "prod.yaml" in message and "functions.concurrency_quota" in message

@@ -181,7 +181,7 @@ def test_canaries_are_python_312_from_the_canary_package_with_limits_and_a_dead_
     }
     for props in functions.values():
         assert props["Runtime"] == "python3.12"
-        assert props["ReservedConcurrentExecutions"] >= 1
+        assert "ReservedConcurrentExecutions" not in props  # reserved only where config states the quota
         assert "TargetArn" in props["DeadLetterConfig"]
         assert "KmsKeyArn" in props
     template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 0})
@@ -415,3 +415,10 @@ def test_no_bake_alarm_where_the_stage_does_not_bake():
 def test_a_bake_too_short_for_any_member_is_refused_naming_the_config_field_and_the_minimum():
     with pytest.raises(ValueError, match=r"config/test\.yaml: approval\.bake_minutes is 5.*at least 10"):
         build(bake_minutes=5)
+
+
+def test_canaries_reserve_concurrency_only_when_the_account_config_states_its_quota():
+    _, stack = build(reserve_concurrency=True)
+    functions = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
+    canaries = [f["Properties"] for k, f in functions.items() if "Canaries" in k]
+    assert len(canaries) == 5 and all(p["ReservedConcurrentExecutions"] >= 1 for p in canaries)

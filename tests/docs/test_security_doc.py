@@ -47,3 +47,8 @@ def test_every_issue_17_attack_has_a_row_and_the_threat_model_its_sections():
     assert attacks == set(range(1, 11))
     for section in ("### What runs where", "### Who may write each evidence prefix", "### Residual risks"):
         assert section in text, section
+
+
+def test_every_item_of_the_second_round_has_a_row():
+    items = set(re.findall(r"^\| ([BLR]\d) \|", DOC.read_text(), re.MULTILINE))
+    assert items == {"B1", "B2", "L1", "L3", "L4", "L5", "R1", "R2", "R3", "R4", "R5"}

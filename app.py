@@ -26,7 +26,7 @@ from stacks.delivery_pipeline_stack import DeliveryPipelineStack
 from stacks.lambda_concurrency import check_reserved_concurrency
 from stacks.monitoring_stack import release_bake_alarm_name, release_health_alarm_name
 from stacks.nag import apply_nag_checks
-from stacks.pipeline_access_stack import PipelineAccessStack
+from stacks.pipeline_access_stack import PipelineAccessStack, access_stack_name, lookup_role_arn
 from stacks.staged_packages import DEFAULT_PACKAGES_DIR, StagedPackages, parse_required
 
 ROOT = Path(__file__).resolve().parent
@@ -81,6 +81,15 @@ def build_app(
     packages = StagedPackages.locate(packages_dir, required=packages_required(app))
     delivery_env = cdk.Environment(account=delivery.account, region=delivery.region)
     gated = [env for env in config.environments if env.approval.required]
+    # What self-mutation deploys in the environment accounts, read by the trust-boundary check (below).
+    access_stacks_elsewhere = [
+        (
+            access_stack_name(env.name),
+            lookup_role_arn(qualifier=delivery.bootstrap_qualifier, account=env.account, region=env.region),
+            env.region,
+        )
+        for env in config.environments
+    ]
     audit = DeliveryAuditStack(
         app,
         "DeliveryAudit",
@@ -96,6 +105,7 @@ def build_app(
         organization_trail_arn=delivery.audit_trail.organization_trail_arn,
         alarm_emails=delivery.notification_emails,
         identity_aliases=config.identity_aliases(),
+        boundary_stacks_elsewhere=access_stacks_elsewhere,
         reserve_concurrency=delivery.functions.concurrency_quota is not None,
     )
     apply_nag_checks(audit)
@@ -103,7 +113,7 @@ def build_app(
     access = {
         env.name: PipelineAccessStack(
             app,
-            f"{env.name.capitalize()}PipelineAccess",
+            access_stack_name(env.name),
             description="Roles the delivery pipeline names in this account, deployed before the pipeline",
             env=cdk.Environment(account=env.account, region=env.region),
             environment=env.name,

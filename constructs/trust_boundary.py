@@ -57,6 +57,8 @@ TRUST_BOUNDARY_PATHS = (
     "constructs/approvers_role.py",
     "stacks/delivery_pipeline_stack.py",  # the pipeline itself
     "stacks/delivery_audit_stack.py",  # the ledger and guard stack
+    "stacks/pipeline_access_stack.py",  # roles in the environment accounts that self-mutation deploys
+    "constructs/release_health_reader.py",
     "app.py",  # wires approvers and guard into both stacks
     "config/",  # approvers, break-glass, identity aliases, and what those fields mean
 )

@@ -8,6 +8,7 @@ CodePipeline scopes to this pipeline's artifacts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,8 +47,11 @@ class TrustBoundaryCheck(Construct):
         retention_days: int,
         boundary_stacks: Sequence[str],
         log_retention: logs.RetentionDays,
+        boundary_stacks_elsewhere: Sequence[tuple[str, str, str]] = (),
         reserve_concurrency: bool = False,
     ) -> None:
+        """`boundary_stacks_elsewhere`: (stack, role ARN, region) of the stacks self-mutation deploys into other
+        accounts; the check reads their templates through that role (the account's CDK lookup role)."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         role = iam.Role(
@@ -75,6 +79,9 @@ class TrustBoundaryCheck(Construct):
                 "EVIDENCE_RETENTION_DAYS": str(retention_days),
                 "EVIDENCE_KMS_KEY_ARN": encryption_key.key_arn,
                 "BOUNDARY_STACKS": ",".join(boundary_stacks),
+                "BOUNDARY_STACKS_ELSEWHERE": json.dumps(
+                    [{"stack": n, "role_arn": r, "region": g} for n, r, g in boundary_stacks_elsewhere]
+                ),
             },
             environment_encryption=encryption_key,
             # The Build artifact (the whole cloud assembly) is downloaded to read two templates from it.
@@ -96,6 +103,14 @@ class TrustBoundaryCheck(Construct):
                 ],
             )
         )
+        if boundary_stacks_elsewhere:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadBoundaryTemplatesElsewhere",
+                    actions=["sts:AssumeRole"],
+                    resources=sorted({role_arn for _, role_arn, _ in boundary_stacks_elsewhere}),
+                )
+            )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="WriteTrustBoundaryVerdicts",

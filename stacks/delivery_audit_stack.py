@@ -71,6 +71,8 @@ class DeliveryAuditStack(cdk.Stack):
         alarm_emails: Sequence[str],
         identity_aliases: Mapping[str, Sequence[str]] | None = None,
         pipeline_stack_name: str = "DeliveryPipeline",
+        # (stack, lookup role ARN, region) of what the pipeline's self-mutation also deploys in other accounts.
+        boundary_stacks_elsewhere: Sequence[tuple[str, str, str]] = (),
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         reserve_concurrency: bool = False,
         **kwargs: Any,
@@ -157,6 +159,7 @@ class DeliveryAuditStack(cdk.Stack):
             encryption_key=self.key,
             retention_days=retention_days,
             boundary_stacks=[pipeline_stack_name, self.stack_name],
+            boundary_stacks_elsewhere=boundary_stacks_elsewhere,
             log_retention=log_retention,
             reserve_concurrency=reserve_concurrency,
         ).function

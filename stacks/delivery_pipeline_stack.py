@@ -42,6 +42,7 @@ from constructs.secure_bucket import AccessLogBucket, SecureBucket
 from constructs.stage_conditions import StageLayout, skip_unless_condition
 
 from config import DeliveryConfig, EnvironmentConfig
+from stacks.pipeline_access_stack import lookup_role_arn
 
 # The README's main command: the gate and the release build. The pipeline runs nothing else.
 MAIN_COMMAND = "make validate"
@@ -382,7 +383,7 @@ class DeliveryPipelineStack(cdk.Stack):
     def _change_set_reviews(self, env: EnvironmentConfig, stage: PlatformStage) -> list[pipelines.StackSteps]:
         if not env.approval.required:
             return []
-        lookup_role = f"arn:aws:iam::{env.account}:role/cdk-{self._qualifier}-lookup-role-{env.account}-{env.region}"
+        lookup_role = lookup_role_arn(qualifier=self._qualifier, account=env.account, region=env.region)
         return [
             pipelines.StackSteps(
                 stack=stack,

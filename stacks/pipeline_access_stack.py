@@ -8,7 +8,10 @@ environment's Monitoring stack, i.e. by the pipeline's own later deploy.
 
 One small stack per environment account, deployed with the pipeline's bootstrap: app.py makes
 DeliveryPipeline depend on each, so `cdk deploy DeliveryPipeline` (README, bootstrap) and every
-self-mutation of the pipeline deploy them first.
+self-mutation of the pipeline deploy them first. Because self-mutation deploys them before any
+environment's approval, they are inside the trust boundary: the deployed trust-boundary check compares
+their templates with what each account has (through its lookup role), and any difference waits for
+ApproveTrustBoundary.
 """
 
 from __future__ import annotations
@@ -19,6 +22,19 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 from constructs.release_health_reader import ReleaseHealthReader
+
+
+def access_stack_name(environment: str) -> str:
+    return f"{environment.capitalize()}PipelineAccess"
+
+
+def lookup_role_arn(*, qualifier: str, account: str, region: str) -> str:
+    """The CDK bootstrap's read-only lookup role of an account (`cdk bootstrap --trust-for-lookup`).
+
+    The delivery account reads through it: change sets for the prod review, and the templates of these
+    stacks for the trust-boundary check (self-mutation deploys them, so they are judged like DeliveryAudit).
+    """
+    return f"arn:aws:iam::{account}:role/cdk-{qualifier}-lookup-role-{account}-{region}"
 
 
 class PipelineAccessStack(cdk.Stack):

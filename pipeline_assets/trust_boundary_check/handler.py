@@ -11,13 +11,20 @@ by its content hash in the template (a Lambda's S3Key), so a changed bundle is a
 Any difference, or a ChangeEvidence path hint other than "false", sets TRUST_BOUNDARY_CHANGED=true
 and stage ApproveTrustBoundary (the deployed approvers and guard) runs before UpdatePipeline.
 
+Self-mutation also deploys the stacks DeliveryPipeline depends on in the environment accounts (the
+`<Env>PipelineAccess` stacks that create the roles the pipeline names there): their templates are read
+through each account's CDK bootstrap lookup role (read-only; `cdk bootstrap --trust-for-lookup`), so an
+unapproved change can no more reach them than DeliveryAudit.
+
 The verdict and the differences are written create-only under `trusted/trust-boundary/`, which only
 this function's role may write. Anything it cannot establish (no artifact, a stack missing from the
 assembly or from CloudFormation, a template that is not JSON) fails the job, and with it the stage.
 
 Environment: EVIDENCE_BUCKET, EVIDENCE_RETENTION_DAYS, EVIDENCE_KMS_KEY_ARN (as the ledger writer),
-BOUNDARY_STACKS (comma-separated stack names). UserParameters (JSON): {"hint": "#{ChangeEvidence.
-TRUST_BOUNDARY_HINT}", "pipeline_name": ..., "execution_id": "#{codepipeline.PipelineExecutionId}"}.
+BOUNDARY_STACKS (comma-separated stack names), BOUNDARY_STACKS_ELSEWHERE (optional JSON list of
+{"stack", "role_arn", "region"}: stacks in other accounts and the role that may read their templates).
+UserParameters (JSON): {"hint": "#{ChangeEvidence.TRUST_BOUNDARY_HINT}", "pipeline_name": ...,
+"execution_id": "#{codepipeline.PipelineExecutionId}"}.
 """
 
 from __future__ import annotations
@@ -49,11 +56,32 @@ class CheckError(Exception):
 
 
 @dataclass(frozen=True)
+class StackElsewhere:
+    """A boundary stack in another account or region, and the role through which its template is read."""
+
+    stack: str
+    role_arn: str
+    region: str
+
+
+def _elsewhere(raw: str) -> tuple[StackElsewhere, ...]:
+    try:
+        entries = json.loads(raw or "[]")
+        return tuple(StackElsewhere(str(e["stack"]), str(e["role_arn"]), str(e["region"])) for e in entries)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckError(
+            f"trust-boundary check misconfigured: BOUNDARY_STACKS_ELSEWHERE must be a JSON list of "
+            f'{{"stack", "role_arn", "region"}} ({type(exc).__name__}: {exc})'
+        ) from exc
+
+
+@dataclass(frozen=True)
 class Settings:
     bucket: str
     retention_days: int
     kms_key_id: str | None
     stacks: tuple[str, ...]
+    elsewhere: tuple[StackElsewhere, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,7 +95,10 @@ class Settings:
         ]
         if problems:
             raise CheckError("trust-boundary check misconfigured: " + "; ".join(problems))
-        return cls(env["EVIDENCE_BUCKET"].strip(), int(days), env.get("EVIDENCE_KMS_KEY_ARN") or None, stacks)
+        elsewhere = _elsewhere(env.get("BOUNDARY_STACKS_ELSEWHERE", ""))
+        return cls(
+            env["EVIDENCE_BUCKET"].strip(), int(days), env.get("EVIDENCE_KMS_KEY_ARN") or None, stacks, elsewhere
+        )
 
 
 def assembly_templates(archive: zipfile.ZipFile, stacks: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -138,11 +169,43 @@ class Verdict:
         return "does not move the trust boundary: the deployed templates are unchanged"
 
 
-def judge(archive: zipfile.ZipFile, *, cloudformation: Any, stacks: tuple[str, ...], hint: str | None) -> Verdict:
-    built = assembly_templates(archive, stacks)
+# (role ARN, region) -> a CloudFormation client acting through that role, for the stacks elsewhere.
+CloudFormationIn = Callable[[str, str], Any]
+
+
+def judge(
+    archive: zipfile.ZipFile,
+    *,
+    cloudformation: Any,
+    stacks: tuple[str, ...],
+    hint: str | None,
+    elsewhere: tuple[StackElsewhere, ...] = (),
+    cloudformation_in: CloudFormationIn | None = None,
+) -> Verdict:
+    built = assembly_templates(archive, stacks + tuple(e.stack for e in elsewhere))
     found = {stack: differences(deployed_template(cloudformation, stack), built[stack]) for stack in stacks}
+    if elsewhere and cloudformation_in is None:
+        raise CheckError("stacks in other accounts are in the boundary but the check has no way to read them")
+    for remote in elsewhere:
+        assert cloudformation_in is not None
+        deployed = deployed_template(cloudformation_in(remote.role_arn, remote.region), remote.stack)
+        found[remote.stack] = differences(deployed, built[remote.stack])
     changed = any(found.values()) or (hint or "").strip().lower() != "false"
     return Verdict(changed, found, hint)
+
+
+def assumed_cloudformation(sts: Any, role_arn: str, region: str) -> Any:
+    """CloudFormation in another account, through a role that account trusts the delivery account with."""
+    import boto3
+
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="trust-boundary-check")["Credentials"]
+    return boto3.client(
+        "cloudformation",
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 def _params(job: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +243,7 @@ def run_check(
     store: EvidenceStore,
     settings: Settings,
     clock: Callable[[], datetime] = utcnow,
+    cloudformation_in: CloudFormationIn | None = None,
 ) -> Verdict | None:
     """Judge, record, report the job result. Never leaves the job without a result."""
     job = event.get("CodePipeline.job") or {}
@@ -187,7 +251,14 @@ def run_check(
     try:
         params = _params(job)
         with tempfile.TemporaryDirectory() as workdir, _artifact(job, artifacts_s3, workdir) as archive:
-            verdict = judge(archive, cloudformation=cloudformation, stacks=settings.stacks, hint=params.get("hint"))
+            verdict = judge(
+                archive,
+                cloudformation=cloudformation,
+                stacks=settings.stacks,
+                hint=params.get("hint"),
+                elsewhere=settings.elsewhere,
+                cloudformation_in=cloudformation_in,
+            )
         now = clock()
         key = layout.trust_boundary_key(
             pipeline=str(params["pipeline_name"]), execution_id=str(params["execution_id"]), job_id=job_id
@@ -269,5 +340,6 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
         artifacts_s3=_artifacts_s3,
         store=store,
         settings=settings,
+        cloudformation_in=lambda role_arn, region: assumed_cloudformation(_client("sts"), role_arn, region),
     )
     return {"changed": verdict.changed if verdict else None}

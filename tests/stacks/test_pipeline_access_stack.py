@@ -83,3 +83,47 @@ def test_self_mutation_deploys_the_pipeline_with_its_dependencies(top_level):
     ]
     [deploy] = [c for c in commands if " deploy DeliveryPipeline " in c]
     assert "--exclusively" not in deploy and " -e " not in deploy
+
+
+def deployed_with(stack) -> set:
+    """The stack and every stack `cdk deploy` of it deploys first (self-mutation does not pass --exclusively)."""
+    found = {stack}
+    for dependency in stack.dependencies:
+        found |= deployed_with(dependency)
+    return found
+
+
+def test_every_stack_self_mutation_deploys_is_judged_by_the_deployed_trust_boundary_check(top_level, config):
+    # Self-mutation deploys the PipelineAccess stacks into the environment accounts before any approval: were
+    # they outside the check's boundary, an unapproved commit could change IAM in prod through them.
+    audit = assertions.Template.from_stack(top_level["DeliveryAudit"])
+    [check] = [
+        f["Properties"]
+        for f in audit.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "pipeline_assets.trust_boundary_check.handler.handler"
+    ]
+    variables = check["Environment"]["Variables"]
+    elsewhere = json.loads(variables["BOUNDARY_STACKS_ELSEWHERE"])
+    judged = set(variables["BOUNDARY_STACKS"].split(",")) | {e["stack"] for e in elsewhere}
+    assert {s.stack_name for s in deployed_with(top_level["DeliveryPipeline"])} == judged
+    qualifier = config.delivery.bootstrap_qualifier
+    for entry in elsewhere:
+        stack = top_level[entry["stack"]]
+        assert entry["role_arn"] == (
+            f"arn:aws:iam::{stack.account}:role/cdk-{qualifier}-lookup-role-{stack.account}-{stack.region}"
+        )
+        assert entry["region"] == stack.region
+    assumed = [
+        s
+        for p in audit.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "ReadBoundaryTemplatesElsewhere"
+    ]
+    assert assumed == [
+        {
+            "Sid": "ReadBoundaryTemplatesElsewhere",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": sorted(e["role_arn"] for e in elsewhere),
+        }
+    ]

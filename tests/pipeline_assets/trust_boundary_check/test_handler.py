@@ -25,7 +25,14 @@ from constructs import evidence_functions, trust_boundary_check
 from config import load_all
 from pipeline_assets.ledger import layout
 from pipeline_assets.ledger.store import EvidenceStore
-from pipeline_assets.trust_boundary_check.handler import CheckError, Settings, assembly_templates, run_check
+from pipeline_assets.trust_boundary_check.handler import (
+    CheckError,
+    Settings,
+    StackElsewhere,
+    assembly_templates,
+    assumed_cloudformation,
+    run_check,
+)
 from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -73,9 +80,9 @@ def audit_template(bundle: str) -> dict[str, Any]:
     }
 
 
-def small_assembly(out: Path, bundle: str) -> Path:
+def small_assembly(out: Path, bundle: str, **elsewhere: dict[str, Any]) -> Path:
     out.mkdir(parents=True)
-    templates = {"DeliveryPipeline": PIPELINE_TEMPLATE, "DeliveryAudit": audit_template(bundle)}
+    templates = {"DeliveryPipeline": PIPELINE_TEMPLATE, "DeliveryAudit": audit_template(bundle), **elsewhere}
     artifacts = {
         name: {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{name}.template.json"}}
         for name in templates
@@ -210,7 +217,15 @@ def job(artifact_key: str, *, hint: str = "false") -> dict[str, Any]:
     }
 
 
-def check(aws, assemblies, build: str, *, hint: str = "false", stacks=("DeliveryPipeline", "DeliveryAudit")):
+def check(
+    aws,
+    assemblies,
+    build: str,
+    *,
+    hint: str = "false",
+    stacks=("DeliveryPipeline", "DeliveryAudit"),
+    elsewhere: tuple[StackElsewhere, ...] = (),
+):
     key = f"data-platform-deli/Synth_Outp/{build}"
     aws["s3"].upload_file(str(assemblies[build]), ARTIFACTS, key)
     codepipeline = CodePipeline()
@@ -227,7 +242,10 @@ def check(aws, assemblies, build: str, *, hint: str = "false", stacks=("Delivery
         cloudformation=aws["cloudformation"],
         artifacts_s3=artifacts_s3,
         store=store,
-        settings=Settings(EVIDENCE, 2557, None, tuple(stacks)),
+        settings=Settings(EVIDENCE, 2557, None, tuple(stacks), elsewhere),
+        cloudformation_in=lambda role_arn, region: assumed_cloudformation(
+            boto3.client("sts", region_name=REGION), role_arn, region
+        ),
     )
     assert credentials_seen in ([], [{"accessKeyId": "ASIAJOB", "secretAccessKey": "s", "sessionToken": "t"}])
     [(operation, params)] = codepipeline.results
@@ -308,6 +326,78 @@ def test_a_stack_missing_from_the_artifact_fails_the_job_naming_it(aws, small):
     assert (
         params["failureDetails"]["message"] == "the Build artifact's cloud assembly has no template for stack Elsewhere"
     )
+
+
+ENV_ACCOUNT = "222222222222"
+LOOKUP_ROLE = f"arn:aws:iam::{ENV_ACCOUNT}:role/cdk-hnb659fds-lookup-role-{ENV_ACCOUNT}-{REGION}"
+ACCESS_STACK = StackElsewhere("DevPipelineAccess", LOOKUP_ROLE, REGION)
+
+
+def reader_template(trusted: str) -> dict[str, Any]:
+    """A small DevPipelineAccess: the role the bake names, trusting `trusted`."""
+    trust = {"Effect": "Allow", "Principal": {"AWS": trusted}, "Action": "sts:AssumeRole"}
+    return {
+        "Resources": {
+            "Reader": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": "data-platform-dev-release-health-reader",
+                    "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust]},
+                },
+            }
+        }
+    }
+
+
+def deployed_elsewhere(aws, tmp_path, build_reader: dict[str, Any]) -> dict[str, Path]:
+    """DevPipelineAccess deployed in the environment account (moto: credentials of an assumed role act in the
+    role's account), and a build whose DevPipelineAccess is `build_reader`."""
+    ours = reader_template(f"arn:aws:iam::{ACCOUNT}:root")
+    deployed = small_assembly(tmp_path / "deployed", "a" * 64, DevPipelineAccess=ours)
+    built = small_assembly(tmp_path / "built", "a" * 64, DevPipelineAccess=build_reader)
+    deploy(aws, deployed)
+    environment = assumed_cloudformation(boto3.client("sts", region_name=REGION), LOOKUP_ROLE, REGION)
+    environment.create_stack(
+        StackName="DevPipelineAccess", TemplateBody=json.dumps(ours), Capabilities=["CAPABILITY_NAMED_IAM"]
+    )
+    with pytest.raises(aws["cloudformation"].exceptions.ClientError):  # only the environment account has it
+        aws["cloudformation"].describe_stacks(StackName="DevPipelineAccess")
+    return {"built": zipped(built, tmp_path / "built")}
+
+
+def test_a_changed_stack_that_self_mutation_deploys_in_another_account_moves_the_boundary(aws, tmp_path):
+    """Self-mutation (`cdk deploy DeliveryPipeline`) deploys the stacks the pipeline depends on, the environment
+    accounts' PipelineAccess stacks included: a commit that lets everyone assume the role there must wait for
+    ApproveTrustBoundary like a change to DeliveryAudit. Read through the environment's lookup role."""
+    builds = deployed_elsewhere(aws, tmp_path, reader_template("*"))
+
+    verdict, _, params, store = check(aws, builds, "built", elsewhere=(ACCESS_STACK,))
+
+    assert params["outputVariables"] == {"TRUST_BOUNDARY_CHANGED": "true"}
+    changed = ["changed /Resources/Reader/Properties/AssumeRolePolicyDocument/Statement[0]/Principal/AWS"]
+    assert verdict is not None and verdict.stacks["DevPipelineAccess"] == changed
+    assert "moves the trust boundary: DevPipelineAccess" in params["executionDetails"]["summary"]
+    [key] = store.list_keys(layout.TRUST_BOUNDARY_PREFIX)
+    assert store.get_json(key)["differences"]["DevPipelineAccess"] == changed
+
+
+def test_an_unchanged_stack_in_another_account_leaves_the_boundary_where_it_is(aws, tmp_path):
+    builds = deployed_elsewhere(aws, tmp_path, reader_template(f"arn:aws:iam::{ACCOUNT}:root"))
+
+    verdict, _, params, _ = check(aws, builds, "built", elsewhere=(ACCESS_STACK,))
+
+    assert params["outputVariables"] == {"TRUST_BOUNDARY_CHANGED": "false"}
+    assert verdict is not None
+    assert verdict.stacks == {"DeliveryPipeline": [], "DeliveryAudit": [], "DevPipelineAccess": []}
+
+
+def test_stacks_elsewhere_come_from_the_environment_and_a_malformed_list_is_refused_naming_it():
+    env = {"EVIDENCE_BUCKET": "b", "EVIDENCE_RETENTION_DAYS": "7", "BOUNDARY_STACKS": "DeliveryPipeline"}
+    elsewhere = [{"stack": "DevPipelineAccess", "role_arn": LOOKUP_ROLE, "region": REGION}]
+    assert Settings.from_env({**env, "BOUNDARY_STACKS_ELSEWHERE": json.dumps(elsewhere)}).elsewhere == (ACCESS_STACK,)
+    assert Settings.from_env(env).elsewhere == ()
+    with pytest.raises(CheckError, match=r"BOUNDARY_STACKS_ELSEWHERE must be a JSON list of .*KeyError"):
+        Settings.from_env({**env, "BOUNDARY_STACKS_ELSEWHERE": '[{"stack": "DevPipelineAccess"}]'})
 
 
 def test_misconfiguration_names_every_missing_variable():

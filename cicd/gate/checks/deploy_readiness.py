@@ -8,7 +8,7 @@ from cicd.gate.checks.cdk_synth import CLOUD_ASSEMBLY, CdkSynth
 from cicd.gate.model import Check, Finding, GateContext, ToolError
 from cicd.gate.registry import register
 from cicd.readiness.assembly import Assembly, AssemblyError
-from cicd.readiness.facts import ACCOUNTS_FILE, FactsError, load_facts
+from cicd.readiness.facts import ACCOUNTS_FILE, MISSING_REFERENCE, FactsError, load_facts
 from cicd.readiness.findings import SUPPRESSIONS_FILE, SuppressionFileError
 from cicd.readiness.findings import Finding as ReadinessFinding
 from cicd.readiness.pack import load_reviewed_suppressions, run
@@ -54,6 +54,8 @@ class DeployReadiness(Check):
                     fix="correct the entry as the message says",
                 )
             ]
+        if facts.iam_reference is None:
+            raise ToolError(MISSING_REFERENCE)
         report = run(assembly, facts, reviewed=reviewed, root=ctx.root)
         write_json(report, ctx.report_path(REPORT))  # every finding and suppression, grouped by rule
         by_rule = Counter(f.rule for f in report.errors)

@@ -39,7 +39,7 @@ def when_needed(
     if resource.type == "AWS::CodePipeline::Pipeline" and path[:1] == ("Stages",) and len(path) > 2:
         stage = props["Stages"][path[1]]
         if path[2] in CONDITIONS:
-            return resource.stack, f"as the role of a {path[2]} condition rule of stage {stage.get('Name')}"
+            return resource.stack, f"as the role of the {path[2]} condition rule of stage {stage.get('Name')}"
         if path[2] == "Actions" and len(path) > 4:
             action = stage["Actions"][path[3]]
             if path[4] == "RoleArn":

@@ -12,6 +12,8 @@ import aws_cdk as cdk
 from cdk_nag import NagSuppressions
 from constructs import IConstruct
 
+from cicd.readiness.findings import METADATA_KEY, MIN_REASON_LENGTH
+
 AppliesTo = str | dict[str, str]
 
 # What CDK's grant_* methods write as action groups; each stays confined to the resources granted.
@@ -60,6 +62,18 @@ def checkov_skip(resource: cdk.CfnResource, skips: Sequence[tuple[str, str]]) ->
             entries.append({"id": check_id, "comment": reason})
             known.add(check_id)
     resource.add_metadata("checkov", {"skip": entries})
+
+
+def readiness_suppress(resource: cdk.CfnResource, rule: str, reason: str, *, applies_to: Sequence[str] = ()) -> None:
+    """One deploy-readiness suppression (cicd/readiness) in the resource's metadata, with its reason."""
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ValueError(f"suppression of {rule} on {resource.node.path} needs a reason (what makes it safe)")
+    metadata = resource.get_metadata(METADATA_KEY) or {}
+    entries = [e for e in metadata.get("rules_to_suppress", []) if e.get("id") != rule]
+    entry: dict[str, object] = {"id": rule, "reason": reason}
+    if applies_to:
+        entry["applies_to"] = list(applies_to)
+    resource.add_metadata(METADATA_KEY, {"rules_to_suppress": [*entries, entry]})
 
 
 def nag_suppress(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
 from constructs.log_retention import retention_days
-from constructs.suppressions import arn_token, cdk_singleton, checkov_skip, nag_suppress
+from constructs.suppressions import arn_token, cdk_singleton, checkov_skip, nag_suppress, readiness_suppress
 
 
 def bucket() -> tuple[cdk.Stack, s3.CfnBucket]:
@@ -28,14 +29,31 @@ def test_checkov_skips_accumulate_once_per_check():
     }
 
 
-@pytest.mark.parametrize("call", ["checkov", "nag"])
+@pytest.mark.parametrize("call", ["checkov", "nag", "readiness"])
 def test_a_suppression_without_reason_is_refused_naming_the_resource(call):
     _, resource = bucket()
     with pytest.raises(ValueError, match="Test/Bucket/Resource needs a reason"):
         if call == "checkov":
             checkov_skip(resource, [("CKV_AWS_18", "  ")])
-        else:
+        elif call == "nag":
             nag_suppress(resource, "AwsSolutions-S1", "")
+        else:
+            readiness_suppress(resource, "RetainedResourceKeyIsRetained", "ok")
+
+
+def test_a_readiness_suppression_lands_in_the_template_metadata_the_pack_reads_once_per_rule():
+    stack, resource = bucket()
+    reason = "the key outlives the bucket: both are retained by the storage stack"
+    readiness_suppress(resource, "RetainedResourceKeyIsRetained", "an earlier reason, replaced below")
+    readiness_suppress(resource, "RetainedResourceKeyIsRetained", reason, applies_to=["Dev/Storage/*"])
+
+    template = Template.from_stack(stack).to_json()
+    (body,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
+    assert body["Metadata"]["deploy_readiness"] == {
+        "rules_to_suppress": [
+            {"id": "RetainedResourceKeyIsRetained", "reason": reason, "applies_to": ["Dev/Storage/*"]}
+        ]
+    }
 
 
 def test_arn_token_is_how_cdk_nag_prints_the_resource():

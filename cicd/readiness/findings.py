@@ -83,8 +83,9 @@ class SuppressionFileError(Exception):
 
 def metadata_suppressions(stack_path: str, logical_id: str, body: dict[str, Any], template: str) -> list[Suppression]:
     metadata = (body.get("Metadata") or {}).get(METADATA_KEY) or {}
+    entries = metadata.get("rules_to_suppress") or () if isinstance(metadata, dict) else ()
     found = []
-    for entry in metadata.get("rules_to_suppress") or () if isinstance(metadata, dict) else ():
+    for entry in entries:
         if isinstance(entry, dict):
             found.append(
                 Suppression(

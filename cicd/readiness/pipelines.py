@@ -41,9 +41,6 @@ class Pipeline:
     stages: tuple[dict[str, Any], ...] = field(hash=False)  # each stage, resolved
     actions: tuple[Action, ...] = field(hash=False)
 
-    def stage_names(self) -> list[str]:
-        return [str(stage.get("Name")) for stage in self.stages]
-
 
 def pipelines(assembly: Assembly) -> list[Pipeline]:
     found = []

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from cicd.gate.checks.cdk_synth import CLOUD_ASSEMBLY, CdkSynth
 from cicd.gate.model import Check, Finding, GateContext, ToolError
 from cicd.gate.registry import register
 from cicd.readiness.assembly import Assembly, AssemblyError
-from cicd.readiness.facts import ACCOUNTS_FILE, MISSING_REFERENCE, FactsError, load_facts
+from cicd.readiness.facts import MISSING_REFERENCE, FactsError, load_facts
 from cicd.readiness.findings import SUPPRESSIONS_FILE, SuppressionFileError
 from cicd.readiness.findings import Finding as ReadinessFinding
+from cicd.readiness.iam_reference import IamReferenceError
 from cicd.readiness.pack import load_reviewed_suppressions, run
 from cicd.readiness.report import write_json
 
@@ -50,18 +49,18 @@ class DeployReadiness(Check):
                 Finding(
                     rule="readiness:input",
                     message=str(exc),
-                    file=SUPPRESSIONS_FILE if isinstance(exc, SuppressionFileError) else ACCOUNTS_FILE,
+                    file=exc.file if isinstance(exc, FactsError) else SUPPRESSIONS_FILE,
                     fix="correct the entry as the message says",
                 )
             ]
         if facts.iam_reference is None:
             raise ToolError(MISSING_REFERENCE)
-        report = run(assembly, facts, reviewed=reviewed, root=ctx.root)
+        try:
+            report = run(assembly, facts, reviewed=reviewed, root=ctx.root)
+        except IamReferenceError as exc:
+            raise ToolError(str(exc)) from exc
         write_json(report, ctx.report_path(REPORT))  # every finding and suppression, grouped by rule
-        by_rule = Counter(f.rule for f in report.errors)
-        summary = ", ".join(f"{rule} {count}" for rule, count in sorted(by_rule.items()))
         self.summary_note = (
-            f"{report.stacks} stacks, {len(report.rules)} rules, {len(report.suppressed)} suppressed"
-            + (f"; open: {summary}" if summary else "")
+            f"{report.stacks} stacks, {len(report.rules)} rules, {len(report.suppressed)} suppressed with a reason"
         )
         return [gate_finding(f) for f in report.findings]

@@ -80,3 +80,14 @@ def test_a_missing_iam_reference_is_an_error_that_says_to_install_the_toolchain(
 
     with pytest.raises(ToolError, match="run `make venv`"):
         DeployReadiness().run(context(root))
+
+
+def test_a_malformed_accounts_file_is_a_finding_naming_the_file_and_the_fix(root, assembly_dir):
+    synthesized(root, assembly_dir, "good")
+    (root / "cicd" / "readiness").mkdir(parents=True)
+    (root / "cicd" / "readiness" / "accounts.yaml").write_text('accounts:\n  "333333333333": {}\n')
+
+    (finding,) = DeployReadiness().run(context(root))
+
+    assert (finding.rule, finding.file) == ("readiness:input", "cicd/readiness/accounts.yaml")
+    assert "account 333333333333 needs `lambda_concurrent_executions" in finding.message

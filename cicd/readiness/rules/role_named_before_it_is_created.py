@@ -89,6 +89,15 @@ class RoleNamedBeforeItIsCreated(Rule):
             if isinstance(need, Stack)
             else f"when the pipeline reaches {need.label}"
         )
+        if isinstance(need, Stack) and need.top_level and role.stack.top_level:
+            return self.finding(
+                ctx,
+                resource,
+                f"names role {arn} {where}, needed {needed}, but {role.stack.path}, which creates it, is no "
+                f"dependency of {need.path}: `cdk deploy` may deploy it later, or not at all",
+                fix=f"make {need.path} depend on {role.stack.path} (stack.add_dependency)",
+                subject=arn,
+            )
         return self.finding(
             ctx,
             resource,

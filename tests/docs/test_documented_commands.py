@@ -109,14 +109,27 @@ def _options(parsers: list[argparse.ArgumentParser]) -> set[str]:
     return {option for parser in parsers for action in parser._actions for option in action.option_strings}
 
 
+def _takes_value(option: str, parsers: list[argparse.ArgumentParser]) -> bool:
+    """Whether `option` given alone (no `=value`) consumes the next word, as `cicd --root DIR` does."""
+    for parser in reversed(parsers):
+        for action in parser._actions:
+            if option in action.option_strings:
+                return action.nargs != 0
+    return False
+
+
 def check_cicd(command: str, root: argparse.ArgumentParser) -> str | None:
     """Why `command` would not parse as documented (None when it would)."""
     words = _words(CICD.sub("", command, count=1))
     parsers, path = [root], ["cicd"]
     alternatives: list[str] = []
+    value_expected = False
     for word in words:
         if word in ("|", "||", "&&", ";") and not alternatives:
             break  # a shell pipeline or a list: the rest is another command
+        if value_expected:
+            value_expected = False
+            continue
         if PLACEHOLDER.match(word) or word.startswith(("$", "<")):
             continue
         if word.startswith("-"):
@@ -124,6 +137,7 @@ def check_cicd(command: str, root: argparse.ArgumentParser) -> str | None:
             if option.startswith("--") and option not in _options(parsers):
                 known = ", ".join(sorted(o for o in _options(parsers[-1:]) if o.startswith("--")))
                 return f"{option} is not an option of `{' '.join(path)}` (it takes: {known})"
+            value_expected = "=" not in word and _takes_value(option, parsers)
             continue
         commands = _subcommands(parsers[-1])
         if not commands:
@@ -192,6 +206,8 @@ def test_every_documented_command_exists():
         (".venv/bin/python -m cicd audit report --format-json", "--format-json is not an option"),
         ("cicd release statuses --env prod", "`cicd release` has no command 'statuses'"),
         ("cicd streaming redeploy | rollback | restart", None),  # a table's list of sub-commands: shell-split
+        ("cicd --root /tmp/other readiness --json", None),  # a global option's value is not a command
+        ("cicd --root /tmp/other readines", "`cicd` has no command 'readines'"),
         ("make validate-all", "the Makefile has no target 'validate-all'"),
         ("python -m cicd.no_such_module --x", "there is no module cicd.no_such_module"),
     ],

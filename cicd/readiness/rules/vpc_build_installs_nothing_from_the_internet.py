@@ -3,7 +3,8 @@
 In a VPC, CodeBuild reaches only what the subnets route to. A build spec that runs pip, uv, npm, apt or a
 `make` target that installs the toolchain (read from the Makefile) needs a route to the package
 registries: a NAT gateway or registry endpoints that the templates cannot show. Without one the build
-hangs and fails before its first test. Give the build a toolchain that needs no network, or write down
+hangs and fails before its first test. An install restricted to local files (`pip install --no-index`,
+`npm ci --offline`) needs no route and is not a finding. Give the build a toolchain that needs no network, or write down
 the route in a suppression, with where it is created.
 """
 
@@ -23,7 +24,14 @@ INSTALLS = re.compile(
     r"\b(?:pip3?|uv)\b.*\b(?:install|sync)\b|\bnpm\s+(?:ci|install|i)\b|\bapt(?:-get)?\s+install\b"
     r"|\b(?:curl|wget)\b|\bmvn\b|\bgradle\b"
 )
+# An install that may only read local files (wheels staged in an input artifact, an npm cache) needs no route.
+OFFLINE = re.compile(r"(?:^|\s)--(?:no-index|offline)\b")
 RULE_LINE = re.compile(r"^([^\s#:=][^:=]*?)\s*:(?![:=])\s*(.*)$")
+
+
+def downloads(line: str) -> bool:
+    """Whether a command line installs packages from a registry (not from local files only)."""
+    return bool(INSTALLS.search(line)) and not OFFLINE.search(line)
 
 
 def make_rules(makefile: str) -> dict[str, tuple[list[str], list[str]]]:
@@ -57,9 +65,7 @@ def installing_targets(makefile: str) -> set[str]:
         if target not in rules or target in seen:
             return False
         prerequisites, recipe = rules[target]
-        result = any(INSTALLS.search(line) for line in recipe) or any(
-            installs(p, seen | {target}) for p in prerequisites
-        )
+        result = any(downloads(line) for line in recipe) or any(installs(p, seen | {target}) for p in prerequisites)
         memo[target] = result
         return result
 
@@ -81,7 +87,7 @@ def commands(build_spec: str) -> list[str]:
 
 
 def installer(command: str, targets: set[str]) -> str | None:
-    if INSTALLS.search(command):
+    if downloads(command):
         return command
     words = command.split()
     if words[:1] == ["make"]:

@@ -31,3 +31,19 @@ def fixtures_makefile() -> str:
 
     spec = Path(__file__).parent / "fixtures" / "vpc_build_installs_nothing_from_the_internet" / "bad.json"
     return str(json.loads(spec.read_text())["facts"]["makefile"])
+
+
+def test_an_install_from_staged_wheels_only_is_no_download():
+    makefile = (
+        "integration-test: ## in the VPC\n"
+        "\tpython -m venv .venv-it\n"
+        "\t.venv-it/bin/python -m pip install --no-index --no-deps build/wheels/*.whl\n"
+        "canary:\n"
+        "\tnpm ci --offline\n"
+        "integration-toolchain: ## outside the VPC\n"
+        "\tpython -m pip wheel --require-hashes -r requirements-integration.lock -w build/wheels\n"
+        "online:\n"
+        "\tpython -m pip install -r requirements.txt\n"
+    )
+
+    assert installing_targets(makefile) == {"online"}

@@ -3,10 +3,20 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from cicd.cli import main
 from cicd.options import ExitCode
 
 FIXTURES = Path(__file__).parent / "rules" / "fixtures" / "topic_allows_its_publishers"
+
+
+@pytest.fixture(autouse=True)
+def no_reviewed_suppressions(monkeypatch):
+    """The repository's reviewed suppressions name its own stacks; on these small assemblies each would be unused."""
+    from cicd.readiness import pack
+
+    monkeypatch.setattr(pack, "load_reviewed_suppressions", lambda root: [])
 
 
 def spec(kind):

@@ -35,6 +35,7 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_sns as sns
 from cdk_nag import NagSuppressions
 from constructs import Construct
+from constructs.suppressions import readiness_suppress
 
 RELEASE = "DataPlatform/Release"
 FRESHNESS = "DataPlatform/Freshness"
@@ -155,6 +156,18 @@ class ReleaseHealth(Construct):
                     }
                 ],
             )
+            if missing == cloudwatch.TreatMissingData.BREACHING:
+                # Only heartbeats treat missing data as breaching, and their source runs whatever the release.
+                cfn_alarm = alarm.node.default_child
+                assert isinstance(cfn_alarm, cdk.CfnResource)
+                readiness_suppress(
+                    cfn_alarm,
+                    "BakeAlarmJudgesOnlyDataTheReleaseProduced",
+                    "A heartbeat (the MWAA scheduler, a scheduled canary): its data comes from a source that runs "
+                    "whatever release is active, so missing data means that source stopped, which the bake must "
+                    "catch; it joins the bake only when period x (evaluation periods + 1) fits in the bake "
+                    "(settle_minutes), so its look-back lies after activation.",
+                )
             self.members[construct_id] = alarm
             self.settle[construct_id] = settle_minutes(source.period, periods)
 

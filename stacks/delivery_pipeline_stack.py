@@ -132,6 +132,10 @@ class DeliveryPipelineStack(cdk.Stack):
         self.pipeline.build_pipeline()
 
         base = self.pipeline.pipeline
+        # CDK Pipelines retains its artifact bucket but deletes the bucket's key with the stack: the kept
+        # artifacts (what each release was built from, which rollback provenance reads) would be unreadable.
+        if base.artifact_bucket.encryption_key is not None:
+            base.artifact_bucket.encryption_key.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
         self.change_evidence = self._change_evidence(
             delivery, environments, evidence_bucket, evidence_key, log_retention
         )

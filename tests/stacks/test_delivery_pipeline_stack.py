@@ -634,3 +634,14 @@ def test_the_inline_change_evidence_spec_stays_within_a_conservative_size(app_st
     if the API enforces one, never fails a self-mutation."""
     _, project = _change_evidence_project(app_stacks)
     assert len(project["Source"]["BuildSpec"]) < 25_000
+
+
+def test_the_retained_artifact_bucket_keeps_the_key_its_artifacts_are_encrypted_with(app_stacks):
+    template = app_stacks["pipeline"]
+    buckets = template.find_resources("AWS::S3::Bucket")
+    [(_, artifacts)] = [(i, b) for i, b in buckets.items() if i.startswith("PipelineArtifactsBucket")]
+    encryption = artifacts["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    key_id = encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][0]
+
+    assert artifacts["DeletionPolicy"] == "Retain"
+    assert template.to_json()["Resources"][key_id]["DeletionPolicy"] == "Retain"

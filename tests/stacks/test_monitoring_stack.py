@@ -422,3 +422,16 @@ def test_canaries_reserve_concurrency_only_when_the_account_config_states_its_qu
     functions = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
     canaries = [f["Properties"] for k, f in functions.items() if "Canaries" in k]
     assert len(canaries) == 5 and all(p["ReservedConcurrentExecutions"] >= 1 for p in canaries)
+
+
+def test_release_health_members_breaching_on_missing_data_are_heartbeats_that_say_so_to_deploy_readiness(synthesized):
+    from cicd.readiness.findings import METADATA_KEY
+
+    alarms = resources(synthesized[2], "AWS::CloudWatch::Alarm")
+    members = {i: a for i, a in alarms.items() if i.startswith("ReleaseHealth")}
+    breaching = {i: a for i, a in members.items() if a["Properties"].get("TreatMissingData") == "breaching"}
+    assert breaching and all("Heartbeat" in i or "CanaryMissing" in i for i in breaching)
+
+    for logical_id, alarm in breaching.items():
+        suppressed = alarm.get("Metadata", {}).get(METADATA_KEY, {}).get("rules_to_suppress", [])
+        assert [s["id"] for s in suppressed] == ["BakeAlarmJudgesOnlyDataTheReleaseProduced"], logical_id

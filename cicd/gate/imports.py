@@ -35,17 +35,41 @@ GLOBS = ("glob", "rglob")
 NOT_SOURCE = {".git", ".venv", ".venv-checkov", "node_modules", ".make", "build", "cdk.out", "__pycache__"}
 
 
-def repo_files(root: Path) -> list[str]:
-    """Tracked and untracked (not ignored) files, as in the working tree; gitignored output never counts."""
+def linked_folder(root: Path, path: str) -> bool:
+    """An untracked symlink to a folder (a `.venv` or `node_modules` linked in from another checkout).
+
+    git lists it as a file: `.gitignore`'s `.venv/` matches folders only, and a symlink is not one to git.
+    """
+    candidate = root / path
+    return candidate.is_symlink() and candidate.is_dir()
+
+
+def untracked_files(root: Path) -> list[str] | None:
+    """Untracked, not ignored files (None outside a git checkout), toolchain folders linked in left out."""
     proc = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        ["git", "ls-files", "--others", "--exclude-standard", "-z"],
         cwd=root,
         capture_output=True,
         text=True,
         check=False,
     )
-    if proc.returncode == 0:
-        return sorted({f for f in proc.stdout.split("\0") if f})
+    if proc.returncode != 0:
+        return None
+    return [f for f in proc.stdout.split("\0") if f and not linked_folder(root, f)]
+
+
+def repo_files(root: Path) -> list[str]:
+    """Tracked and untracked (not ignored) files, as in the working tree; gitignored output never counts."""
+    proc = subprocess.run(
+        ["git", "ls-files", "--cached", "-z"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    untracked = untracked_files(root)
+    if proc.returncode == 0 and untracked is not None:
+        return sorted({f for f in proc.stdout.split("\0") if f} | set(untracked))
     found = []  # not a git checkout (a test's scratch folder): everything but the known output folders
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in NOT_SOURCE and not d.startswith(".venv"))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from cicd.gate.imports import untracked_files
 from cicd.gate.model import Check, CheckResult, GateContext, Status, ToolError
 from cicd.gate.reuse import ResultCache
 
@@ -30,7 +31,7 @@ def changed_files(root: Path, base_ref: str) -> frozenset[str]:
 
     merge_base = git("merge-base", base_ref, "HEAD")[0]
     files = set(git("diff", "--name-only", merge_base))
-    files |= set(git("ls-files", "--others", "--exclude-standard"))
+    files |= set(untracked_files(root) or ())
     return frozenset(files)
 
 
@@ -78,11 +79,17 @@ def _run_one(check: Check, ctx: GateContext) -> CheckResult:
     return result
 
 
-def critical_path(checks: Sequence[Check]) -> dict[str, float]:
+def waits_for(check: Check, present: Collection[str], *, keep_going: bool = False) -> tuple[str, ...]:
+    """The checks of this run that must finish before `check` starts: its needs and, failing fast, its `after`."""
+    gates = () if keep_going else tuple(name for name in check.after if name in present and name not in check.needs)
+    return (*check.needs, *gates)
+
+
+def critical_path(checks: Sequence[Check], *, keep_going: bool = False) -> dict[str, float]:
     """Each check's expected time plus the longest chain of checks that wait for it."""
     dependents: dict[str, list[Check]] = {c.name: [] for c in checks}
     for check in checks:
-        for need in check.needs:
+        for need in waits_for(check, dependents, keep_going=keep_going):
             if need in dependents:
                 dependents[need].append(check)
     memo: dict[str, float] = {}
@@ -95,6 +102,18 @@ def critical_path(checks: Sequence[Check]) -> dict[str, float]:
     return {check.name: length(check) for check in checks}
 
 
+def skip_reason(blockers: Sequence[str], results: Mapping[str, CheckResult]) -> str:
+    """ "skipped: dag-integrity failed"; for a skipped need, why it was skipped ("... (release-build failed)")."""
+    parts = []
+    for name in blockers:
+        result = results[name]
+        if result.status is Status.SKIPPED:
+            parts.append(f"{name} was skipped ({result.summary.removeprefix('skipped: ')})")
+        else:
+            parts.append(f"{name} failed")
+    return "skipped: " + ", ".join(parts)
+
+
 def run_checks(
     checks: Sequence[Check],
     ctx: GateContext,
@@ -102,15 +121,21 @@ def run_checks(
     jobs: int,
     listener: Listener | None = None,
     cache: ResultCache | None = None,
+    keep_going: bool = False,
 ) -> list[CheckResult]:
     """Run checks as their dependencies allow, at most `jobs` at a time, longest chain first.
 
+    Failing fast (the default), a check also waits for the cheap checks named in its `after`, and is skipped
+    when one of them or of its needs did not pass. With keep_going, `after` is ignored and a check runs even
+    when a need failed (its tool ran and wrote its output: a synth with cdk-nag errors still writes the
+    templates); only a need that errored or was skipped, leaving nothing to read, skips it.
     With a cache, a check whose key matches a stored pass is reused instead of run (decided once its
     needs are done, since some keys cover what they wrote). Results come back in the given check order.
     """
     notify = listener or (lambda name, result: None)
     results: dict[str, CheckResult] = {}
-    priority = critical_path(checks)
+    present = {check.name for check in checks}
+    priority = critical_path(checks, keep_going=keep_going)
     pending = {check.name: check for check in sorted(checks, key=lambda c: -priority[c.name])}
     by_name = dict(pending)
     missed: set[str] = set()  # looked up once and not stored: do not ask the store again
@@ -125,11 +150,13 @@ def run_checks(
         """Start, skip or reuse what is ready; True when anything moved (which may unblock more)."""
         moved = False
         for name, check in list(pending.items()):
-            if any(results.get(need) is None for need in check.needs):
+            waits = waits_for(check, present, keep_going=keep_going)
+            if any(results.get(need) is None for need in waits):
                 continue
-            failed = [n for n in check.needs if results[n].status is not Status.PASSED]
-            if failed:
-                finish(name, CheckResult(name, Status.SKIPPED, summary=f"not run: {', '.join(failed)} did not pass"))
+            unusable = (Status.ERROR, Status.SKIPPED) if keep_going else (Status.FAILED, Status.ERROR, Status.SKIPPED)
+            blockers = [n for n in waits if results[n].status in unusable]
+            if blockers:
+                finish(name, CheckResult(name, Status.SKIPPED, summary=skip_reason(blockers, results)))
             elif cache and name not in missed and (stored := cache.reuse(check)) is not None:
                 finish(name, stored)
             elif len(running) < max(1, jobs):

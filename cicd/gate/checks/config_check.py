@@ -12,6 +12,7 @@ class ConfigCheck(Check):
     name = "config"
     description = "config/*.yaml against the typed model (accounts, regions, approval, data policy)"
     paths = ("config/*",)
+    expected_seconds = 2
 
     def run(self, ctx: GateContext) -> list[Finding]:
         try:

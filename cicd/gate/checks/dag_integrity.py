@@ -36,7 +36,7 @@ def airflow_version_findings(version: str, ctx: GateContext) -> list[Finding]:
 @register
 class DagIntegrity(Check):
     name = "dag-integrity"
-    expected_seconds = 3
+    expected_seconds = 5
     uses_base_ref = True
     description = (
         "dags/ in a real Airflow DagBag: import errors, cycles, duplicate ids, DAG policy, parse budget, "

@@ -14,6 +14,7 @@ class PythonLint(Check):
     name = "python-lint"
     description = "ruff lint rules and formatting (config: pyproject.toml)"
     paths = ("*.py", "pyproject.toml")
+    expected_seconds = 2
 
     def run(self, ctx: GateContext) -> list[Finding]:
         ruff = tool_path("ruff", ctx.root)

@@ -31,6 +31,9 @@ class UnitTests(Check):
     name = "unit-tests"
     expected_seconds = 120
     narrows = True
+    # A typo in a spec or the config, or a syntax error, fails dozens of tests at once: let the check that
+    # names it in seconds go first, and skip the suite when it fails (--keep-going runs it anyway).
+    after = ("config", "python-lint", "dag-integrity")
     # Tests read more than the paths that select them (cdk.json, README.md, fixtures): any file counts for reuse.
     inputs = ("*",)
     description = "pytest -m 'not slow and not external' (Spark transforms, handlers, models, the gate itself)"

@@ -11,7 +11,7 @@ RESULTS = [
         "cfn-lint", Status.FAILED, 2.0, [Finding("cfn-lint:E3012", "bad type", "t.json", 7, "fix")], "1 problem(s)"
     ),
     CheckResult("checkov", Status.ERROR, 0.5, summary="checkov exited 2:\ntraceback"),
-    CheckResult("dbt", Status.SKIPPED, summary="not run: release-build did not pass"),
+    CheckResult("dbt", Status.SKIPPED, summary="skipped: release-build failed"),
 ]
 
 

@@ -1,11 +1,20 @@
-"""Run the DAG integrity check: probe a DAG folder in a fresh interpreter, then apply the rules."""
+"""Run the DAG integrity check: probe a DAG folder in a fresh interpreter, then apply the rules.
+
+The probe parses what MWAA parses: the release's `dags` part (the DAG folder and the run-time packages
+shipped inside it) written to a scratch folder, in an isolated interpreter (`python -I`: no PYTHONPATH, no
+working directory, no script folder on sys.path) whose only first-party code is that folder, which Airflow
+puts on sys.path as MWAA does. A DAG file importing repository code the release leaves out fails here as
+it would on MWAA, not only in production.
+"""
 
 from __future__ import annotations
 
+import compileall
 import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,9 +29,11 @@ from cicd.dags import baseline as baseline_mod
 from cicd.dags.policy import DagPolicy, load_policy
 from cicd.dags.rules import FIXES, RULE_PREFIX, Inputs, evaluate
 from cicd.gate.model import Finding, ToolError
+from cicd.release.parts.dags import dag_folder_files
 from pipeline_assets import yaml_source
 
-PROBE_MODULE = "cicd.dags.probe"
+# Run as a script file, not `-m cicd.dags.probe`: a module run needs the repository on sys.path.
+PROBE_SCRIPT = Path(__file__).resolve().with_name("probe.py")
 SELECTORS_PATH = "dbt_project/selectors.yml"
 # Variables a DAG file could read at parse time to dodge the guards; the probe runs without them.
 SCRUBBED_PREFIXES = ("AIRFLOW__PLATFORM__", "AIRFLOW_VAR_", "AIRFLOW_CONN_", "AIRFLOW__SECRETS__")
@@ -39,7 +50,7 @@ class IntegrityRun:
         return [f for f in self.findings if f.severity == "error"]
 
 
-def probe_environment(dags_folder: Path, airflow_home: Path, root: Path, policy: DagPolicy) -> dict[str, str]:
+def probe_environment(dags_folder: Path, airflow_home: Path, policy: DagPolicy) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(SCRUBBED_PREFIXES)}
     # Bytecode caching stays on: MWAA caches too, and the helper package is imported once per DAG file.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -53,9 +64,45 @@ def probe_environment(dags_folder: Path, airflow_home: Path, root: Path, policy:
         AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACK_DEPTH="25",
         AIRFLOW__LOGGING__LOGGING_LEVEL="ERROR",
         AWS_EC2_METADATA_DISABLED="true",
-        PYTHONPATH=os.pathsep.join(filter(None, (str(root), env.get("PYTHONPATH")))),
     )
     return env
+
+
+def probe_command(dags_folder: Path, out: Path) -> list[str]:
+    """The isolated interpreter: sys.path is the standard library and the environment's packages only."""
+    return [sys.executable, "-I", str(PROBE_SCRIPT), "--dags-folder", str(dags_folder), "--out", str(out)]
+
+
+def stage_dag_folder(root: Path, dags_folder: Path, into: Path) -> dict[str, str]:
+    """Write the DAG folder MWAA would get (the release's dags part) into `into`.
+
+    Returns each staged file's path and the path of the file it came from, so findings name the files
+    people edit, not the scratch copies.
+    """
+    try:
+        files = dag_folder_files(root, dags_folder)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from exc
+    origins = {}
+    for rel, source in files.items():
+        target = into / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        origins[str(target)] = str(source)
+    # MWAA's parsing processes reuse the bytecode the first parse wrote; without it the first file parsed would
+    # pay for compiling the helper package and be timed against the budget for it.
+    compileall.compile_dir(into, quiet=2, workers=1)
+    return origins
+
+
+def _to_origins(facts: dict[str, Any], staged: Path, folder: Path, origins: dict[str, str]) -> dict[str, Any]:
+    """The probe's facts with every scratch path (in paths and in tracebacks) replaced by its source."""
+    text = json.dumps(facts)
+    for staged_file in sorted(origins, key=len, reverse=True):
+        text = text.replace(json.dumps(staged_file)[1:-1], json.dumps(origins[staged_file])[1:-1])
+    text = text.replace(json.dumps(str(staged))[1:-1], json.dumps(str(folder))[1:-1])
+    result: dict[str, Any] = json.loads(text)
+    return result
 
 
 def probe_folder(
@@ -65,14 +112,22 @@ def probe_folder(
     folder = dags_folder.resolve()
     if not folder.is_dir():
         raise ToolError(f"DAG folder {folder} does not exist")
-    with tempfile.TemporaryDirectory(prefix="dag-integrity-") as home:
-        out = Path(home) / "facts.json"
-        command = [sys.executable, "-m", PROBE_MODULE, "--dags-folder", str(folder), "--out", str(out)]
-        env = probe_environment(folder, Path(home), root, policy)
+    with tempfile.TemporaryDirectory(prefix="dag-integrity-") as scratch:
+        home, staged = Path(scratch).resolve() / "airflow-home", Path(scratch).resolve() / "dags"
+        home.mkdir()
+        origins = stage_dag_folder(root.resolve(), folder, staged)
+        out = home / "facts.json"
+        env = probe_environment(staged, home, policy)
         started = time.perf_counter()
         try:
             proc = subprocess.run(
-                command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+                probe_command(staged, out),
+                cwd=scratch,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise ToolError(f"the DAG integrity probe did not finish within {timeout_s:.0f} s") from exc
@@ -80,7 +135,7 @@ def probe_folder(
         if proc.returncode != 0 or not out.exists():
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
             raise ToolError(f"the DAG integrity probe exited {proc.returncode}:\n{tail}")
-        return json.loads(out.read_text()), wall
+        return _to_origins(json.loads(out.read_text()), staged, folder, origins), wall
 
 
 def dbt_selectors(root: Path) -> frozenset[str] | None:

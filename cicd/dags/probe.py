@@ -202,8 +202,15 @@ class ParseGuard:
         timezone.convert_to_utc = convert_to_utc
 
 
-def classify(import_error: str, path: str) -> dict[str, Any]:
-    """An Airflow import-error text -> the rule it breaks, the exception, its message and the file's line."""
+_MISSING_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
+
+
+def classify(import_error: str, path: str, dags_folder: str | None = None) -> dict[str, Any]:
+    """An Airflow import-error text -> the rule it breaks, the exception, its message and the file's line.
+
+    For a missing module, also the module and the innermost line inside the DAG folder that imports it
+    (the helper package's line when a DAG file fails through it).
+    """
     lines = [line for line in import_error.strip().splitlines() if line.strip()]
     exception, message = "Exception", import_error.strip()
     for line in reversed(lines):
@@ -219,7 +226,18 @@ def classify(import_error: str, path: str) -> dict[str, Any]:
     kind = ERROR_KINDS.get(exception, "import-error")
     if kind == "import-error" and "AIRFLOW__PLATFORM__" in import_error:
         kind = "platform-config-at-parse"
-    return {"kind": kind, "exception": exception, "message": message[:2000], "line": line_no}
+    result: dict[str, Any] = {"kind": kind, "exception": exception, "message": message[:2000], "line": line_no}
+    missing = _MISSING_MODULE.search(message) if exception == "ModuleNotFoundError" else None
+    if missing:
+        result["missing_module"] = missing.group("module")
+        inside = [
+            (m.group(1), int(m.group(2)))
+            for m in re.finditer(r'File "([^"]+)", line (\d+)', import_error)
+            if dags_folder and m.group(1).startswith(dags_folder.rstrip("/") + "/")
+        ]
+        if inside:
+            result["origin_file"], result["origin_line"] = inside[-1]
+    return result
 
 
 def _template_strings(value: Any) -> Iterator[str]:
@@ -355,7 +373,9 @@ def _parse_in_child(dagbag: Any, guard: ParseGuard, path: str, write_fd: int) ->
         elapsed = time.perf_counter() - t0
         guard.current_file = None
         ids = Counter(dag.dag_id for dag in found)
-        error = classify(dagbag.import_errors[path], path) if path in dagbag.import_errors else None
+        error = (
+            classify(dagbag.import_errors[path], path, str(guard.dags_folder)) if path in dagbag.import_errors else None
+        )
         if error is None and (duplicated := sorted(i for i, n in ids.items() if n > 1)):
             error = {
                 "kind": "duplicate-dag-id",

@@ -6,6 +6,7 @@ goes), the DAG when there is one, the rule and a one-line fix.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ FIXES: dict[str, str] = {
     "syntax-error": "fix the syntax at the line shown (`python -m py_compile <file>` shows it too)",
     "import-error": "make the file import with only the DAG folder and MWAA's requirements "
     "(pipeline_assets/mwaa/requirements.txt); helpers belong in dags/platform_dags/",
+    "module-not-shipped": "MWAA gets only the release's DAG folder and its requirements: ship the package with the "
+    "DAGs (RUNTIME_PACKAGES in cicd/release/parts/dags.py), move what the DAG needs into dags/platform_dags/, "
+    "or import it inside the task that uses it",
     "dag-cycle": "remove the dependency that closes the loop: a DAG's tasks must form no cycle",
     "duplicate-dag-id": "give every DAG its own dag_id; a copied DAG needs a new one",
     "parse-timeout": "remove the slow work from the module top level (it runs on every scheduler parse)",
@@ -154,11 +158,24 @@ def _file_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
         report.add(attempt["kind"], f"{attempt['detail']} at parse time", attempt["file"], attempt["line"])
     spec_files_with_problems = {Path(s["path"]).stem for s in facts["specs"] if s["problems"]}
     budget = inputs.policy.parse_budget_seconds
+    unshipped = _unshipped_imports(facts, inputs.root)
+    for (module, origin, line), broken in sorted(unshipped.items(), key=lambda item: (item[0][1], item[0][2] or 0)):
+        names = ", ".join(sorted(report.rel(path) or path for path in broken))
+        report.add(
+            "module-not-shipped",
+            f"imports {module}, which is in the repository but not in the release's DAG folder, so it does not "
+            f"exist on MWAA (ModuleNotFoundError); {len(broken)} DAG file(s) fail through it: {names}",
+            origin,
+            line,
+        )
+    failing_through = {path for broken in unshipped.values() for path in broken}
     for entry in facts["files"]:
         error = entry["error"]
         if error is not None:
             kind = error["kind"]
-            if kind in PARSE_ACCESS_RULES and kind in attempted[entry["path"]]:
+            if entry["path"] in failing_through:
+                pass  # reported once, at the line that imports the unshipped module
+            elif kind in PARSE_ACCESS_RULES and kind in attempted[entry["path"]]:
                 pass  # reported with its line from the attempt
             elif kind == "invalid-spec" and Path(entry["path"]).stem in spec_files_with_problems:
                 pass  # reported on the spec itself, field by field
@@ -176,6 +193,29 @@ def _file_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
             report.add("parse-warning", warning, entry["path"])
     for path in facts["skipped_files"]:
         report.add("not-a-dag-file", "Airflow's DAG discovery skips this file, so any DAG in it never appears", path)
+
+
+# How the probe reports a spec it could not load because the spec loader itself failed to import.
+_LOADER_MISSING = re.compile(r"^cannot import platform_dags\.spec: No module named '(?P<module>[\w.]+)'")
+
+
+def _in_repository(module: str, root: Path) -> bool:
+    """Whether the module is first-party code of the repository (a file or package under root)."""
+    base = root.joinpath(*module.split("."))
+    return base.with_suffix(".py").is_file() or base.is_dir()
+
+
+def _unshipped_imports(facts: dict[str, Any], root: Path) -> dict[tuple[str, str, int | None], list[str]]:
+    """(missing module, file and line importing it) -> the DAG files that fail because the release lacks it."""
+    found: dict[tuple[str, str, int | None], list[str]] = defaultdict(list)
+    for entry in facts["files"]:
+        error = entry["error"] or {}
+        module = error.get("missing_module")
+        if module and _in_repository(module, root):
+            origin = error.get("origin_file") or entry["path"]
+            line = error.get("origin_line") if error.get("origin_file") else error.get("line")
+            found[(module, origin, line)].append(entry["path"])
+    return found
 
 
 def _first_line(text: str) -> str:
@@ -236,6 +276,9 @@ def _dag_rules(dag: dict[str, Any], policy: DagPolicy, report: _Report, location
 def _spec_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
     for spec in facts["specs"]:
         for problem in spec["problems"]:
+            loader = _LOADER_MISSING.match(problem["message"])
+            if loader and _in_repository(loader.group("module"), inputs.root):
+                continue  # not the spec's fault: reported once as module-not-shipped, where the import is
             # dag:spec-<rule>, e.g. dag:spec-unknown-field; the message names the field, the fix says what to do.
             field = problem.get("field") or ""
             message = f"{field}: {problem['message']}" if field else problem["message"]

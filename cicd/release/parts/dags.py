@@ -1,3 +1,7 @@
+"""The `dags` part: what MWAA's DAG folder holds (dags/ and the run-time packages its tasks import)."""
+
+from __future__ import annotations
+
 from pathlib import Path
 
 from cicd.release.parts import BundleFiles, bundle_part, files_under
@@ -15,10 +19,24 @@ RUNTIME_PACKAGES = (
 )
 
 
+def dag_folder_files(root: Path, dags_folder: Path | None = None) -> dict[str, Path]:
+    """Each file of the DAG folder MWAA gets (its path inside the folder) and the file it comes from.
+
+    `dags_folder` stands in for root/dags (a fixture folder, a generated registry); the run-time packages
+    always come from root. The DAG check parses exactly these files, so it sees what MWAA sees.
+    """
+    folder = dags_folder if dags_folder is not None else root / "dags"
+    files = {rel: folder / rel for rel, _ in files_under(folder.parent, folder.name)}
+    for source, target in RUNTIME_PACKAGES:
+        for rel, _ in files_under(root, source):
+            if f"{target}/{rel}" in files:
+                raise ValueError(f"{folder.name}/{target}/{rel} exists and {source} ships there too: rename one")
+            files[f"{target}/{rel}"] = root / source / rel
+    return files
+
+
 @bundle_part("dags")
 def dags(root: Path) -> BundleFiles:
     """The Airflow DAG folder exactly as MWAA will see it (activation mirrors it)."""
-    yield from files_under(root, "dags")
-    for source, target in RUNTIME_PACKAGES:
-        for rel, data in files_under(root, source):
-            yield f"{target}/{rel}", data
+    for rel, path in sorted(dag_folder_files(root).items()):
+        yield rel, path.read_bytes()

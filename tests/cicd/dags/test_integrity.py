@@ -1,11 +1,17 @@
 """Reading the dbt selectors the DAG specs may name (the probe itself is tested on fixtures, slow)."""
 
+import json
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from cicd.dags.integrity import SELECTORS_PATH, dbt_selectors
+from cicd.dags.integrity import SELECTORS_PATH, check, dbt_selectors, probe_folder
+from cicd.dags.policy import load_policy
+from cicd.options import ExitCode
 from pipeline_assets.yaml_source import YamlSourceError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,3 +29,67 @@ def test_a_billion_laughs_selectors_file_fails_fast_naming_the_file_and_line(tmp
     with pytest.raises(YamlSourceError, match=rf"^{SELECTORS_PATH}:3: YAML anchor &l0 is not allowed"):
         dbt_selectors(tmp_path)
     assert time.perf_counter() - started < 5
+
+
+def _repository_copy(tmp_path: Path) -> Path:
+    """The parts of the repository the DAG check reads: the DAG folder and pipeline_assets/ (shipped or not)."""
+    root = tmp_path / "repo"
+    for folder in ("dags", "pipeline_assets", "dbt_project"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "target", "logs"))
+    (root / "cicd" / "dags").mkdir(parents=True)
+    shutil.copy(ROOT / "cicd" / "dags" / "baseline.json", root / "cicd" / "dags" / "baseline.json")
+    return root
+
+
+def _import_unshipped_module(root: Path) -> int:
+    """Adds `import pipeline_assets.schemas` (in the repository, not in the release) to the spec loader."""
+    spec = root / "dags" / "platform_dags" / "spec.py"
+    lines = spec.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("from pipeline_assets import yaml_source"))
+    lines.insert(at + 1, "import pipeline_assets.schemas  # noqa: F401\n")
+    spec.write_text("".join(lines))
+    return at + 2
+
+
+@pytest.mark.slow
+def test_an_import_of_repository_code_the_release_does_not_ship_is_rejected_with_file_line_and_fix(tmp_path):
+    """MWAA gets the release's DAG folder only: the check parses that bundle, not the repository."""
+    root = _repository_copy(tmp_path)
+    line = _import_unshipped_module(root)
+    run = check(root)
+    [finding] = run.errors
+    assert (finding.rule, finding.file, finding.line) == ("dag:module-not-shipped", "dags/platform_dags/spec.py", line)
+    assert "pipeline_assets.schemas" in finding.message
+    assert "crm_accounts.py" in finding.message
+    assert "cicd/release/parts/dags.py" in (finding.fix or "")
+
+
+@pytest.mark.slow
+def test_dags_check_command_fails_on_the_unshipped_import_and_names_file_line_and_fix(tmp_path):
+    root = _repository_copy(tmp_path)
+    line = _import_unshipped_module(root)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cicd", "--root", str(root), "dags", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == ExitCode.FAILED, proc.stdout + proc.stderr
+    assert f"dags/platform_dags/spec.py:{line}: [dag:module-not-shipped]" in proc.stdout
+    assert "Fix: MWAA gets only the release's DAG folder" in proc.stdout
+    assert "dags check FAILED: 1 error(s)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_probe_sees_no_repository_code_only_the_staged_dag_folder(tmp_path):
+    """What a DAG file sees on sys.path while it is parsed: the environment's packages and the DAG folder."""
+    folder, seen = tmp_path / "dags", tmp_path / "sys_path.json"
+    folder.mkdir()
+    (folder / "where.py").write_text(
+        f"# airflow dag\nimport json, sys\nopen({str(seen)!r}, 'w').write(json.dumps(sys.path))\n"
+    )
+    probe_folder(folder, root=ROOT, policy=load_policy())
+    path = json.loads(seen.read_text())
+    assert str(ROOT) not in path and "" not in path and "." not in path
+    assert [p for p in path if p.endswith("/dags")] and not [p for p in path if p.startswith(str(tmp_path))]

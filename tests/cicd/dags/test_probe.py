@@ -28,7 +28,23 @@ def test_module_not_found_is_an_import_error_at_the_dag_files_line():
         "exception": "ModuleNotFoundError",
         "message": "No module named 'x'",
         "line": 7,
+        "missing_module": "x",
     }
+
+
+def test_a_missing_module_names_the_innermost_line_inside_the_dag_folder_that_imports_it():
+    """A DAG file failing through the helper package: the fix goes on the helper's import line."""
+    folder = str(Path(PATH).parent)
+    helper = f"{folder}/platform_dags/spec.py"
+    text = traceback_of(
+        (PATH, 12),
+        (helper, 22),
+        ("<frozen importlib._bootstrap>", 1),
+        last="ModuleNotFoundError: No module named 'a.b'",
+    )
+    result = classify(text, PATH, folder)
+    assert (result["missing_module"], result["origin_file"], result["origin_line"]) == ("a.b", helper, 22)
+    assert result["line"] == 12
 
 
 def test_syntax_error_takes_the_line_of_the_caret_frame():

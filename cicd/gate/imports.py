@@ -31,6 +31,9 @@ from pathlib import Path, PurePosixPath
 SOURCE_ROOTS = ("", "dags")
 # Packages only ever imported, never read as files: a folder name inside them is not evidence of a reader.
 IMPORT_ONLY = ("cicd/", "config/", "stacks/", "constructs/")
+# Bare words that name a whole top folder but never data read from it: "tests" is an app or session name
+# (`local_session(app_name="tests")`) far more often than a read of the whole suite; fixtures are named deeper.
+NOT_A_DATA_FOLDER = frozenset({"tests"})
 GLOBS = ("glob", "rglob")
 NOT_SOURCE = {".git", ".venv", ".venv-checkov", "node_modules", ".make", "build", "cdk.out", "__pycache__"}
 
@@ -109,6 +112,7 @@ class ImportGraph:
             if path.endswith(".py"):
                 self.sources[path] = _parse(root, path, present)
         self._add_conftests()
+        self._named: tuple[dict[str, set[str]], dict[tuple[str, str], set[str]]] | None = None
         self._importers: dict[str, set[str]] = defaultdict(set)
         for source in self.sources.values():
             for target in source.imports:
@@ -176,7 +180,7 @@ class ImportGraph:
         parts = PurePosixPath(path).parts
         whole = "/".join(parts)
         folders = {"/".join(parts[:n]) for n in range(1, len(parts) + 1)}
-        names = {whole} if whole.startswith(IMPORT_ONLY) else folders
+        names = {whole} if whole.startswith(IMPORT_ONLY) else folders - NOT_A_DATA_FOLDER
         # A lone folder name ("staging", "models") is too common to mean this folder; two parts or the file
         # name are specific enough.
         suffixes = {"/".join(parts[i:n]) for n in range(2, len(parts) + 1) for i in range(n - 1)}
@@ -193,6 +197,47 @@ class ImportGraph:
                 found.add(source.path)
         return found
 
+    def named_files(self, path: str) -> set[str]:
+        """The repository files this Python file names in a string, by the same rule as `readers_of` (inverted).
+
+        What a test module reads as data: its key covers these files' content besides the code it imports.
+        """
+        if self._named is None:
+            self._named = self._index_names()
+        source = self.sources.get(path)
+        if source is None:
+            return set()
+        exact, near = self._named
+        top = PurePosixPath(path).parts[0]
+        found: set[str] = set()
+        for text in source.strings:
+            found |= exact.get(text, set())
+            found |= near.get((top, text), set())
+        found.discard(path)
+        return found
+
+    def _index_names(self) -> tuple[dict[str, set[str]], dict[tuple[str, str], set[str]]]:
+        """For each file, the strings that name it (`readers_of`'s rule): exact ones, and folder names that count
+        only for modules in the same top folder."""
+        exact: dict[str, set[str]] = defaultdict(set)
+        near: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for path in self.files:
+            parts = PurePosixPath(path).parts
+            whole = "/".join(parts)
+            import_only = whole.startswith(IMPORT_ONLY)
+            names = {whole} if import_only else {"/".join(parts[:n]) for n in range(1, len(parts) + 1)}
+            names -= NOT_A_DATA_FOLDER
+            suffixes = {"/".join(parts[i:n]) for n in range(2, len(parts) + 1) for i in range(n - 1)}
+            suffixes.add(parts[-1])
+            if import_only:
+                suffixes = {s for s in suffixes if s.endswith(parts[-1]) and "/" in s}
+            for text in names | suffixes:
+                exact[text].add(path)
+            if not import_only:
+                for folder in parts[1:-1]:
+                    near[(parts[0], folder)].add(path)
+        return exact, near
+
 
 def _resolve(module: str, present: set[str]) -> list[str]:
     """Repository files Python runs to import `module`: its package __init__ files and the module itself."""
@@ -205,6 +250,50 @@ def _resolve(module: str, present: set[str]) -> list[str]:
             inits = [f"{prefix}{'/'.join(parts[:n])}/__init__.py" for n in range(1, len(parts))]
             return hits + [p for p in inits if p in present]
     return []
+
+
+PATH_JOINS = ("joinpath", "path", "join")
+
+
+def _joined_paths(tree: ast.AST) -> tuple[set[str], set[int]]:
+    """Paths built from several string constants, joined: `root / "pipeline_assets" / "spark" / "jobs.py"` and
+    `root.joinpath("dbt_project", "models")` name one file or folder, not every file under pipeline_assets/.
+
+    Returns the joined paths and the ids of the constant nodes they consumed.
+    """
+    joined: set[str] = set()
+    consumed: set[int] = set()
+
+    def take(operands: list[ast.expr]) -> None:
+        run: list[ast.Constant] = []
+        for operand in [*operands, None]:
+            if isinstance(operand, ast.Constant) and isinstance(operand.value, str) and "\n" not in operand.value:
+                run.append(operand)
+                continue
+            if len(run) >= 2:
+                joined.add("/".join(str(c.value).strip("/") for c in run))
+                consumed.update(id(c) for c in run)
+            run = []
+
+    def flatten(node: ast.expr) -> list[ast.expr]:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            return [*flatten(node.left), *flatten(node.right)]
+        return [node]
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and id(node) not in consumed:
+            operands = flatten(node)
+            take(operands)
+            # Inner BinOps of the chain were flattened here: do not take their shorter runs again.
+            stack: list[ast.expr] = [node]
+            while stack:
+                inner = stack.pop()
+                if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Div):
+                    consumed.add(id(inner))
+                    stack += [inner.left, inner.right]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in PATH_JOINS:
+            take(list(node.args))
+    return joined, consumed
 
 
 def _package_modules(init: str, present: set[str]) -> list[str]:
@@ -228,7 +317,11 @@ def _parse(root: Path, path: str, present: set[str]) -> SourceFile:
     names: list[str] = []
     discovers = False
     globs_siblings = False  # Path(__file__).parent.glob("*.py"): loads the modules beside it
+    joined, consumed = _joined_paths(tree)
+    source.strings.update(joined)
     for node in ast.walk(tree):
+        if id(node) in consumed:
+            continue  # a part of a path built from several strings: the joined path stands for it
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -252,10 +345,12 @@ def _parse(root: Path, path: str, present: set[str]) -> SourceFile:
     source.names = set(names)
     for name in names:
         if name.replace(".", "").replace("_", "").isalnum():
-            for hit in _resolve(name, present):
-                source.imports.add(hit)
-                if discovers and hit.endswith("__init__.py"):
-                    source.imports.update(_package_modules(hit, present))
+            hits = _resolve(name, present)
+            source.imports.update(hits)
+            # Discovery loads the modules of a package the file names itself (`import cicd.gate.checks`), not of
+            # every package above a module it imports (cicd/gate/ for cicd.gate.model).
+            if discovers and hits and hits[0].endswith("__init__.py"):
+                source.imports.update(_package_modules(hits[0], present))
     if globs_siblings:
         source.imports.update(_package_modules(path, present))
     source.imports.discard(path)

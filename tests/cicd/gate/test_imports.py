@@ -160,3 +160,59 @@ def test_repo_files_hold_untracked_files_and_leave_out_ignored_output(tmp_path):
 def test_a_bare_word_in_a_string_is_data_not_an_import(tmp_path):
     graph = write(tmp_path, {"dags/crm_accounts.py": "", "tests/test_spark.py": 'PIPELINE = "crm_accounts"\n'})
     assert graph.dependencies({"tests/test_spark.py"}) == {"tests/test_spark.py"}
+
+
+def test_a_path_built_from_several_strings_names_that_file_not_the_whole_top_folder(tmp_path):
+    graph = write(
+        tmp_path,
+        {
+            "pipeline_assets/spark/jobs.py": "",
+            "pipeline_assets/ledger/handler.py": "",
+            "pipeline_assets/dbt/models/a.sql": "",
+            "cicd/reader.py": 'JOBS = ROOT / "pipeline_assets" / "spark" / "jobs.py"\n'
+            'MODELS = ROOT.joinpath("pipeline_assets", "dbt")\n',
+        },
+    )
+    assert graph.readers_of("pipeline_assets/spark/jobs.py") == {"cicd/reader.py"}
+    assert graph.readers_of("pipeline_assets/dbt/models/a.sql") == {"cicd/reader.py"}
+    assert graph.readers_of("pipeline_assets/ledger/handler.py") == set()
+
+
+def test_discovery_loads_the_package_a_file_names_not_every_package_above_its_imports(tmp_path):
+    graph = write(
+        tmp_path,
+        {
+            "gate/__init__.py": "",
+            "gate/model.py": "",
+            "gate/bench.py": 'CHANGE = "stacks/storage.py"\n',
+            "gate/checks/__init__.py": "",
+            "gate/checks/lint.py": "",
+            "gate/registry.py": "import pkgutil\nimport gate.checks\nfrom gate.model import X\npkgutil.iter_modules\n",
+        },
+    )
+    deps = graph.dependencies({"gate/registry.py"})
+    assert "gate/checks/lint.py" in deps
+    assert "gate/bench.py" not in deps
+
+
+def test_a_bare_tests_string_is_a_name_not_a_read_of_the_whole_suite(tmp_path):
+    graph = write(
+        tmp_path,
+        {"tests/fixtures/a.json": "{}", "tests/conftest.py": 'SESSION = start(app_name="tests")\n'},
+    )
+    assert graph.readers_of("tests/fixtures/a.json") == set()
+    assert graph.named_files("tests/conftest.py") == set()
+
+
+def test_named_files_are_readers_of_inverted(tmp_path):
+    graph = write(
+        tmp_path,
+        {
+            "dags/pipelines/a.yaml": "",
+            "dags/platform_dags/spec.py": 'SPEC_FOLDER = "pipelines"\n',
+            "cicd/check.py": 'FOLDER = "dags"\n',
+            "tests/test_x.py": 'DATA = "dags/pipelines/a.yaml"\n',
+        },
+    )
+    for path in graph.files:
+        assert graph.readers_of(path) == {s for s in graph.sources if path in graph.named_files(s)}

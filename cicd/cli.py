@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cicd.options import (
     ExitCode,
@@ -32,9 +32,6 @@ from cicd.options import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-if TYPE_CHECKING:
-    from cicd.gate.model import CheckResult
-
 DISTRIBUTION = "data-platform-delivery"  # [project] name in pyproject.toml
 
 # Command groups that live beside their domain code; each module exposes add_parser(subparsers).
@@ -58,15 +55,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def _progress(name: str, result: CheckResult | None) -> None:
-    from cicd.gate import report
-
-    if result is None:
-        print(f"  … {name}", file=sys.stderr, flush=True)
-    else:
-        print(f"  {report.SYMBOL[result.status]:5} {name} ({result.duration_s:.1f}s)", file=sys.stderr, flush=True)
-
-
 def describe_scope(only: Sequence[str], changed_since: str | None, changed: Collection[Any] | None) -> str:
     """What the run covers, in the words of the options that chose it (report.json keeps this string)."""
     parts = []
@@ -79,8 +67,10 @@ def describe_scope(only: Sequence[str], changed_since: str | None, changed: Coll
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from cicd.gate import report
-    from cicd.gate.cache import CacheError
+    from cicd.gate.cache import CacheError, store_from_env
     from cicd.gate.model import GateContext, Status
+    from cicd.gate.plan import make_plan, render_plan
+    from cicd.gate.progress import GateProgress
     from cicd.gate.registry import all_checks
     from cicd.gate.reuse import result_cache
     from cicd.gate.runner import GateSetupError, changed_files, gate_passed, run_checks, select_checks
@@ -98,19 +88,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         changed = None if args.all or not args.changed_since else changed_files(root, args.changed_since)
         ctx = GateContext(
-            root=root, out_dir=root / "build" / "gate", changed_files=changed, base_ref=args.changed_since
+            root=root,
+            out_dir=root / "build" / "gate",
+            changed_files=changed,
+            base_ref=args.changed_since,
+            store=store_from_env(root, os.environ),
+            use_stored=not args.no_cache,
         )
         selected = select_checks(checks, ctx, only=only)
         cache = result_cache(ctx, selected, os.environ, use_stored=not args.no_cache)
     except (GateSetupError, CacheError) as exc:
         return error("gate", str(exc))
     scope = describe_scope(only, args.changed_since, changed)
+    if args.plan:
+        plan = make_plan(
+            checks, selected, ctx, only=only, cache=cache, jobs=args.jobs, keep_going=args.keep_going, scope=scope
+        )
+        if args.json:
+            print_json(plan.as_dict())
+        else:
+            render_plan(plan, sys.stdout)
+        return ExitCode.OK
     if not selected:
         print(f"gate: no check is affected by the change ({scope}); nothing to validate")
         return ExitCode.OK
     print(f"gate: {len(selected)} check(s), {scope}, {args.jobs} at a time", file=sys.stderr)
     started = time.perf_counter()
-    results = run_checks(selected, ctx, jobs=args.jobs, listener=None if args.json else _progress, cache=cache)
+    with GateProgress(selected, sys.stderr) as progress:  # on stderr, with --json too
+        results = run_checks(selected, ctx, jobs=args.jobs, listener=progress, cache=cache, keep_going=args.keep_going)
     total = time.perf_counter() - started
     passed = gate_passed(results)
     payload = report.as_dict(results, total, passed, scope)
@@ -227,6 +232,16 @@ def _add_validate(commands: Any) -> None:
     validate.add_argument("--list", action="store_true", help="list the checks and exit")
     validate.add_argument(
         "--no-cache", action="store_true", help="run every check even when a pass for the same inputs is stored"
+    )
+    validate.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every selected check even when a check it depends on failed (default: skip its dependents)",
+    )
+    validate.add_argument(
+        "--plan",
+        action="store_true",
+        help="show the changed files, the checks that would run and why, the tests and the expected time; run nothing",
     )
     validate.set_defaults(handler=cmd_validate)
 

@@ -21,9 +21,11 @@ import json
 import platform
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import ClassVar
 
 from cicd.gate.imports import ImportGraph, file_digest, repo_files
 from cicd.gate.model import Check, GateContext
@@ -39,6 +41,23 @@ def _hash(parts: object) -> str:
 class KeyMaker:
     """Computes keys for one gate run; file digests and the import graph are computed once."""
 
+    _per_run: ClassVar[dict[int, KeyMaker]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def of(cls, ctx: GateContext, environment: Mapping[str, str] | None = None) -> KeyMaker:
+        """The run's one KeyMaker: the result cache and the unit-tests check share its import graph.
+
+        The result cache passes the run's environment (checks' environment_inputs are part of their keys).
+        """
+        with cls._lock:
+            maker = cls._per_run.get(id(ctx))
+            if maker is None or maker.ctx is not ctx:
+                maker = cls._per_run[id(ctx)] = cls(ctx, environment)
+            elif environment is not None:
+                maker.environment = dict(environment)
+            return maker
+
     def __init__(self, ctx: GateContext, environment: Mapping[str, str] | None = None) -> None:
         self.ctx = ctx
         self.environment = dict(environment or {})
@@ -50,9 +69,10 @@ class KeyMaker:
 
     @property
     def graph(self) -> ImportGraph:
-        if self._graph is None:
-            self._graph = ImportGraph(self.root, self.files)
-        return self._graph
+        with self._lock:
+            if self._graph is None:
+                self._graph = ImportGraph(self.root, self.files)
+            return self._graph
 
     def _staged(self, path: Path) -> str:
         # Staged packages are large (plugins.zip: ~200 MB): hashed once per run, however many keys use them.
@@ -65,7 +85,7 @@ class KeyMaker:
             self._digests[path] = file_digest(self.root / path)
         return self._digests[path]
 
-    def _files_hash(self, paths: set[str]) -> str:
+    def files_hash(self, paths: set[str]) -> str:
         return _hash(sorted((p, self.digest(p)) for p in paths))
 
     def matching(self, patterns: tuple[str, ...]) -> list[str]:
@@ -104,9 +124,9 @@ class KeyMaker:
         inputs = self.input_files(check)
         parts = {
             "check": f"{check.name}:{type(check).__qualname__}",
-            "code": self._files_hash(self.code_files(check)),
-            "tools": _hash([self._files_hash(set(self.matching(TOOL_LOCKS))), sys.version, platform.machine()]),
-            "inputs": self._files_hash(inputs),
+            "code": self.files_hash(self.code_files(check)),
+            "tools": _hash([self.files_hash(set(self.matching(TOOL_LOCKS))), sys.version, platform.machine()]),
+            "inputs": self.files_hash(inputs),
             "input_count": str(len(inputs)),
         }
         if check.staged_inputs:

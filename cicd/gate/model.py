@@ -6,7 +6,10 @@ import enum
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from cicd.gate.cache import CacheStore
 
 
 class Status(str, enum.Enum):
@@ -83,6 +86,10 @@ class GateContext:
     out_dir: Path  # build/gate: reports and intermediate outputs (e.g. the cloud assembly)
     changed_files: frozenset[str] | None = None  # None: everything is in scope (--all)
     base_ref: str | None = None  # the --changed-since reference, for checks that diff
+    # The result store, for checks that reuse results below their own level (unit-tests, per test module);
+    # use_stored=False (--no-cache) runs everything and still stores the passes.
+    store: CacheStore | None = None
+    use_stored: bool = True
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)

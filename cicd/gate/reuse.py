@@ -133,4 +133,5 @@ def result_cache(
 ) -> ResultCache:
     """The run's cache from GATE_CACHE_URI / GATE_CACHE_READONLY; use_stored=False (--no-cache) runs every
     check but still stores the passes."""
-    return ResultCache(store_from_env(ctx.root, env), KeyMaker(ctx, env), checks, lookup=use_stored)
+    store = ctx.store if ctx.store is not None else store_from_env(ctx.root, env)
+    return ResultCache(store, KeyMaker.of(ctx, env), checks, lookup=use_stored)

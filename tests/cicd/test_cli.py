@@ -174,3 +174,15 @@ def test_missing_aws_credentials_name_the_profile_option_and_the_variables(tmp_p
     assert "pass --profile NAME, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in proc.stderr
     assert "refused" not in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == "" or not proc.stdout.strip().startswith("{")
+
+
+def test_validate_json_keeps_progress_on_stderr_and_the_report_on_stdout(capsys):
+    assert cli.main(["validate", "--only", "config", "--no-cache", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["checks"][0]["name"] == "config"
+    assert "PASS  config" in captured.err
+
+
+def test_validate_has_keep_going_and_plan():
+    args = cli.build_parser().parse_args(["validate", "--keep-going", "--plan"])
+    assert args.keep_going and args.plan

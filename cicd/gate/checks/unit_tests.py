@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+from cicd.gate.keys import KeyMaker
 from cicd.gate.model import Check, Finding, GateContext, ToolError
+from cicd.gate.pytest_outcomes import OUTCOMES_ENV
 from cicd.gate.registry import register
 from cicd.gate.selection import TestSelection, select_tests
+from cicd.gate.testreuse import Partition, TestModuleCache, TestModuleKeys, read_outcomes, test_modules
 from cicd.gate.tools import run_tool
 
 NO_TESTS_COLLECTED = 5
+MARKERS = "not slow and not external"
+GATE_ROOT = Path(__file__).resolve().parents[3]
 LOCATION = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<line>\d+):", re.MULTILINE)
 
 
@@ -41,38 +48,61 @@ class UnitTests(Check):
 
     def run(self, ctx: GateContext) -> list[Finding]:
         junit = ctx.report_path("unit-tests.xml")
+        junit.unlink(missing_ok=True)
         selection = affected_tests(ctx, self.paths)
-        targets = selection.tests
-        if selection.whole_suite:
-            self.summary_note = "all tests" + (f" ({selection.describe()})" if selection.reasons else "")
-        elif not targets:
+        keys = KeyMaker.of(ctx)
+        candidates = test_modules(keys.files) if selection.whole_suite else selection.tests
+        scope = "all tests" if selection.whole_suite else f"{len(candidates)} test module(s) reach the change"
+        if selection.reasons:
+            scope += f" ({selection.describe()})"
+        if not candidates and selection.whole_suite:
+            raise ToolError("pytest collected no tests: a gate that runs no test is not a pass")
+        if not candidates:
             self.summary_note = f"no test module imports or reads the change ({selection.describe()})"
             return []
-        else:
-            self.summary_note = f"{len(targets)} test module(s) reach the change ({selection.describe()})"
+        cache = None
+        if ctx.store is not None:
+            cache = TestModuleCache(ctx.store, TestModuleKeys(keys, MARKERS), lookup=ctx.use_stored)
+        partition = cache.partition(candidates) if cache else Partition(run=list(candidates))
+        reused = f"{len(partition.reused)} reused their stored pass, " if partition.reused else ""
+        if not partition.run:
+            self.summary_note = f"{scope}: all {len(candidates)} module(s) reused their stored pass"
+            return []
+        outcomes = ctx.report_path("unit-tests-outcomes.json")
+        outcomes.unlink(missing_ok=True)
         proc = run_tool(
             [
                 sys.executable,
                 "-m",
                 "pytest",
                 "-m",
-                "not slow and not external",
+                MARKERS,
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "-p",
+                "cicd.gate.pytest_outcomes",
+                # One module that fails to import must not hide the results (and the reusable passes) of the rest.
+                "--continue-on-collection-errors",
                 f"--junitxml={junit}",
-                *targets,
+                *partition.run,
             ],
             cwd=ctx.root,
-            env={"SPARK_LOCAL_IP": "127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1"},
+            env={
+                "SPARK_LOCAL_IP": "127.0.0.1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                OUTCOMES_ENV: str(outcomes),
+                # The outcomes plugin is the gate's own module: importable even when the tests are another tree's.
+                "PYTHONPATH": os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(GATE_ROOT)))),
+            },
             ok_codes=(0, 1, NO_TESTS_COLLECTED),
             timeout_s=900,
         )
-        if proc.returncode == NO_TESTS_COLLECTED and targets:
-            self.summary_note = f"the {len(targets)} test module(s) that reach the change are all slow or external"
-            return []
+        stored = cache.record(partition, read_outcomes(outcomes)) if cache else 0
+        self.summary_note = f"{scope}: {reused}{len(partition.run)} ran, {stored} pass(es) stored"
         if proc.returncode == NO_TESTS_COLLECTED:
-            raise ToolError("pytest collected no tests: a gate that runs no test is not a pass")
+            self.summary_note = f"{scope}: the {len(partition.run)} module(s) to run hold only slow or external tests"
+            return []
         if not junit.exists():
             raise ToolError(f"pytest wrote no report:\n{proc.stdout[-1500:]}")
         findings = []

@@ -141,3 +141,46 @@ def test_iac_checks_name_the_template_and_rule_of_a_broken_template(tmp_path, ch
         assert any(r.startswith("cfn-lint:E") for r in rules) and all(f.line for f in findings)
     else:
         assert "checkov:CKV_AWS_19" in rules or "checkov:CKV_AWS_18" in rules, rules
+
+
+def _suite(root: Path) -> None:
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    (root / "tests").mkdir(exist_ok=True)
+    (root / "lib.py").write_text("def double(x):\n    return 2 * x\n")
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "limits.json").write_text('{"max": 3}\n')
+    (root / "tests" / "test_lib.py").write_text(
+        "from lib import double\n\ndef test_double():\n    assert double(2) == 4\n"
+    )
+    (root / "tests" / "test_data.py").write_text(
+        "import json, pathlib\nLIMITS = 'data/limits.json'\n\n"
+        "def test_limit():\n    assert json.loads(pathlib.Path(LIMITS).read_text())['max'] == 3\n"
+    )
+    (root / "tests" / "test_other.py").write_text("def test_other():\n    assert True\n")
+
+
+def test_unit_tests_reuse_each_modules_pass_until_its_imports_or_data_change(tmp_path):
+    """Per-test-module reuse: only modules whose import closure or named data files changed run again."""
+    from cicd.gate.cache import LocalStore
+
+    _suite(tmp_path)
+    store = LocalStore(tmp_path / "cache")
+
+    def run(**kwargs):
+        check = UnitTests()
+        ctx = GateContext(root=tmp_path, out_dir=tmp_path / "build" / "gate", store=store, **kwargs)
+        return check.run(ctx), check.summary_note
+
+    assert run() == ([], "all tests: 3 ran, 3 pass(es) stored")
+    assert run() == ([], "all tests: all 3 module(s) reused their stored pass")
+    (tmp_path / "lib.py").write_text("def double(x):\n    return x + x\n")
+    assert run() == ([], "all tests: 2 reused their stored pass, 1 ran, 1 pass(es) stored")  # test_lib only
+    assert run() == ([], "all tests: all 3 module(s) reused their stored pass")
+    (tmp_path / "data" / "limits.json").write_text('{"max": 4}\n')
+    findings, note = run()
+    assert [f.file for f in findings] == ["tests/test_data.py"]
+    assert note == "all tests: 2 reused their stored pass, 1 ran, 0 pass(es) stored"
+    findings, note = run()  # a failure is never stored: it runs (and fails) again
+    assert [f.file for f in findings] == ["tests/test_data.py"] and "1 ran" in note
+    findings, note = run(use_stored=False)  # --no-cache runs everything
+    assert note == "all tests: 3 ran, 2 pass(es) stored"

@@ -67,6 +67,7 @@ def describe_scope(only: Sequence[str], changed_since: str | None, changed: Coll
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from cicd.gate import report
+    from cicd.gate.batch import write_batch_spec
     from cicd.gate.cache import CacheError, store_from_env
     from cicd.gate.model import GateContext, Status
     from cicd.gate.plan import make_plan, render_plan
@@ -84,6 +85,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             rows = [(c.name, c.description, ", ".join(c.needs)) for c in checks]
             print_table(("check", "what it runs", "needs"), rows)
         return ExitCode.OK
+    if args.batch_spec:
+        path = write_batch_spec(checks, Path(args.batch_spec), test_shards=args.test_shards)
+        print(f"wrote {path}: a CodeBuild batch build graph of the gate's {len(checks)} checks")
+        return ExitCode.OK
     only = [name for names in args.only or () for name in names]
     try:
         changed = None if args.all or not args.changed_since else changed_files(root, args.changed_since)
@@ -94,6 +99,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             base_ref=args.changed_since,
             store=store_from_env(root, os.environ),
             use_stored=not args.no_cache,
+            test_shard=args.test_shard,
         )
         selected = select_checks(checks, ctx, only=only)
         cache = result_cache(ctx, selected, os.environ, use_stored=not args.no_cache)
@@ -213,6 +219,8 @@ def version_text() -> str:
 
 
 def _add_validate(commands: Any) -> None:
+    from cicd.gate.batch import parse_shard  # standard library and the gate's model only: cheap for --help
+
     validate = commands.add_parser("validate", help="run the validation gate (every check, or what changed)")
     scope = validate.add_mutually_exclusive_group()
     scope.add_argument("--all", action="store_true", help="run every check (the default)")
@@ -238,6 +246,18 @@ def _add_validate(commands: Any) -> None:
         action="store_true",
         help="run every selected check even when a check it depends on failed (default: skip its dependents)",
     )
+    validate.add_argument(
+        "--test-shard",
+        type=parse_shard,
+        metavar="I/N",
+        help="run only shard I of N of the unit tests (a task of the CodeBuild batch build)",
+    )
+    validate.add_argument(
+        "--batch-spec",
+        metavar="PATH",
+        help="write the CodeBuild batch build spec (build-graph) that fans these checks out, and exit",
+    )
+    validate.add_argument("--test-shards", type=int, default=2, help="unit-test shards in --batch-spec (default: 2)")
     validate.add_argument(
         "--plan",
         action="store_true",

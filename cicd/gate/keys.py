@@ -140,6 +140,8 @@ class KeyMaker:
             parts["date"] = date.today().isoformat()
         if check.narrows and self.ctx.changed_files is not None:
             parts["scope"] = _hash(sorted(self.ctx.changed_files))
+        if check.narrows and self.ctx.test_shard is not None:
+            parts["shard"] = "{}/{}".format(*self.ctx.test_shard)  # a shard's pass never stands for the suite
         return parts
 
     def pre_key(self, check: Check, need_keys: dict[str, str]) -> str:

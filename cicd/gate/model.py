@@ -90,6 +90,8 @@ class GateContext:
     # use_stored=False (--no-cache) runs everything and still stores the passes.
     store: CacheStore | None = None
     use_stored: bool = True
+    # (i, n): run shard i of n of the unit tests (a CodeBuild batch task, cicd/gate/batch.py).
+    test_shard: tuple[int, int] | None = None
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)

@@ -9,6 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from cicd.gate.batch import shard
 from cicd.gate.keys import KeyMaker
 from cicd.gate.model import Check, Finding, GateContext, ToolError
 from cicd.gate.pytest_outcomes import OUTCOMES_ENV
@@ -53,6 +54,9 @@ class UnitTests(Check):
         keys = KeyMaker.of(ctx)
         candidates = test_modules(keys.files) if selection.whole_suite else selection.tests
         scope = "all tests" if selection.whole_suite else f"{len(candidates)} test module(s) reach the change"
+        if ctx.test_shard is not None:
+            candidates = shard(candidates, *ctx.test_shard)
+            scope += " [shard {}/{}: {} module(s)]".format(*ctx.test_shard, len(candidates))
         if selection.reasons:
             scope += f" ({selection.describe()})"
         if not candidates and selection.whole_suite:

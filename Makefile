@@ -164,7 +164,7 @@ fmt: $(VENV_STAMP) ## Format and auto-fix Python
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 .PHONY: bench-gate
-bench-gate: venv ## Gate seconds on a scratch clone: cold, warm --no-cache, cached, and changed-only for 4 one-file changes
+bench-gate: venv ## Gate seconds on scratch clones (as is, and grown to 180 pipelines) and the table of targets
 	$(PY) -m cicd gate-bench
 
 .PHONY: bench-data-diff

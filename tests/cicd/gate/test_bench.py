@@ -50,3 +50,34 @@ def test_a_change_is_reverted_even_when_the_gate_run_breaks(tmp_path, monkeypatc
     with pytest.raises(SystemExit):
         bench.measure(tmp_path, {}, (change,))
     assert (tmp_path / change.path).read_text() == "original\n"
+
+
+def test_the_typo_step_misspells_schedule_expects_the_failure_and_restores_the_spec(tmp_path, monkeypatch):
+    spec = tmp_path / bench.TYPO.path
+    spec.parent.mkdir(parents=True)
+    spec.write_text("id: crm_accounts\nschedule: '@daily'\n")
+    seen = []
+
+    def fake_gate(clone, env, label, *args, expect_failure=False):
+        seen.append((label, spec.read_text(), expect_failure))
+        return bench.Step(label, 40.0, False, {"dag-integrity": "6.0"}, first_failure_s=9.5)
+
+    monkeypatch.setattr(bench, "_gate", fake_gate)
+    [step] = bench.measure_changes(tmp_path, {}, ())
+    assert seen == [(step.label, "id: crm_accounts\nschedul: '@daily'\n", True)]
+    assert spec.read_text() == "id: crm_accounts\nschedule: '@daily'\n"
+
+
+def test_the_targets_table_compares_each_measure_with_the_issues_target():
+    steps = [
+        bench.Step("warm --no-cache", 150.0, True, {}),
+        bench.Step("changed-only: DAG spec (dags/pipelines/crm_accounts.yaml)", 25.0, True, {}),
+        bench.Step("changed-only: typo'd spec (dags/pipelines/crm_accounts.yaml)", 40.0, False, {}, 9.5),
+        bench.Step("cold (--all --no-cache) @180", 420.0, True, {}),
+    ]
+    table = bench.targets_table(steps, 180)
+    assert "| Changed-only, DAG spec | < 30 s | 25.0 s | met |" in table
+    assert "| Changed-only, a typo'd spec | < 15 s | 9.5 s (first failure printed) | met |" in table
+    assert "| Warm `--no-cache` | < 120 s | 150.0 s | MISSED |" in table
+    assert "| 180-pipeline full gate | < 300 s | 420.0 s | MISSED |" in table
+    assert "| Changed-only, stack | < 30 s | not measured | |" in table

@@ -205,8 +205,9 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def timing(facts: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
-    seconds = [entry["seconds"] for entry in facts["files"]]
-    slowest = max(facts["files"], key=lambda entry: entry["seconds"], default=None)
+    # Per-file parse times as on a machine of its own (wall time less CPU waits), which the budget applies to.
+    seconds = [entry.get("busy_seconds", entry["seconds"]) for entry in facts["files"]]
+    slowest = max(facts["files"], key=lambda entry: entry.get("busy_seconds", entry["seconds"]), default=None)
     return {
         "files": len(facts["files"]),
         "dags": len(facts["dags"]),

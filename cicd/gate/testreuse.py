@@ -71,6 +71,7 @@ class ModuleOutcome:
     failed: bool
     tests: int = 0
     seconds: float = 0.0
+    complete: bool = True  # ran to its end (a killed run leaves the module it was in incomplete)
 
 
 @dataclass
@@ -116,8 +117,8 @@ class TestModuleCache:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for module in partition.run:
             outcome = outcomes.get(module)
-            if outcome is None or outcome.failed:
-                continue  # failures are never stored; a module pytest never reported proves nothing
+            if outcome is None or outcome.failed or not outcome.complete:
+                continue  # failures are never stored; a module pytest never finished proves nothing
             entry = {
                 "module": module,
                 "status": "passed",
@@ -140,7 +141,9 @@ def read_outcomes(path: Path) -> dict[str, ModuleOutcome]:
     except (OSError, json.JSONDecodeError):
         return {}
     return {
-        module: ModuleOutcome(bool(entry["failed"]), int(entry["tests"]), float(entry["seconds"]))
+        module: ModuleOutcome(
+            bool(entry["failed"]), int(entry["tests"]), float(entry["seconds"]), bool(entry.get("complete", False))
+        )
         for module, entry in data.get("modules", {}).items()
     }
 

@@ -31,7 +31,7 @@ def affected_tests(ctx: GateContext, patterns: tuple[str, ...] = ("*",)) -> Test
     """
     if ctx.changed_files is None:
         return TestSelection(whole_suite=True)
-    return select_tests(ctx.root, ctx.changed(patterns))
+    return select_tests(ctx.root, ctx.changed(patterns), KeyMaker.of(ctx).graph)
 
 
 @register
@@ -74,34 +74,35 @@ class UnitTests(Check):
             return []
         outcomes = ctx.report_path("unit-tests-outcomes.json")
         outcomes.unlink(missing_ok=True)
-        proc = run_tool(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-m",
-                MARKERS,
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-p",
-                "cicd.gate.pytest_outcomes",
-                # One module that fails to import must not hide the results (and the reusable passes) of the rest.
-                "--continue-on-collection-errors",
-                f"--junitxml={junit}",
-                *partition.run,
-            ],
-            cwd=ctx.root,
-            env={
-                "SPARK_LOCAL_IP": "127.0.0.1",
-                "PYTHONDONTWRITEBYTECODE": "1",
-                OUTCOMES_ENV: str(outcomes),
-                # The outcomes plugin is the gate's own module: importable even when the tests are another tree's.
-                "PYTHONPATH": os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(GATE_ROOT)))),
-            },
-            ok_codes=(0, 1, NO_TESTS_COLLECTED),
-            timeout_s=900,
-        )
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            MARKERS,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "cicd.gate.pytest_outcomes",
+            # One module that fails to import must not hide the results (and the reusable passes) of the rest.
+            "--continue-on-collection-errors",
+            f"--junitxml={junit}",
+            *partition.run,
+        ]
+        env = {
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            OUTCOMES_ENV: str(outcomes),
+            # The outcomes plugin is the gate's own module: importable even when the tests are another tree's.
+            "PYTHONPATH": os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(GATE_ROOT)))),
+        }
+        try:
+            proc = run_tool(command, cwd=ctx.root, env=env, ok_codes=(0, 1, NO_TESTS_COLLECTED), timeout_s=900)
+        except ToolError:
+            if cache:  # killed or crashed: the modules it finished still keep their passes for the next run
+                cache.record(partition, read_outcomes(outcomes))
+            raise
         stored = cache.record(partition, read_outcomes(outcomes)) if cache else 0
         self.summary_note = f"{scope}: {reused}{len(partition.run)} ran, {stored} pass(es) stored"
         if proc.returncode == NO_TESTS_COLLECTED:

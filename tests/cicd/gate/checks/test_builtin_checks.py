@@ -184,3 +184,23 @@ def test_unit_tests_reuse_each_modules_pass_until_its_imports_or_data_change(tmp
     assert [f.file for f in findings] == ["tests/test_data.py"] and "1 ran" in note
     findings, note = run(use_stored=False)  # --no-cache runs everything
     assert note == "all tests: 3 ran, 2 pass(es) stored"
+
+
+def test_a_killed_unit_test_run_keeps_the_passes_of_the_modules_it_finished(tmp_path, monkeypatch):
+    """At the check's timeout pytest is killed: the next run starts where it stopped, not from zero."""
+    from cicd.gate.cache import LocalStore
+    from cicd.gate.checks import unit_tests
+
+    _suite(tmp_path)
+    (tmp_path / "tests" / "test_zz_slow.py").write_text("import time\n\ndef test_hangs():\n    time.sleep(60)\n")
+    store = LocalStore(tmp_path / "cache")
+    real = unit_tests.run_tool
+    monkeypatch.setattr(unit_tests, "run_tool", lambda *a, **k: real(*a, **{**k, "timeout_s": 25}))
+    ctx = GateContext(root=tmp_path, out_dir=tmp_path / "build" / "gate", store=store)
+    with pytest.raises(ToolError, match="did not finish"):
+        UnitTests().run(ctx)
+    monkeypatch.setattr(unit_tests, "run_tool", real)
+    (tmp_path / "tests" / "test_zz_slow.py").write_text("def test_quick():\n    assert True\n")
+    check = UnitTests()
+    assert check.run(ctx) == []
+    assert check.summary_note == "all tests: 3 reused their stored pass, 1 ran, 1 pass(es) stored"

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 # Where Python finds our modules: the repository root, and the DAG folder that MWAA (and the DAG tests)
@@ -103,14 +104,18 @@ class SourceFile:
 class ImportGraph:
     """Python files of the repository and their first-party dependencies (repository paths)."""
 
-    def __init__(self, root: Path, files: Iterable[str]) -> None:
+    def __init__(self, root: Path, files: Iterable[str], *, scan_cache: Path | None = None) -> None:
         self.root = root
         self.files = sorted(files)
         self.sources: dict[str, SourceFile] = {}
         present = set(self.files)
+        cache = ScanCache(scan_cache) if scan_cache is not None else None
         for path in self.files:
             if path.endswith(".py"):
-                self.sources[path] = _parse(root, path, present)
+                scan = cache.scan(root, path) if cache else None
+                self.sources[path] = _parse(root, path, present, scan)
+        if cache is not None:
+            cache.save(set(self.sources))
         self._add_conftests()
         self._named: tuple[dict[str, set[str]], dict[tuple[str, str], set[str]]] | None = None
         self._importers: dict[str, set[str]] = defaultdict(set)
@@ -301,13 +306,33 @@ def _package_modules(init: str, present: set[str]) -> list[str]:
     return [p for p in present if p.endswith(".py") and str(PurePosixPath(p).parent) == folder]
 
 
-def _parse(root: Path, path: str, present: set[str]) -> SourceFile:
-    source = SourceFile(path)
+@dataclass
+class Scan:
+    """What the source of one file says, before its names are resolved against the repository's files."""
+
+    names: list[str] = field(default_factory=list)
+    strings: list[str] = field(default_factory=list)
+    discovers: bool = False  # pkgutil.iter_modules: loads the modules of packages it imports
+    globs_siblings: bool = False  # Path(__file__).parent.glob("*.py"): loads the modules beside it
+    parsed: bool = True
+
+
+def _parse(root: Path, path: str, present: set[str], scan: Scan | None = None) -> SourceFile:
+    if scan is None:
+        try:
+            scan = _scan((root / path).read_bytes(), path)
+        except OSError:
+            scan = Scan(parsed=False)
+    return _link(path, scan, present)
+
+
+def _scan(data: bytes, path: str) -> Scan:
+    scan = Scan()
     try:
-        tree = ast.parse((root / path).read_bytes(), filename=path)
-    except (SyntaxError, ValueError, OSError):
-        source.parsed = False
-        return source
+        tree = ast.parse(data, filename=path)
+    except (SyntaxError, ValueError):
+        scan.parsed = False
+        return scan
     package = list(PurePosixPath(path).parent.parts)
     if PurePosixPath(path).parent == PurePosixPath("."):
         package = []
@@ -315,10 +340,8 @@ def _parse(root: Path, path: str, present: set[str]) -> SourceFile:
         if base and package[:1] == [base]:
             package = package[1:]
     names: list[str] = []
-    discovers = False
-    globs_siblings = False  # Path(__file__).parent.glob("*.py"): loads the modules beside it
     joined, consumed = _joined_paths(tree)
-    source.strings.update(joined)
+    strings = set(joined)
     for node in ast.walk(tree):
         if id(node) in consumed:
             continue  # a part of a path built from several strings: the joined path stands for it
@@ -333,25 +356,74 @@ def _parse(root: Path, path: str, present: set[str]) -> SourceFile:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
             text = node.value.strip().strip("/").removeprefix("./")
             if text and " " not in text and "\n" not in text:
-                source.strings.add(text)
+                strings.add(text)
                 if "." in text:  # a dotted module name (import_module, mock.patch); a bare word is data
                     names.append(text)
         elif isinstance(node, ast.Attribute) and node.attr == "iter_modules":
-            discovers = True
+            scan.discovers = True
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in GLOBS:
             pattern = node.args[0] if node.args else None
             if isinstance(pattern, ast.Constant) and str(pattern.value).endswith(".py"):
-                globs_siblings = True
-    source.names = set(names)
-    for name in names:
+                scan.globs_siblings = True
+    scan.names = list(dict.fromkeys(names))
+    scan.strings = sorted(strings)
+    return scan
+
+
+def _link(path: str, scan: Scan, present: set[str]) -> SourceFile:
+    """The file's first-party imports: its scanned names resolved against the files that exist now."""
+    source = SourceFile(path, strings=set(scan.strings), names=set(scan.names), parsed=scan.parsed)
+    if not scan.parsed:
+        return source
+    for name in scan.names:
         if name.replace(".", "").replace("_", "").isalnum():
             hits = _resolve(name, present)
             source.imports.update(hits)
             # Discovery loads the modules of a package the file names itself (`import cicd.gate.checks`), not of
             # every package above a module it imports (cicd/gate/ for cicd.gate.model).
-            if discovers and hits and hits[0].endswith("__init__.py"):
+            if scan.discovers and hits and hits[0].endswith("__init__.py"):
                 source.imports.update(_package_modules(hits[0], present))
-    if globs_siblings:
+    if scan.globs_siblings:
         source.imports.update(_package_modules(path, present))
     source.imports.discard(path)
     return source
+
+
+class ScanCache:
+    """Scans of unchanged files from the last run (build/gate/import-scan.json): parsing ~400 files with `ast`
+    is most of a changed-only run's set-up. Keyed by each file's content hash and this module's own code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.version = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+        self.entries: dict[str, dict[str, object]] = {}
+        self.changed = False
+        try:
+            data = json.loads(path.read_text())
+            if data.get("version") == self.version:
+                self.entries = data["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+
+    def scan(self, root: Path, path: str) -> Scan:
+        try:
+            data = (root / path).read_bytes()
+        except OSError:
+            return Scan(parsed=False)
+        digest = hashlib.sha256(data).hexdigest()
+        entry = self.entries.get(path)
+        if entry is not None and entry.get("digest") == digest:
+            return Scan(**{k: v for k, v in entry.items() if k != "digest"})  # type: ignore[arg-type]
+        scan = _scan(data, path)
+        self.entries[path] = {"digest": digest, **asdict(scan)}
+        self.changed = True
+        return scan
+
+    def save(self, keep: set[str]) -> None:
+        if not self.changed:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(f".{os.getpid()}.tmp")
+        entries = {k: v for k, v in self.entries.items() if k in keep}
+        partial.write_text(json.dumps({"version": self.version, "files": entries}))
+        partial.replace(self.path)

@@ -32,6 +32,7 @@ from cicd.gate.model import Check, GateContext
 
 TOOL_LOCKS = ("requirements*.lock", "requirements*.txt", "package-lock.json", "package.json", "pyproject.toml")
 GATE_CODE = ("cicd/gate/*.py",)
+SCAN_CACHE = "build/gate/import-scan.json"  # unchanged files are not parsed again (cicd/gate/imports.py)
 
 
 def _hash(parts: object) -> str:
@@ -71,7 +72,7 @@ class KeyMaker:
     def graph(self) -> ImportGraph:
         with self._lock:
             if self._graph is None:
-                self._graph = ImportGraph(self.root, self.files)
+                self._graph = ImportGraph(self.root, self.files, scan_cache=self.root / SCAN_CACHE)
             return self._graph
 
     def _staged(self, path: Path) -> str:

@@ -216,3 +216,23 @@ def test_named_files_are_readers_of_inverted(tmp_path):
     )
     for path in graph.files:
         assert graph.readers_of(path) == {s for s in graph.sources if path in graph.named_files(s)}
+
+
+def test_unchanged_files_are_not_parsed_again_and_a_changed_one_is(tmp_path, monkeypatch):
+    from cicd.gate import imports
+
+    files = {"pkg/__init__.py": "", "pkg/a.py": "import pkg.b\n", "pkg/b.py": "X = 'data/x.json'\n"}
+    first = write(tmp_path, files)
+    cache = tmp_path / "build" / "scan.json"
+    ImportGraph(tmp_path, first.files, scan_cache=cache)
+    parsed = []
+    real = imports._scan
+    monkeypatch.setattr(imports, "_scan", lambda data, path: parsed.append(path) or real(data, path))
+    again = ImportGraph(tmp_path, first.files, scan_cache=cache)
+    assert parsed == []
+    assert again.dependencies({"pkg/a.py"}) == first.dependencies({"pkg/a.py"})
+    assert again.sources["pkg/b.py"].strings == {"data/x.json"}
+    (tmp_path / "pkg" / "b.py").write_text("import pkg.a\n")
+    changed = ImportGraph(tmp_path, first.files, scan_cache=cache)
+    assert parsed == ["pkg/b.py"]
+    assert "pkg/a.py" in changed.sources["pkg/b.py"].imports

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from cicd import cli
+from cicd.gate import runner
 from cicd.gate.model import Check, GateContext
 from cicd.gate.plan import make_plan, reasons, render_plan, simulate
 
@@ -63,7 +64,7 @@ def test_validate_plan_runs_no_check_and_prints_json(monkeypatch, capsys):
     def forbidden(*args, **kwargs):
         raise AssertionError("--plan must not run checks")
 
-    monkeypatch.setattr(cli, "run_checks", forbidden)
+    monkeypatch.setattr(runner, "run_checks", forbidden)
     assert cli.main(["validate", "--only", "config", "--plan", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert [c["name"] for c in plan["checks"]] == ["config"]

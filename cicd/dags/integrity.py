@@ -1,10 +1,12 @@
 """Run the DAG integrity check: probe a DAG folder in a fresh interpreter, then apply the rules.
 
 The probe parses what MWAA parses: the release's `dags` part (the DAG folder and the run-time packages
-shipped inside it) written to a scratch folder, in an isolated interpreter (`python -I`: no PYTHONPATH, no
-working directory, no script folder on sys.path) whose only first-party code is that folder, which Airflow
-puts on sys.path as MWAA does. A DAG file importing repository code the release leaves out fails here as
-it would on MWAA, not only in production.
+shipped inside it) written to a scratch folder, in an isolated interpreter (`python -I -S`: no PYTHONPATH,
+no working directory, no script folder and no `.pth` file's path, such as the editable install's checkout,
+on sys.path) whose only first-party code is that folder, which Airflow puts on sys.path as MWAA does, and
+whose only packages are MWAA's (cicd/dags/mwaa_environment.py). A DAG file importing repository code the
+release leaves out, or a package MWAA does not install, fails here as it would on MWAA, not only in
+production.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cicd.dags import baseline as baseline_mod
+from cicd.dags.mwaa_environment import build_view, modules_outside, mwaa_distributions, site_packages, top_level_names
 from cicd.dags.policy import DagPolicy, load_policy
 from cicd.dags.rules import FIXES, RULE_PREFIX, Inputs, evaluate
 from cicd.gate.model import Finding, ToolError
@@ -68,9 +71,23 @@ def probe_environment(dags_folder: Path, airflow_home: Path, policy: DagPolicy) 
     return env
 
 
-def probe_command(dags_folder: Path, out: Path) -> list[str]:
-    """The isolated interpreter: sys.path is the standard library and the environment's packages only."""
-    return [sys.executable, "-I", str(PROBE_SCRIPT), "--dags-folder", str(dags_folder), "--out", str(out)]
+def probe_command(dags_folder: Path, out: Path, environment: Path) -> list[str]:
+    """The isolated interpreter: sys.path is the standard library and, added by the probe, MWAA's packages."""
+    script = [str(PROBE_SCRIPT), "--dags-folder", str(dags_folder), "--out", str(out)]
+    return [sys.executable, "-I", "-S", *script, "--environment", str(environment)]
+
+
+def write_mwaa_environment(root: Path, staged: Path, scratch: Path) -> tuple[Path, list[str]]:
+    """What the probe's interpreter may import besides the DAG folder: a view of MWAA's packages only.
+
+    Returns the environment file the probe reads and the modules the gate has but MWAA lacks
+    (cicd/dags/mwaa_environment.py).
+    """
+    view = scratch / "mwaa-site-packages"
+    left_out = build_view(site_packages(), mwaa_distributions(root), view)
+    environment = scratch / "mwaa-environment.json"
+    environment.write_text(json.dumps({"site_packages": [str(view)]}))
+    return environment, modules_outside(top_level_names(staged), left_out)
 
 
 def stage_dag_folder(root: Path, dags_folder: Path, into: Path) -> dict[str, str]:
@@ -117,11 +134,12 @@ def probe_folder(
         home.mkdir()
         origins = stage_dag_folder(root.resolve(), folder, staged)
         out = home / "facts.json"
+        environment, not_on_mwaa = write_mwaa_environment(root.resolve(), staged, Path(scratch).resolve())
         env = probe_environment(staged, home, policy)
         started = time.perf_counter()
         try:
             proc = subprocess.run(
-                probe_command(staged, out),
+                probe_command(staged, out, environment),
                 cwd=scratch,
                 env=env,
                 capture_output=True,
@@ -135,7 +153,9 @@ def probe_folder(
         if proc.returncode != 0 or not out.exists():
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
             raise ToolError(f"the DAG integrity probe exited {proc.returncode}:\n{tail}")
-        return _to_origins(json.loads(out.read_text()), staged, folder, origins), wall
+        facts = _to_origins(json.loads(out.read_text()), staged, folder, origins)
+        facts["not_on_mwaa"] = not_on_mwaa
+        return facts, wall
 
 
 def dbt_selectors(root: Path) -> frozenset[str] | None:

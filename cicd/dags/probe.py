@@ -1,8 +1,10 @@
 """Parse a DAG folder with the real Airflow and write what the integrity rules need, as JSON.
 
-Run by cicd.dags.integrity in a fresh interpreter (`python -m cicd.dags.probe`): the guards below
-patch sockets, Variables, connections and the `[platform]` configuration for the whole process,
-and per-file timings stay clean. It reports facts only; cicd.dags.rules turns them into findings.
+Run by cicd.dags.integrity as a script in a fresh interpreter without `site` (`python -I -S probe.py`):
+the guards below patch sockets, Variables, connections and the `[platform]` configuration for the whole
+process, and per-file timings stay clean. The interpreter sees what MWAA's does: the DAG folder and
+MWAA's packages (cicd/dags/mwaa_environment.py). It reports facts only; cicd.dags.rules turns them
+into findings.
 
 Files are parsed the way MWAA's scheduler parses them: the long-lived process pre-imports the
 `airflow.*` modules a file names (`parsing_pre_import_modules`, untimed), then forks, and the fork
@@ -74,6 +76,11 @@ ERROR_KINDS = {
     PlatformConfigAccessError.__name__: "platform-config-at-parse",
 }
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(?P<type>[A-Za-z_]\w*)(?::\s?(?P<message>.*))?$")
+
+
+def enter_mwaa_environment(environment: dict[str, Any]) -> None:
+    """sys.path as on MWAA: no `.pth` file ran (-S); the only package folder is the view of MWAA's packages."""
+    sys.path.extend(path for path in environment["site_packages"] if path not in sys.path)
 
 
 class ParseGuard:
@@ -530,11 +537,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--dags-folder", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument(
+        "--environment",
+        required=True,
+        type=Path,
+        help="JSON: site_packages, the package folders to put on sys.path (cicd/dags/mwaa_environment.py)",
+    )
     args = parser.parse_args(argv)
     folder = args.dags_folder.resolve()
     if os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") != str(folder):
         print("the probe needs AIRFLOW__CORE__DAGS_FOLDER set to --dags-folder (cicd.dags.integrity does this)")
         return 2
+    environment = json.loads(args.environment.read_text())
+    enter_mwaa_environment(environment)
     facts = probe(folder, import_timeout_s=float(os.environ.get("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "30")))
     args.out.write_text(json.dumps(facts, indent=1, sort_keys=True))
     return 0

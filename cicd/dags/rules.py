@@ -26,6 +26,9 @@ FIXES: dict[str, str] = {
     "module-not-shipped": "MWAA gets only the release's DAG folder and its requirements: ship the package with the "
     "DAGs (RUNTIME_PACKAGES in cicd/release/parts/dags.py), move what the DAG needs into dags/platform_dags/, "
     "or import it inside the task that uses it",
+    "module-not-on-mwaa": "MWAA's workers install only pipeline_assets/mwaa/requirements.txt and its lock: add the "
+    "package there and to wheelhouse.in, run `make mwaa-lock` (docs/packages.md), or import it inside the task "
+    "that needs it, where the task's own environment has it",
     "dag-cycle": "remove the dependency that closes the loop: a DAG's tasks must form no cycle",
     "duplicate-dag-id": "give every DAG its own dag_id; a copied DAG needs a new one",
     "parse-timeout": "remove the slow work from the module top level (it runs on every scheduler parse)",
@@ -158,17 +161,22 @@ def _file_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
         report.add(attempt["kind"], f"{attempt['detail']} at parse time", attempt["file"], attempt["line"])
     spec_files_with_problems = {Path(s["path"]).stem for s in facts["specs"] if s["problems"]}
     budget = inputs.policy.parse_budget_seconds
-    unshipped = _unshipped_imports(facts, inputs.root)
-    for (module, origin, line), broken in sorted(unshipped.items(), key=lambda item: (item[0][1], item[0][2] or 0)):
+    missing = _missing_imports(facts, inputs.root)
+    for (rule, module, origin, line), broken in sorted(missing.items(), key=lambda item: (item[0][2], item[0][3] or 0)):
         names = ", ".join(sorted(report.rel(path) or path for path in broken))
+        where = (
+            "is in the repository but not in the release's DAG folder"
+            if rule == "module-not-shipped"
+            else "is installed for the gate but not on MWAA's workers (not in pipeline_assets/mwaa/wheelhouse.lock)"
+        )
         report.add(
-            "module-not-shipped",
-            f"imports {module}, which is in the repository but not in the release's DAG folder, so it does not "
-            f"exist on MWAA (ModuleNotFoundError); {len(broken)} DAG file(s) fail through it: {names}",
+            rule,
+            f"imports {module}, which {where}, so it does not exist on MWAA (ModuleNotFoundError); "
+            f"{len(broken)} DAG file(s) fail through it: {names}",
             origin,
             line,
         )
-    failing_through = {path for broken in unshipped.values() for path in broken}
+    failing_through = {path for broken in missing.values() for path in broken}
     for entry in facts["files"]:
         error = entry["error"]
         if error is not None:
@@ -207,16 +215,28 @@ def _in_repository(module: str, root: Path) -> bool:
     return base.with_suffix(".py").is_file() or base.is_dir()
 
 
-def _unshipped_imports(facts: dict[str, Any], root: Path) -> dict[tuple[str, str, int | None], list[str]]:
-    """(missing module, file and line importing it) -> the DAG files that fail because the release lacks it."""
-    found: dict[tuple[str, str, int | None], list[str]] = defaultdict(list)
+def _missing_imports(facts: dict[str, Any], root: Path) -> dict[tuple[str, str, str, int | None], list[str]]:
+    """(rule, missing module, file and line importing it) -> the DAG files that fail because MWAA lacks it.
+
+    module-not-shipped: repository code the release leaves out; module-not-on-mwaa: a package installed for
+    the gate that MWAA's workers do not have (the probe refused it, cicd/dags/mwaa_environment.py).
+    """
+    refused = set(facts.get("not_on_mwaa", ()))
+    found: dict[tuple[str, str, str, int | None], list[str]] = defaultdict(list)
     for entry in facts["files"]:
         error = entry["error"] or {}
         module = error.get("missing_module")
-        if module and _in_repository(module, root):
-            origin = error.get("origin_file") or entry["path"]
-            line = error.get("origin_line") if error.get("origin_file") else error.get("line")
-            found[(module, origin, line)].append(entry["path"])
+        if not module:
+            continue
+        if _in_repository(module, root):
+            rule = "module-not-shipped"
+        elif module.partition(".")[0] in refused:
+            rule = "module-not-on-mwaa"
+        else:
+            continue  # installed nowhere: an import error of the file itself
+        origin = error.get("origin_file") or entry["path"]
+        line = error.get("origin_line") if error.get("origin_file") else error.get("line")
+        found[(rule, module, origin, line)].append(entry["path"])
     return found
 
 
@@ -279,8 +299,11 @@ def _spec_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
     for spec in facts["specs"]:
         for problem in spec["problems"]:
             loader = _LOADER_MISSING.match(problem["message"])
-            if loader and _in_repository(loader.group("module"), inputs.root):
-                continue  # not the spec's fault: reported once as module-not-shipped, where the import is
+            if loader and (
+                _in_repository(loader.group("module"), inputs.root)
+                or loader.group("module").partition(".")[0] in facts.get("not_on_mwaa", ())
+            ):
+                continue  # not the spec's fault: reported once as module-not-shipped/-on-mwaa, where the import is
             # dag:spec-<rule>, e.g. dag:spec-unknown-field; the message names the field, the fix says what to do.
             field = problem.get("field") or ""
             message = f"{field}: {problem['message']}" if field else problem["message"]

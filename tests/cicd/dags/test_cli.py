@@ -10,7 +10,9 @@ import pytest
 from cicd import cli as main_cli
 from cicd.dags import cli
 from cicd.dags.baseline import BASELINE_PATH
+from cicd.dags.mwaa_environment import MWAA_LOCK
 from cicd.options import ExitCode
+from cicd.release.parts.dags import RUNTIME_PACKAGES
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -41,15 +43,23 @@ def test_bench_defaults_to_180_pipelines():
 
 
 def scratch_repository(tmp_path: Path) -> Path:
-    """What `dags new` and `dags check` read: the DAG folder, the baseline, the Spark jobs, the dbt selectors."""
+    """What `dags new` and `dags check` read: the DAG folder and the packages the release ships in it, the
+    baseline, the Spark jobs, the dbt selectors, and the lock of MWAA's packages (what a DAG file may import).
+
+    The shipped packages used to come from this checkout, which the editable install's `.pth` file put on
+    the probe's sys.path; the probe sees only the scratch repository's release now, as MWAA would."""
     shutil.copytree(ROOT / "dags", tmp_path / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    for source, _ in RUNTIME_PACKAGES:
+        shutil.copytree(ROOT / source, tmp_path / source, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "cicd" / "dags").mkdir(parents=True)
     for name in ("baseline.json", "acknowledged_removals.yaml"):
         shutil.copy(ROOT / "cicd" / "dags" / name, tmp_path / "cicd" / "dags" / name)
-    (tmp_path / "pipeline_assets" / "spark").mkdir(parents=True)
+    (tmp_path / "pipeline_assets" / "spark").mkdir()
     shutil.copy(ROOT / "pipeline_assets/spark/jobs.py", tmp_path / "pipeline_assets/spark/jobs.py")
     (tmp_path / "dbt_project").mkdir()
     shutil.copy(ROOT / "dbt_project/selectors.yml", tmp_path / "dbt_project/selectors.yml")
+    (tmp_path / "pipeline_assets" / "mwaa").mkdir()
+    shutil.copy(ROOT / MWAA_LOCK, tmp_path / MWAA_LOCK)
     return tmp_path
 
 

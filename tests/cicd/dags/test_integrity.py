@@ -1,4 +1,4 @@
-"""Reading the dbt selectors the DAG specs may name (the probe itself is tested on fixtures, slow)."""
+"""The DAG check parses what MWAA parses (the release's DAG folder, MWAA's packages), and reads the dbt selectors."""
 
 import json
 import shutil
@@ -43,12 +43,7 @@ def _repository_copy(tmp_path: Path) -> Path:
 
 def _import_unshipped_module(root: Path) -> int:
     """Adds `import pipeline_assets.schemas` (in the repository, not in the release) to the spec loader."""
-    spec = root / "dags" / "platform_dags" / "spec.py"
-    lines = spec.read_text().splitlines(keepends=True)
-    at = next(i for i, line in enumerate(lines) if line.startswith("from pipeline_assets import yaml_source"))
-    lines.insert(at + 1, "import pipeline_assets.schemas  # noqa: F401\n")
-    spec.write_text("".join(lines))
-    return at + 2
+    return _import_in_the_spec_loader(root, "import pipeline_assets.schemas")
 
 
 @pytest.mark.slow
@@ -81,15 +76,52 @@ def test_dags_check_command_fails_on_the_unshipped_import_and_names_file_line_an
     assert "dags check FAILED: 1 error(s)" in proc.stdout
 
 
-@pytest.mark.slow
-def test_the_probe_sees_no_repository_code_only_the_staged_dag_folder(tmp_path):
-    """What a DAG file sees on sys.path while it is parsed: the environment's packages and the DAG folder."""
-    folder, seen = tmp_path / "dags", tmp_path / "sys_path.json"
+def test_the_probe_sees_no_repository_code_and_only_mwaas_packages(tmp_path):
+    """What a DAG file sees while it is parsed: the DAG folder and MWAA's packages, nothing of the checkout.
+
+    Not marked slow (one real probe, ~10 s): `make venv` installing the project editable put the checkout on
+    every interpreter's sys.path through a `.pth` file, and only this test noticed.
+    """
+    folder, seen = tmp_path / "dags", tmp_path / "seen.json"
     folder.mkdir()
     (folder / "where.py").write_text(
-        f"# airflow dag\nimport json, sys\nopen({str(seen)!r}, 'w').write(json.dumps(sys.path))\n"
+        "# airflow dag\nimport importlib.metadata as md, importlib.util as iu, json, sys\n"
+        f"open({str(seen)!r}, 'w').write(json.dumps({{'path': sys.path, "
+        "'importable': {m: bool(iu.find_spec(m)) for m in ('cicd', 'pyspark', 'dbt', 'airflow', 'pydantic')}, "
+        "'pyspark_metadata': [d.metadata['Name'] for d in md.distributions() if d.metadata['Name'] == 'pyspark']}))\n"
     )
     probe_folder(folder, root=ROOT, policy=load_policy())
-    path = json.loads(seen.read_text())
+    seen_by_dag = json.loads(seen.read_text())
+    path = seen_by_dag["path"]
     assert str(ROOT) not in path and "" not in path and "." not in path
     assert [p for p in path if p.endswith("/dags")] and not [p for p in path if p.startswith(str(tmp_path))]
+    importable = {"cicd": False, "pyspark": False, "dbt": False, "airflow": True, "pydantic": True}
+    assert seen_by_dag["importable"] == importable
+    assert seen_by_dag["pyspark_metadata"] == []  # Airflow asks importlib.metadata before an optional import
+
+
+def _import_in_the_spec_loader(root: Path, statement: str) -> int:
+    spec = root / "dags" / "platform_dags" / "spec.py"
+    lines = spec.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("from pipeline_assets import yaml_source"))
+    lines.insert(at + 1, f"{statement}  # noqa: F401\n")
+    spec.write_text("".join(lines))
+    return at + 2
+
+
+@pytest.mark.slow
+def test_a_package_the_gate_has_but_mwaa_does_not_is_rejected_with_file_line_and_fix(tmp_path):
+    root = _repository_copy(tmp_path)
+    line = _import_in_the_spec_loader(root, "import pyspark")
+    proc = subprocess.run(
+        [sys.executable, "-m", "cicd", "--root", str(root), "dags", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == ExitCode.FAILED, proc.stdout + proc.stderr
+    assert f"dags/platform_dags/spec.py:{line}: [dag:module-not-on-mwaa] imports pyspark" in proc.stdout
+    assert "4 DAG file(s) fail through it" in proc.stdout
+    assert "Fix: MWAA's workers install only pipeline_assets/mwaa/requirements.txt" in proc.stdout
+    assert "dags check FAILED: 1 error(s)" in proc.stdout

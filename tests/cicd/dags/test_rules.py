@@ -146,6 +146,49 @@ def test_import_errors_keep_the_exception_and_line(root):
     )
 
 
+def _failing_through_the_helper(root: Path, module: str, not_on_mwaa=()) -> dict:
+    """Two DAG files fail because dags/platform_dags/spec.py:18 imports `module`, which MWAA does not have."""
+    helper = str(root / "dags" / "platform_dags" / "spec.py")
+    error = {
+        "kind": "import-error",
+        "exception": "ModuleNotFoundError",
+        "message": f"No module named '{module}'",
+        "line": 5,
+        "missing_module": module,
+        "origin_file": helper,
+        "origin_line": 18,
+    }
+    files = [file_entry(root, name, dag_ids=[], error=error) for name in ("a.py", "b.py")]
+    loader = {"field": "", "message": f"cannot import platform_dags.spec: No module named '{module}'", "line": 1}
+    spec = {"path": str(root / "dags/pipelines/a.yaml"), "pipeline_id": "a", "problems": [loader]}
+    probe_facts = facts(root, files=files, specs=[spec]) | {"not_on_mwaa": list(not_on_mwaa)}
+    probe_facts["dags"] = []
+    return probe_facts
+
+
+def test_an_import_of_repository_code_the_release_leaves_out_is_named_once_where_it_is_imported(root):
+    (root / "pipeline_assets" / "schemas").mkdir(parents=True)
+    (finding,) = run(root, _failing_through_the_helper(root, "pipeline_assets.schemas"))
+    assert (finding.rule, finding.file, finding.line) == ("dag:module-not-shipped", "dags/platform_dags/spec.py", 18)
+    assert "2 DAG file(s) fail through it: dags/a.py, dags/b.py" in finding.message
+    assert finding.fix == FIXES["module-not-shipped"]
+
+
+def test_a_package_the_gate_has_but_mwaa_lacks_is_named_once_where_it_is_imported(root):
+    """pyspark is installed for the gate; MWAA's workers have only their requirements' lock."""
+    (finding,) = run(root, _failing_through_the_helper(root, "pyspark.sql", not_on_mwaa=["pyspark", "dbt"]))
+    assert (finding.rule, finding.file, finding.line) == ("dag:module-not-on-mwaa", "dags/platform_dags/spec.py", 18)
+    assert "imports pyspark.sql, which is installed for the gate but not on MWAA's workers" in finding.message
+    assert "pipeline_assets/mwaa/wheelhouse.lock" in finding.message
+    assert "make mwaa-lock" in finding.fix and "inside the task" in finding.fix
+
+
+def test_a_module_installed_nowhere_stays_an_import_error_of_the_file(root):
+    findings = run(root, _failing_through_the_helper(root, "nowhere", not_on_mwaa=["pyspark"]))
+    assert {f.rule for f in findings} >= {"dag:import-error"}
+    assert "dag:module-not-on-mwaa" not in {f.rule for f in findings}
+
+
 def test_naive_datetime_attempt_is_a_naive_start_date(root):
     attempt = {
         "kind": "naive-datetime",

@@ -55,8 +55,10 @@ class IntegrityRun:
 
 def probe_environment(dags_folder: Path, airflow_home: Path, policy: DagPolicy) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(SCRUBBED_PREFIXES)}
-    # Bytecode caching stays on: MWAA caches too, and the helper package is imported once per DAG file.
+    # Bytecode caching stays on: MWAA caches too, and the helper package is imported once per DAG file. It is
+    # written beside the sources (the scratch DAG folder, compiled before the probe starts), not to a prefix.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONPYCACHEPREFIX", None)
     env.update(
         AIRFLOW_HOME=str(airflow_home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),

@@ -11,6 +11,19 @@ from pathlib import Path
 from cicd.gate.model import ToolError
 
 VENV_BIN = Path(sys.executable).parent
+# Where the Python tools the gate runs keep their bytecode, relative to the checkout (under build/, out of the
+# source tree). Never PYTHONDONTWRITEBYTECODE: uv installs packages without .pyc files, so a process that may
+# not write bytecode compiles every module it imports from source, each time: aws_cdk alone is megabytes of
+# generated Python, ~20 s of the unit tests' collection on a busy 2-core machine, paid again by every run.
+BYTECODE_CACHE = "build/gate/pycache"
+
+
+def tool_environment(cwd: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """os.environ with `env` on top, and Python bytecode written to and read from the checkout's BYTECODE_CACHE."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    full_env.setdefault("PYTHONPYCACHEPREFIX", str(Path(cwd).resolve() / BYTECODE_CACHE))
+    return full_env
 
 
 def tool_path(name: str, root: Path | None = None) -> str:
@@ -37,9 +50,11 @@ def run_tool(
 ) -> subprocess.CompletedProcess[str]:
     """Run a tool; exit codes outside ok_codes (crash, usage error, timeout) raise ToolError.
 
+    Python tools keep their bytecode in BYTECODE_CACHE (tool_environment).
+
     Most linters exit 1 for "found problems": that is a result for the check to parse, not a crash.
     """
-    full_env = {**os.environ, **(env or {})}
+    full_env = tool_environment(cwd, env)
     try:
         proc = subprocess.run(
             args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout_s, check=False

@@ -74,7 +74,7 @@ class ExternalSystems(Check):
                 f"--junitxml={report}",
             ],
             cwd=ctx.root,
-            env={"SPARK_LOCAL_IP": "127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1", **unset},
+            env={"SPARK_LOCAL_IP": "127.0.0.1", **unset},
             ok_codes=(0, 1, NO_TESTS_COLLECTED),
             timeout_s=600,
         )

@@ -92,7 +92,6 @@ class UnitTests(Check):
         ]
         env = {
             "SPARK_LOCAL_IP": "127.0.0.1",
-            "PYTHONDONTWRITEBYTECODE": "1",
             OUTCOMES_ENV: str(outcomes),
             # The outcomes plugin is the gate's own module: importable even when the tests are another tree's.
             "PYTHONPATH": os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(GATE_ROOT)))),

@@ -1,5 +1,6 @@
 """The gate's own checks on deliberately broken inputs, with the real tools."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -50,6 +51,24 @@ def test_unit_tests_check_reports_the_failing_test(tmp_path):
     [finding] = UnitTests().run(context(tmp_path))
     assert finding.file == "tests/test_math.py" and finding.line == 5
     assert "test_bad" in finding.message
+
+
+def test_the_unit_tests_keep_their_bytecode_so_aws_cdk_is_not_compiled_on_every_run(tmp_path, monkeypatch):
+    """The check used to set PYTHONDONTWRITEBYTECODE=1: with uv's .pyc-less installs, collecting the suite
+    compiled aws_cdk's generated modules from source every time (~20 s on a busy 2-core machine)."""
+    from cicd.gate.tools import BYTECODE_CACHE
+
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "tests").mkdir()
+    seen = tmp_path / "settings.json"
+    (tmp_path / "tests" / "test_settings.py").write_text(
+        "import json, sys\n\n\ndef test_settings():\n"
+        f"    open({str(seen)!r}, 'w').write(json.dumps([sys.dont_write_bytecode, sys.pycache_prefix]))\n"
+    )
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    assert UnitTests().run(context(tmp_path)) == []
+    assert json.loads(seen.read_text()) == [False, str(tmp_path.resolve() / BYTECODE_CACHE)]
 
 
 def test_unit_tests_check_with_no_tests_is_an_error(tmp_path):

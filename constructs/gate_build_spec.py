@@ -36,6 +36,16 @@ GATE_JUNIT = "build/gate/junit.xml"
 # The runtimes every build of the gate's toolchain selects (CodeBuild's default ones change when they reach
 # end of life); the locks are resolved for this Python.
 GATE_RUNTIMES = {"python": "3.11", "nodejs": "20", "java": "corretto17"}
+# The README's main command: the gate and the release build. The trusted Validate build runs nothing else.
+MAIN_COMMAND = "make validate"
+# Before it, Validate stages the jars and wheels the private-subnet runtimes install (docs/packages.md);
+# PACKAGES_REQUIRED makes a missing or unlocked package stop synth instead of shipping a run that cannot start.
+STAGE_PACKAGES_COMMAND = "make packages"
+# After it, passed or failed: the gate report, the release and the templates go to the evidence ledger, and
+# the release id becomes the action's RELEASE_ID. Who made the change and whether it moves the trust
+# boundary are decided outside this build (ChangeEvidence, TrustBoundaryCheck): it runs the change.
+VALIDATE_POST_BUILD = ("make audit-evidence", 'export RELEASE_ID="$(cat build/cdk.out/evidence/release-id)"')
+BUILD_VARIABLES = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CI": "true"}
 
 
 def gate_build_environment() -> codebuild.BuildEnvironment:
@@ -50,7 +60,7 @@ def gate_build_environment() -> codebuild.BuildEnvironment:
 def gate_build_spec_object(*commands: str, exported_variables: tuple[str, ...] = ()) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "version": "0.2",
-        "env": {"variables": {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CI": "true"}},
+        "env": {"variables": dict(BUILD_VARIABLES)},
         "phases": {
             "install": {"runtime-versions": dict(GATE_RUNTIMES)},
             "build": {"commands": list(commands)},
@@ -61,6 +71,23 @@ def gate_build_spec_object(*commands: str, exported_variables: tuple[str, ...] =
     if exported_variables:
         spec["env"]["exported-variables"] = list(exported_variables)
     return spec
+
+
+def validate_build_spec_object() -> dict[str, Any]:
+    """The trusted Validate build's spec around its commands (CDK Pipelines adds those and exported-variables).
+
+    One definition for the pipeline's Validate step and the CodeBuild batch build the gate generates from its
+    checks (cicd/gate/batch.py), so the batch can never cache or run more than Validate may (issue 17).
+    """
+    return {
+        "env": {"variables": {**BUILD_VARIABLES, "PACKAGES_REQUIRED": "true"}},
+        "phases": {
+            "install": {"runtime-versions": {"python": "3.11", "nodejs": "20", "java": "corretto17"}},
+            "post_build": {"commands": list(VALIDATE_POST_BUILD)},
+        },
+        "reports": {"ValidationGate": {"files": [GATE_JUNIT], "file-format": "JUNITXML"}},
+        "cache": {"paths": list(TRUSTED_CACHE_PATHS)},
+    }
 
 
 def gate_build_spec(*commands: str) -> codebuild.BuildSpec:

@@ -30,7 +30,12 @@ from constructs.approval_step import NotifyingApprovalStep
 from constructs.approver_access import ApproverAccess
 from constructs.change_evidence import ChangeEvidence, add_change_evidence_stage
 from constructs.delivery_notifications import DeliveryNotifications
-from constructs.gate_build_spec import GATE_JUNIT, TRUSTED_CACHE_PATHS, gate_build_environment
+from constructs.gate_build_spec import (
+    MAIN_COMMAND,
+    STAGE_PACKAGES_COMMAND,
+    gate_build_environment,
+    validate_build_spec_object,
+)
 from constructs.generated_pipeline import (
     allow_both_connection_namespaces,
     confine_auto_approval,
@@ -44,11 +49,6 @@ from constructs.stage_conditions import StageLayout, skip_unless_condition
 from config import DeliveryConfig, EnvironmentConfig
 from stacks.pipeline_access_stack import lookup_role_arn
 
-# The README's main command: the gate and the release build. The pipeline runs nothing else.
-MAIN_COMMAND = "make validate"
-# Before it, the pipeline stages the jars and wheels the private-subnet runtimes install (docs/packages.md);
-# PACKAGES_REQUIRED makes a missing or unlocked package stop synth instead of shipping a run that cannot start.
-STAGE_PACKAGES_COMMAND = "make packages"
 # Where Validate stores the gate's passed check results (cicd/gate/cache.py); pull requests only read them.
 GATE_RESULTS_PREFIX = "gate-results"
 APPROVAL_ACTION = "PromoteToProd"
@@ -202,32 +202,8 @@ class DeliveryPipelineStack(cdk.Stack):
             commands=[STAGE_PACKAGES_COMMAND, MAIN_COMMAND],
             primary_output_directory="build/cdk.out",
             build_environment=gate_build_environment(),
-            partial_build_spec=codebuild.BuildSpec.from_object(
-                {
-                    # RELEASE_ID and TRUST_BOUNDARY_CHANGED are exported through exported_variable().
-                    "env": {
-                        "variables": {
-                            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-                            "CI": "true",
-                            "PACKAGES_REQUIRED": "true",
-                        }
-                    },
-                    "phases": {
-                        "install": {"runtime-versions": {"python": "3.11", "nodejs": "20", "java": "corretto17"}},
-                        "post_build": {
-                            "commands": [
-                                # Who made the change and whether it moves the trust boundary are decided
-                                # outside this build (ChangeEvidence, TrustBoundaryCheck): it runs the change.
-                                # Evidence of every build, passed or failed, goes to the ledger.
-                                "make audit-evidence",
-                                'export RELEASE_ID="$(cat build/cdk.out/evidence/release-id)"',
-                            ]
-                        },
-                    },
-                    "reports": {"ValidationGate": {"files": [GATE_JUNIT], "file-format": "JUNITXML"}},
-                    "cache": {"paths": TRUSTED_CACHE_PATHS},
-                }
-            ),
+            # RELEASE_ID is exported through exported_variable(); the spec is shared with the gate's batch build.
+            partial_build_spec=codebuild.BuildSpec.from_object(validate_build_spec_object()),
             cache=codebuild.Cache.bucket(self.cache, prefix="validate"),
             timeout=cdk.Duration.minutes(30),
             env={

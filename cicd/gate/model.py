@@ -133,6 +133,9 @@ class Check:
     # dag-integrity failed") instead of spending minutes on the same cause (a typo'd spec fails 90 unit tests).
     # Unlike `needs`, they are not pulled into a run, and --keep-going ignores them.
     after: ClassVar[tuple[str, ...]] = ()
+    # Reads the jars and wheels `make packages` stages (synth refuses to run without them where the build sets
+    # PACKAGES_REQUIRED): a CodeBuild batch task running this check stages them first (cicd/gate/batch.py).
+    reads_staged_packages: ClassVar[bool] = False
     # Typical warm wall time on the reference 2-core machine: the runner starts the longest chain
     # first, so the slowest check never waits behind quick ones.
     expected_seconds: ClassVar[float] = 5.0

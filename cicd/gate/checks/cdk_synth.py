@@ -72,6 +72,7 @@ class CdkSynth(Check):
     paths = ("app.py", "cdk.json", "stacks/*", "constructs/*", "config/*", "pipeline_assets/*", "package*.json")
     needs = ("release-build",)
     after = ("config", "python-lint")  # a bad config value or a syntax error fails synth after 15 s of Node
+    reads_staged_packages = True  # the app refuses to synth without them under PACKAGES_REQUIRED
     # The bundle's release id is its content hash: the one file of it that the templates depend on.
     build_inputs = ("build/release/current/release.json",)
     # app.py uploads what `make packages` staged and, with PACKAGES_REQUIRED, refuses to synth without it:

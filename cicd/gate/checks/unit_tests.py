@@ -42,6 +42,7 @@ class UnitTests(Check):
     # A typo in a spec or the config, or a syntax error, fails dozens of tests at once: let the check that
     # names it in seconds go first, and skip the suite when it fails (--keep-going runs it anyway).
     after = ("config", "python-lint", "dag-integrity")
+    reads_staged_packages = True  # the stack tests synthesize the app, which checks them under PACKAGES_REQUIRED
     # Tests read more than the paths that select them (cdk.json, README.md, fixtures): any file counts for reuse.
     inputs = ("*",)
     description = "pytest -m 'not slow and not external' (Spark transforms, handlers, models, the gate itself)"

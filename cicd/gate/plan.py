@@ -19,6 +19,7 @@ from cicd.gate.model import Check, GateContext
 from cicd.gate.reuse import ResultCache
 from cicd.gate.runner import critical_path, waits_for
 from cicd.gate.testreuse import Partition, TestModuleCache, TestModuleKeys, test_modules
+from cicd.options import print_table
 
 PYTEST_START_SECONDS = 10.0  # interpreter, plugins and conftest imports before the first test runs
 SHOWN_FILES = 3
@@ -174,10 +175,11 @@ def render_plan(plan: Plan, out: TextIO) -> None:
     out.write(
         f"\nchecks that would run ({len(plan.checks)} of {len(plan.checks) + len(plan.not_selected)}, {plan.scope}):\n"
     )
-    width = max([len(c.name) for c in plan.checks] + [5])
-    for check in plan.checks:
-        cost = "reused (stored pass)" if check.reused else f"~{check.expected_seconds:.0f}s"
-        out.write(f"  {check.name.ljust(width)}  {cost:>20}  {check.why}\n")
+    rows = [
+        (check.name, "reused (stored pass)" if check.reused else f"~{check.expected_seconds:.0f}s", check.why)
+        for check in plan.checks
+    ]
+    print_table(("check", "expected", "why"), rows, right=("expected",), file=out)  # cicd's one table style
     if plan.not_selected:
         out.write(f"\nnot selected: {', '.join(plan.not_selected)}\n")
     if plan.tests is not None:

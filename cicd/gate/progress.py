@@ -2,8 +2,9 @@
 check's findings the moment it ends (stdout keeps the report, so `--json` output stays clean).
 
 On a terminal: a rich live area with one line per running check (elapsed / expected, a bar) under the lines
-of finished checks. Not on a terminal (CI logs, pipes): no live area and no colour codes, only a line per
-finished check and its findings.
+of finished checks. Not on a terminal (CI logs, pipes, TERM=dumb): no live area and no colour codes, only a
+line per finished check and its findings, which is what a CI log needs from a gate. The terminal test and
+the console are cicd/options.py's, so NO_COLOR and TERM=dumb behave as in every other command.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.live import Live
 from rich.text import Text
 
 from cicd.gate.model import Check, CheckResult, Status
+from cicd.options import console, is_terminal
 
 SYMBOL = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR", Status.SKIPPED: "SKIP"}
 STYLE = {Status.PASSED: "green", Status.FAILED: "bold red", Status.ERROR: "bold red", Status.SKIPPED: "yellow"}
@@ -52,8 +54,8 @@ class GateProgress:
 
     def __init__(self, checks: Sequence[Check], stream: TextIO, *, live: bool | None = None) -> None:
         self.expected = {check.name: check.expected_seconds for check in checks}
-        self.console = Console(file=stream, highlight=False)
-        self.live_enabled = self.console.is_terminal if live is None else live
+        self.live_enabled = is_terminal(stream) if live is None else live
+        self.console: Console = console(stream)
         if not self.live_enabled:
             self.console = Console(file=stream, highlight=False, no_color=True, force_terminal=False, width=400)
         self.running: dict[str, float] = {}

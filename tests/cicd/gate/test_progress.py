@@ -57,3 +57,25 @@ def test_on_a_terminal_running_checks_show_elapsed_against_expected():
 def test_the_bar_fills_with_elapsed_time_and_stops_full_when_a_check_runs_over():
     assert bar(5, 10, width=10) == "█████·····"
     assert bar(30, 10, width=10) == "██████████"
+
+
+class TerminalLike(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_dumb_terminal_gets_plain_lines_and_no_live_area(monkeypatch):
+    """TERM=dumb (Emacs shells, some CI runners) is no terminal for any cicd command: no cursor movement."""
+    monkeypatch.setenv("TERM", "dumb")
+    out = TerminalLike()
+    progress = GateProgress([Lint()], out)
+    assert not progress.live_enabled
+    with progress:
+        progress("python-lint", None)
+        progress("python-lint", CheckResult("python-lint", Status.PASSED, 0.3, [], "0 problem(s)"))
+    assert out.getvalue() == "PASS  python-lint 0.3s (expected ~2s)  0 problem(s)\n"
+
+
+def test_a_terminal_gets_the_live_area(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert GateProgress([Lint()], TerminalLike()).live_enabled

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from cicd.dags.bench import generate_spec
-from cicd.dags.scaffold import write_dag_file
+from cicd.dags.scaffold import SPEC_MODELINE, write_dag_file
 
 # The mart each domain's generated pipelines read, and where its YAML lives.
 DOMAIN_MARTS = {
@@ -29,6 +29,11 @@ DOMAIN_MARTS = {
 }
 SHARED_JOBS = {"batch": "crm_accounts_batch", "streaming": "operations_events_stream"}
 GENERATED = "generated"  # folder of the generated marts under each domain's marts folder
+
+
+def spec_text(spec: dict[str, Any]) -> str:
+    """A generated spec as a person's would read: the schema reference for editors on its first line."""
+    return f"{SPEC_MODELINE}\n{yaml.safe_dump(spec, sort_keys=False)}"
 
 
 def _mart_model(root: Path, domain: str) -> dict[str, Any]:
@@ -57,7 +62,7 @@ def grow_registry(root: Path, pipelines: int = 180, seed: int = 180) -> int:
         if "spark" in spec:
             spec["spark"]["job"] = SHARED_JOBS["streaming" if spec["source"]["kind"] == "kafka" else "batch"]
         pipeline_id, domain = spec["id"], spec["domain"]
-        (specs / f"{pipeline_id}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        (specs / f"{pipeline_id}.yaml").write_text(spec_text(spec))
         write_dag_file(root / "dags", pipeline_id)
         source, _ = DOMAIN_MARTS[domain]
         model = copy.deepcopy(_mart_model(root, domain))

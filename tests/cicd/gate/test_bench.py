@@ -15,6 +15,20 @@ def test_the_four_one_file_changes_exist_and_cover_spec_model_stack_and_handler(
         assert (REPO / change.path).is_file(), f"{change.path} is gone: point the bench at another file"
 
 
+def test_a_change_keeps_the_specs_schema_modeline_on_the_first_line():
+    """Issue 20 requires `# yaml-language-server: $schema=...` on line 1 of every spec: the bench's comment
+    went above it, and the "harmless" change failed test_schemas in every changed-only run."""
+    [spec_change] = [c for c in bench.CHANGES if c.path.endswith(".yaml")]
+    original = (REPO / spec_change.path).read_bytes()
+    changed = spec_change.apply(original)
+    assert changed.splitlines()[0] == original.splitlines()[0]
+    assert changed.startswith(b"# yaml-language-server: $schema=")
+    assert changed.splitlines()[1] == spec_change.line.rstrip("\n").encode()
+    assert changed.replace(spec_change.line.encode(), b"", 1) == original
+    handler = bench.OneLineChange("handler", "h.py", "# x\n")
+    assert handler.apply(b'"""Doc."""\n') == b'# x\n"""Doc."""\n'
+
+
 def test_each_change_is_applied_alone_and_reverted(tmp_path, monkeypatch):
     for change in bench.CHANGES:
         (tmp_path / change.path).parent.mkdir(parents=True, exist_ok=True)

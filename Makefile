@@ -122,6 +122,10 @@ dbt-baseline: venv ## Refresh the committed dbt compatibility baseline after a p
 changeset-review: venv ## Pipeline step: reject a prepared change set that replaces stateful resources (STACK=, ROLE_ARN=, REGION=)
 	$(PY) -m cicd changeset review --stack $(STACK) --role-arn $(ROLE_ARN) --region $(REGION)
 
+.PHONY: template-reference
+template-reference: venv ## Record the sha256 of every synthesized template after a change that means to change them (docs/architecture.md)
+	RECORD_TEMPLATE_REFERENCE=1 $(PY) -m pytest -q -p no:cacheprovider -rs tests/stacks/test_template_identity.py
+
 .PHONY: synth
 synth: venv ## cdk synth every environment into build/cdk.out
 	$(PY) -m cicd validate --only cdk-synth

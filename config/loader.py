@@ -14,13 +14,13 @@ from config.model import (
     PlatformConfig,
     shared_identity_problems,
 )
-from pipeline_assets import yaml_source
-from pipeline_assets.yaml_source import validation
+from platform_vocabulary import yaml_source
+from platform_vocabulary.yaml_source import validation
 
 CONFIG_DIR = Path(__file__).resolve().parent
 RULES_AT = "config/model.py"
 
-# One shape for config and pipeline-spec problems (pipeline_assets/yaml_source/validation.py).
+# One shape for config and pipeline-spec problems (platform_vocabulary/yaml_source/validation.py).
 ConfigProblem = validation.Problem
 
 

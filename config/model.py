@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline_assets.yaml_source.validation import RuleViolation
+from platform_vocabulary.yaml_source.validation import RuleViolation
 
 EnvironmentName = Literal["dev", "staging", "prod"]
 ENVIRONMENT_ORDER: tuple[EnvironmentName, ...] = ("dev", "staging", "prod")

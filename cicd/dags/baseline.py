@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline_assets import yaml_source
+from platform_vocabulary import yaml_source
 
 BASELINE_PATH = "cicd/dags/baseline.json"
 ACKNOWLEDGEMENTS_PATH = "cicd/dags/acknowledged_removals.yaml"

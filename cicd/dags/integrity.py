@@ -33,7 +33,7 @@ from cicd.dags.policy import DagPolicy, load_policy
 from cicd.dags.rules import FIXES, RULE_PREFIX, Inputs, evaluate
 from cicd.gate.model import Finding, ToolError
 from cicd.release.parts.dags import dag_folder_files
-from pipeline_assets import yaml_source
+from platform_vocabulary import yaml_source
 
 # Run as a script file, not `-m cicd.dags.probe`: a module run needs the repository on sys.path.
 PROBE_SCRIPT = Path(__file__).resolve().with_name("probe.py")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline_assets import yaml_source
+from platform_vocabulary import yaml_source
 
 POLICY_FILE = Path(__file__).resolve().parent / "policy.yaml"
 

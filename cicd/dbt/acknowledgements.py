@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cicd.gate.model import Finding
-from pipeline_assets import yaml_source
+from platform_vocabulary import yaml_source
 
 MIN_REASON = 15
 OPTIONAL_KEYS = ("column", "ticket")

@@ -1,7 +1,7 @@
 """The pipeline spec: one small YAML file per pipeline in pipelines/, validated by a typed model.
 
 This module runs on MWAA, where only the DAG folder and the pinned requirements exist, so it
-depends on nothing but pydantic, croniter (Airflow dependencies) and pipeline_assets.yaml_source
+depends on nothing but pydantic, croniter (Airflow dependencies) and platform_vocabulary.yaml_source
 (shipped inside the DAG folder by the release's dags part).
 Environment-specific values (buckets, application ids, the Snowflake database) never appear in
 a spec: the factory reads them from the Airflow configuration when a task runs.
@@ -25,9 +25,9 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline_assets import yaml_source
-from pipeline_assets.yaml_source import validation
-from pipeline_assets.yaml_source.validation import RuleViolation
+from platform_vocabulary import yaml_source
+from platform_vocabulary.yaml_source import validation
+from platform_vocabulary.yaml_source.validation import RuleViolation
 
 Domain = Literal["crm", "product", "operations"]
 SparkSize = Literal["small", "medium", "large"]
@@ -229,7 +229,7 @@ class PipelineSpec(_Strict):
         return f"{self.id}_supervisor"
 
 
-# One shape for spec and config problems (pipeline_assets/yaml_source/validation.py).
+# One shape for spec and config problems (platform_vocabulary/yaml_source/validation.py).
 SpecProblem = validation.Problem
 RULES_AT = "dags/platform_dags/spec.py"
 

@@ -69,7 +69,16 @@ class CdkSynth(Check):
     name = "cdk-synth"
     expected_seconds = 15
     description = "cdk synth of dev, staging, prod and the delivery pipeline, offline, with cdk-nag"
-    paths = ("app.py", "cdk.json", "stacks/*", "constructs/*", "config/*", "pipeline_assets/*", "package*.json")
+    paths = (
+        "app.py",
+        "cdk.json",
+        "stacks/*",
+        "constructs/*",
+        "config/*",
+        "pipeline_assets/*",
+        "platform_vocabulary/*",
+        "package*.json",
+    )
     needs = ("release-build",)
     after = ("config", "python-lint")  # a bad config value or a syntax error fails synth after 15 s of Node
     reads_staged_packages = True  # the app refuses to synth without them under PACKAGES_REQUIRED

@@ -44,6 +44,7 @@ class DagIntegrity(Check):
     )
     paths = (
         "dags/*",
+        "platform_vocabulary/*",
         "cicd/dags/*",
         "config/*",
         "dbt_project/selectors.yml",

@@ -14,8 +14,8 @@ RUNTIME_PACKAGES = (
     ("pipeline_assets/dataservices", "pipeline_assets/dataservices"),
     # write-audit-publish, run by the transform tasks as `python -m pipeline_assets.dbt_wap.cli`
     ("pipeline_assets/dbt_wap", "pipeline_assets/dbt_wap"),
-    # the pipeline specs' YAML loader: platform_dags/spec.py imports it while the DAG files parse
-    ("pipeline_assets/yaml_source", "pipeline_assets/yaml_source"),
+    # the shared vocabulary (the pipeline spec and its YAML loader): the DAG files import it while they parse
+    ("platform_vocabulary", "platform_vocabulary"),
 )
 
 

@@ -12,7 +12,7 @@ import pytest
 from cicd.dags.integrity import SELECTORS_PATH, check, dbt_selectors, probe_folder
 from cicd.dags.policy import load_policy
 from cicd.options import ExitCode
-from pipeline_assets.yaml_source import YamlSourceError
+from platform_vocabulary.yaml_source import YamlSourceError
 
 ROOT = Path(__file__).resolve().parents[3]
 BOMB = ROOT / "tests" / "fixtures" / "yaml" / "billion_laughs.yaml"

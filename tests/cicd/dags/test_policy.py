@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cicd.dags.policy import load_policy
-from pipeline_assets.yaml_source import YamlSourceError
+from platform_vocabulary.yaml_source import YamlSourceError
 
 BOMB = Path(__file__).resolve().parents[2] / "fixtures" / "yaml" / "billion_laughs.yaml"
 

@@ -43,7 +43,7 @@ def test_shipped_python_imports_nothing_the_workers_lack():
 
 
 def test_the_spec_loader_ships_beside_the_specs():
-    assert "pipeline_assets/yaml_source/__init__.py" in shipped()
+    assert "platform_vocabulary/yaml_source/__init__.py" in shipped()
 
 
 def test_the_transform_task_runs_the_shipped_module():

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline_assets.yaml_source import YamlDocument, YamlSourceError
+from platform_vocabulary.yaml_source import YamlDocument, YamlSourceError
 
 
 class RuleViolation(ValueError):  # noqa: N818  (a ValueError pydantic reports; the name says what it carries)

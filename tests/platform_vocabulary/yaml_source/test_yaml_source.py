@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_assets import yaml_source
+from platform_vocabulary import yaml_source
 
 BOMB = Path(__file__).resolve().parents[2] / "fixtures" / "yaml" / "billion_laughs.yaml"
 

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline_assets import yaml_source
-from pipeline_assets.yaml_source.validation import Problem, RuleViolation, problems_from
+from platform_vocabulary import yaml_source
+from platform_vocabulary.yaml_source.validation import Problem, RuleViolation, problems_from
 
 
 class Strict(BaseModel):

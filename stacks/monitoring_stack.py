@@ -18,6 +18,8 @@ from constructs.monitoring_release_health import ExtraMember, ReleaseHealth
 from constructs.monitoring_slo import OrchestrationSlo
 from constructs.monitoring_topic import AlarmTopic
 
+from platform_vocabulary.pipeline_spec import PipelineSpec
+
 
 def release_health_alarm_name(environment: str) -> str:
     return f"data-platform-{environment}-release-health"
@@ -36,8 +38,8 @@ def schedule_gap(schedule: str, *, samples: int = 200) -> dt.timedelta:
     return max(later - earlier for earlier, later in itertools.pairwise(times))
 
 
-def freshness_from_spec(spec: Any) -> PipelineFreshness:
-    """A registry spec (dags/platform_dags/spec.py PipelineSpec, duck-typed) as the canaries measure it.
+def freshness_from_spec(spec: PipelineSpec) -> PipelineFreshness:
+    """A registry spec as the canaries measure it.
 
     A pipeline may be this old: its schedule's longest gap plus its freshness SLA (data for an
     interval is usable SLA after the interval ends). A streaming pipeline lands continuously, so its
@@ -55,10 +57,11 @@ def freshness_from_spec(spec: Any) -> PipelineFreshness:
         )
     if spec.dbt is not None:
         return PipelineFreshness(spec.id, minutes, "dbt", has_dbt=True)
+    assert spec.load is not None, "the spec model requires a load for a snowflake_stage source"
     return PipelineFreshness(spec.id, minutes, "snowflake", snowflake_table=spec.load.table)
 
 
-def freshness_from_specs(specs: Iterable[Any]) -> list[PipelineFreshness]:
+def freshness_from_specs(specs: Iterable[PipelineSpec]) -> list[PipelineFreshness]:
     return [freshness_from_spec(spec) for spec in sorted(specs, key=lambda s: s.id)]
 
 

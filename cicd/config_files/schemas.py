@@ -12,10 +12,8 @@ and rules across fields (prod must require an approval, a source's shape) are th
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,11 +58,7 @@ def _delivery(_: Path) -> dict[str, Any]:
 def _pipeline_spec(root: Path) -> dict[str, Any]:
     from pydantic.json_schema import GenerateJsonSchema
 
-    # platform_dags is imported the way Airflow does, with the DAG folder on sys.path.
-    dags = str(root / "dags")
-    if dags not in sys.path:
-        sys.path.insert(0, dags)
-    spec = importlib.import_module("platform_dags.spec")
+    from platform_vocabulary import pipeline_spec as spec
 
     class SpecDefaults(GenerateJsonSchema):
         """Defaults as a spec writes them: a duration is '5m', not ISO 8601's 'PT5M'."""

@@ -325,7 +325,7 @@ def spec_facts(dags_folder: Path) -> list[dict[str, Any]]:
         return []
     paths = sorted(spec_dir.glob("*.yaml")) + sorted(spec_dir.glob("*.yml"))
     try:
-        from platform_dags.spec import PipelineSpecError, load_spec
+        from platform_vocabulary.pipeline_spec import PipelineSpecError, load_spec
     except ImportError as exc:
         return [
             {
@@ -333,7 +333,7 @@ def spec_facts(dags_folder: Path) -> list[dict[str, Any]]:
                 "problems": [
                     {
                         "field": "",
-                        "message": f"cannot import platform_dags.spec: {exc}",
+                        "message": f"cannot import platform_vocabulary.pipeline_spec: {exc}",
                         "line": None,
                         "rule": "spec-model-import",
                         "fix": "make dags/platform_dags import with the MWAA requirements",

@@ -32,7 +32,9 @@ FIXES: dict[str, str] = {
     "dag-cycle": "remove the dependency that closes the loop: a DAG's tasks must form no cycle",
     "duplicate-dag-id": "give every DAG its own dag_id; a copied DAG needs a new one",
     "parse-timeout": "remove the slow work from the module top level (it runs on every scheduler parse)",
-    "invalid-spec": "correct the field in the spec; allowed values: the message and dags/platform_dags/spec.py",
+    "invalid-spec": (
+        "correct the field in the spec; allowed values: the message and platform_vocabulary/pipeline_spec.py"
+    ),
     "network-at-parse": "move the call into a task: DAG files must not touch the network when they are parsed",
     "variable-at-parse": "read the Variable inside a task or a template ({{ var.value.<key> }}), not at import",
     "connection-at-parse": "create hooks and look up connections inside a task, not at import",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-# The spec model's rule (dags/platform_dags/spec.py, PipelineId); a test keeps the two equal.
+# The spec model's rule (platform_vocabulary/pipeline_spec.py, PipelineId); a test keeps the two equal.
 PIPELINE_ID = re.compile(r"^[a-z][a-z0-9_]{2,62}$")
 PIPELINE_ID_RULE = "3-63 characters: lower-case letters, digits and underscores, starting with a letter"
 DOMAINS = ("crm", "product", "operations")  # the spec model's Domain
@@ -51,7 +51,7 @@ SPEC_HEAD = """\
 $modeline
 # $summary.
 # Scaffolded by `cicd dags new $pipeline_id --source $source`: fix the TODO lines, then `cicd dags check`.
-# Fields and rules: dags/platform_dags/spec.py; shapes: dags/README.md.
+# Fields and rules: platform_vocabulary/pipeline_spec.py; shapes: dags/README.md.
 id: $pipeline_id
 description: >  # TODO: what it delivers, from where, for whom (shown on the DAG in Airflow)
   $pipeline_id: describe the data this pipeline delivers.

@@ -26,8 +26,8 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from platform_dags import dbt, tasks
 from platform_dags.runtime import AWS_CONN_ID
 from platform_dags.spark_packages import KAFKA_STREAMING_JARS, jar_uris
-from platform_dags.spec import PipelineSpec, Streaming, load_spec
 from platform_dags.tasks import RELEASE_TASK
+from platform_vocabulary.pipeline_spec import PipelineSpec, Streaming, load_spec
 
 SPEC_FOLDER = "pipelines"
 FACTORY_TAG = "factory"

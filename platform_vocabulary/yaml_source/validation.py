@@ -1,6 +1,6 @@
 """pydantic's validation errors as problems a person can act on: file, line, field, rule and fix.
 
-The config loader (config/loader.py) and the pipeline specs (dags/platform_dags/spec.py) both read
+The config loader (config/loader.py) and the pipeline specs (platform_vocabulary/pipeline_spec.py) both read
 YAML into a pydantic model; this turns what pydantic reports into the same kind of message for both:
 
 - an unknown key names the nearest field of the model ("did you mean `retries`?"), from the model

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -20,6 +18,7 @@ from constructs.monitoring_canaries import MAX_INPUT_CHARS, PipelineFreshness, c
 
 from stacks.monitoring_stack import MonitoringStack, freshness_from_specs, schedule_gap
 from stacks.nag import apply_nag_checks
+from stacks.pipeline_registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = cdk.Environment(account="444444444444", region="eu-west-1")
@@ -27,16 +26,8 @@ WATCHED = ["Test-Storage", "Test-Release"]
 
 
 def registry_specs() -> list:
-    """The real pipeline registry (dags/pipelines/*.yaml) through the DAG engineer's spec model.
-
-    spec.py needs only pydantic, PyYAML and croniter; it is loaded on its own because the package's
-    __init__ imports the DAG factory (and with it Airflow), which a CDK test does not need.
-    """
-    module_spec = importlib.util.spec_from_file_location("registry_spec", ROOT / "dags" / "platform_dags" / "spec.py")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules["registry_spec"] = module
-    module_spec.loader.exec_module(module)
-    return [module.load_spec(path) for path in sorted((ROOT / "dags" / "pipelines").glob("*.yaml"))]
+    """The real pipeline registry (dags/pipelines/*.yaml) through the shared spec model."""
+    return load_registry()
 
 
 def build(**overrides):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from platform_dags.spec import load_spec
 
 from cicd.dags import bench
 from cicd.dags.scaffold import dag_file_source
+from platform_vocabulary.pipeline_spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[3]
 

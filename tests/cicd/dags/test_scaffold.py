@@ -6,9 +6,9 @@ import typing
 
 import pytest
 import yaml
-from platform_dags import spec as spec_model
 
 from cicd.dags import scaffold
+from platform_vocabulary import pipeline_spec as spec_model
 
 OWNERS = ("crm-data", "product-data", "operations-data", "platform")
 JOBS = {"crm_accounts_batch": "batch", "operations_events_stream": "streaming"}

@@ -16,7 +16,8 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from moto import mock_aws
 from platform_dags import factory
 from platform_dags.factory import PRE_IMPORTED_MODULES, build_dags, pipeline_dags
-from platform_dags.spec import load_spec
+
+from platform_vocabulary.pipeline_spec import load_spec
 
 DAGS = Path(__file__).resolve().parents[3] / "dags"
 RELEASE = {

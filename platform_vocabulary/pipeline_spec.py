@@ -1,8 +1,9 @@
-"""The pipeline spec: one small YAML file per pipeline in pipelines/, validated by a typed model.
+"""The pipeline spec: one small YAML file per pipeline in dags/pipelines/, validated by a typed model.
 
-This module runs on MWAA, where only the DAG folder and the pinned requirements exist, so it
-depends on nothing but pydantic, croniter (Airflow dependencies) and platform_vocabulary.yaml_source
-(shipped inside the DAG folder by the release's dags part).
+The DAG factory, the CDK app (stacks/pipeline_registry.py) and the `cicd dags` tools read it. It
+runs on MWAA, where only the DAG folder and the pinned requirements exist, so it depends on nothing
+but pydantic, croniter (Airflow dependencies) and platform_vocabulary.yaml_source (the release's
+dags part ships the whole package inside the DAG folder).
 Environment-specific values (buckets, application ids, the Snowflake database) never appear in
 a spec: the factory reads them from the Airflow configuration when a task runs.
 """
@@ -231,7 +232,7 @@ class PipelineSpec(_Strict):
 
 # One shape for spec and config problems (platform_vocabulary/yaml_source/validation.py).
 SpecProblem = validation.Problem
-RULES_AT = "dags/platform_dags/spec.py"
+RULES_AT = "platform_vocabulary/pipeline_spec.py"
 
 
 class PipelineSpecError(ValueError):

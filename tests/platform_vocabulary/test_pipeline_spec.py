@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from platform_dags.spec import PipelineSpecError, load_spec, parse_duration
 
-DAGS = Path(__file__).resolve().parents[3] / "dags"
+from platform_vocabulary.pipeline_spec import PipelineSpecError, load_spec, parse_duration
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 BATCH = {
     "id": "crm_contacts",
@@ -154,7 +155,7 @@ def test_bad_durations(text):
 
 
 def test_a_billion_laughs_spec_fails_fast_naming_the_file_and_line(tmp_path):
-    bomb = Path(__file__).resolve().parents[2] / "fixtures" / "yaml" / "billion_laughs.yaml"
+    bomb = Path(__file__).resolve().parents[1] / "fixtures" / "yaml" / "billion_laughs.yaml"
     path = tmp_path / "crm_contacts.yaml"
     path.write_bytes(bomb.read_bytes())
     started = time.perf_counter()

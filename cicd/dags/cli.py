@@ -22,7 +22,7 @@ def _print_findings(findings: Sequence[Any]) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from cicd.dags.integrity import check, timing, write_junit
-    from cicd.gate.model import ToolError
+    from platform_vocabulary.findings import ToolError
 
     root = root_of(args)
     try:

@@ -31,9 +31,9 @@ from cicd.dags import baseline as baseline_mod
 from cicd.dags.mwaa_environment import build_view, modules_outside, mwaa_distributions, site_packages, top_level_names
 from cicd.dags.policy import DagPolicy, load_policy
 from cicd.dags.rules import FIXES, RULE_PREFIX, Inputs, evaluate
-from cicd.gate.model import Finding, ToolError
 from cicd.release.parts.dags import dag_folder_files
 from platform_vocabulary import yaml_source
+from platform_vocabulary.findings import Finding, ToolError
 
 # Run as a script file, not `-m cicd.dags.probe`: a module run needs the repository on sys.path.
 PROBE_SCRIPT = Path(__file__).resolve().with_name("probe.py")

@@ -15,7 +15,7 @@ from typing import Any
 
 from cicd.dags.baseline import ACKNOWLEDGEMENTS_PATH, BASELINE_PATH, Acknowledgement, Baseline
 from cicd.dags.policy import DagPolicy
-from cicd.gate.model import Finding
+from platform_vocabulary.findings import Finding
 
 RULE_PREFIX = "dag"
 

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from cicd.dataservices.declaration import DataServiceMeta
 from cicd.dataservices.manifest import META_KEY, Manifest, ModelNode
 from cicd.dbt.types import normalize_type
-from cicd.gate.model import Finding
 from pipeline_assets.dataservices import metadata as md
 from pipeline_assets.dataservices.bundle import (
     Column,
@@ -31,6 +30,7 @@ from pipeline_assets.dataservices.bundle import (
 )
 from pipeline_assets.dataservices.names import ASSISTANT_NAME, COLUMN_NAME, DATASET_NAME
 from pipeline_assets.dataservices.types import ACCEPTED, AssistantType
+from platform_vocabulary.findings import Finding
 
 PII_TAGS = frozenset({"pii"})
 PII_META_FLAGS = ("pii", "contains_pii", "is_pii")

@@ -20,8 +20,8 @@ from typing import Any
 
 from cicd.dataservices.build import locate
 from cicd.dataservices.manifest import Manifest, ModelNode
-from cicd.gate.model import Finding
 from pipeline_assets.dataservices.bundle import CONTRACT_FILE, ServiceBundle, contract_of
+from platform_vocabulary.findings import Finding
 
 COMMITTED_BASELINE = Path("cicd") / "dataservices" / "baseline"
 

@@ -18,8 +18,8 @@ from typing import Any
 from cicd.dbt.manifest import ManifestError as DbtManifestError
 from cicd.dbt.manifest import parse_manifest_bytes
 from cicd.dbt.offline import OFFLINE_SNOWFLAKE_ENV
-from cicd.gate.model import ToolError
-from cicd.gate.tools import run_tool
+from platform_vocabulary.findings import ToolError
+from platform_vocabulary.tools import run_tool
 
 DBT_DIR = "dbt_project"
 # The manifest the release's dbt part compiles (prod target, offline, normalised): the release part

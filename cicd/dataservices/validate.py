@@ -9,7 +9,7 @@ from cicd.dataservices import compat
 from cicd.dataservices.build import BuildResult, build
 from cicd.dataservices.declaration import DataServiceMeta
 from cicd.dataservices.manifest import load, locate_or_compile
-from cicd.gate.model import Finding
+from platform_vocabulary.findings import Finding
 
 
 @dataclass

@@ -22,8 +22,8 @@ from cicd.dbt.dialect import check_compiled
 from cicd.dbt.emulator import OFFLINE_COMPILE_FAILED
 from cicd.dbt.offline import CI_AS_OF, OFFLINE_SNOWFLAKE_ENV, load_duckdb, read_json
 from cicd.dbt.results import findings_from_output, findings_from_run
-from cicd.gate.model import Finding
 from pipeline_assets.dbt_wap.runner import DbtWorkspace, run_dbt
+from platform_vocabulary.findings import Finding
 
 # Where the cicd package lives (the emulator runs as `python -m cicd.dbt.emulator` from the project folder).
 CODE_ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from cicd.options import ExitCode, add_json_option, add_profile_option, error, p
 from pipeline_assets.dbt_wap.cli import add_wap_parser
 
 if TYPE_CHECKING:
-    from cicd.gate.model import Finding
+    from platform_vocabulary.findings import Finding
 
 
 def _print_findings(findings: list[Finding]) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 from cicd.dbt import acknowledgements
 from cicd.dbt.manifest import ManifestError, read_manifest
 from cicd.dbt.types import DataType, normalize_type
-from cicd.gate.model import Finding
+from platform_vocabulary.findings import Finding
 
 COMMITTED_BASELINE = Path("dbt_project/baseline/manifest.json")
 # Where `cicd dbt baseline --from <last release's manifest>` leaves the fetched baseline; preferred

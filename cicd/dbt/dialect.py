@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from cicd.gate.model import Finding
+from platform_vocabulary.findings import Finding
 
 # Snowflake built-ins (or the project's UDFs) that sqlglot does not model; extend when a finding is wrong.
 KNOWN_FUNCTIONS: frozenset[str] = frozenset()

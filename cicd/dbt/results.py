@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cicd.gate.model import Finding
 from pipeline_assets.dbt_wap.runner import PROJECT_DIR
+from platform_vocabulary.findings import Finding
 
 _NODE_ERROR = re.compile(
     r"(?P<kind>Compilation|Parsing|Runtime|Database|Dependency) Error in (?P<type>[a-z_]+) (?P<name>\S+) "

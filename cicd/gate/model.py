@@ -11,33 +11,16 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from cicd.gate.cache import CacheStore
 
+from platform_vocabulary.findings import Finding, ToolError
+
+__all__ = ["CacheNote", "Check", "CheckResult", "Finding", "GateContext", "Status", "ToolError"]
+
 
 class Status(str, enum.Enum):
     PASSED = "passed"
     FAILED = "failed"  # the tool ran and found problems in the change
     ERROR = "error"  # the tool is missing, crashed or could not be run: never a pass
     SKIPPED = "skipped"  # not selected by --changed-since, or a dependency did not pass
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem, precise enough that the author can fix it without reading the tool's log."""
-
-    rule: str
-    message: str
-    file: str | None = None
-    line: int | None = None
-    fix: str | None = None
-    severity: str = "error"  # "error" fails the check; "warning" is reported only
-
-    def location(self) -> str:
-        if self.file is None:
-            return "-"
-        return f"{self.file}:{self.line}" if self.line else self.file
-
-    def render(self) -> str:
-        hint = f" Fix: {self.fix}" if self.fix else ""
-        return f"{self.location()}: [{self.rule}] {self.message}{hint}"
 
 
 @dataclass(frozen=True)
@@ -72,10 +55,6 @@ class CheckResult:
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
-
-
-class ToolError(Exception):
-    """A tool could not do its job (missing, crashed, unparseable output): the check errors."""
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,9 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
         "--domain", choices=scaffold.DOMAINS, help="the data domain (default: the id's first word, e.g. crm_...)"
     )
     owner = new.add_argument("--owner", help="owning team from cicd/dags/policy.yaml (default: <domain>-data)")
-    job = new.add_argument("--spark-job", help="the Spark job of pipeline_assets/spark/jobs.py (s3 and kafka sources)")
+    job = new.add_argument(
+        "--spark-job", help="the Spark job of platform_vocabulary/spark_jobs.py (s3 and kafka sources)"
+    )
     selector = new.add_argument(
         "--dbt-selector", help="a selector of dbt_project/selectors.yml (required with --source none)"
     )

@@ -12,7 +12,6 @@ production.
 from __future__ import annotations
 
 import compileall
-import importlib.util
 import json
 import math
 import os
@@ -34,6 +33,7 @@ from cicd.dags.rules import FIXES, RULE_PREFIX, Inputs, evaluate
 from cicd.release.parts.dags import dag_folder_files
 from platform_vocabulary import yaml_source
 from platform_vocabulary.findings import Finding, ToolError
+from platform_vocabulary.spark_jobs import JOBS
 
 # Run as a script file, not `-m cicd.dags.probe`: a module run needs the repository on sys.path.
 PROBE_SCRIPT = Path(__file__).resolve().with_name("probe.py")
@@ -169,22 +169,10 @@ def dbt_selectors(root: Path) -> frozenset[str] | None:
 
 
 def spark_jobs(root: Path) -> dict[str, str] | None:
-    """The Spark jobs the release bundle ships (pipeline_assets/spark/jobs.py is pure data)."""
-    path = root / "pipeline_assets" / "spark" / "jobs.py"
-    if not path.exists():
+    """The Spark jobs the release ships (platform_vocabulary/spark_jobs.py); None in a root without Spark jobs."""
+    if not (root / "pipeline_assets" / "spark").is_dir():
         return None
-    # Loaded from the file under root (not imported by name), so another root is read from its own copy.
-    name = "_dag_integrity_spark_jobs"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ToolError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return {job.job_id: job.kind for job in module.JOBS}
+    return {job.job_id: job.kind for job in JOBS}
 
 
 def gather_inputs(root: Path, policy: DagPolicy, base_ref: str | None) -> tuple[Inputs, list[Finding]]:

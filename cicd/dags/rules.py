@@ -60,7 +60,7 @@ FIXES: dict[str, str] = {
     "no-dag-in-file": "define a DAG at module level (or move the module to dags/platform_dags/)",
     "spec-without-dag-file": "run `cicd dags new <pipeline id>` to add the pipeline's DAG file",
     "unknown-dbt-selector": "add the selector to dbt_project/selectors.yml or correct dbt.selector in the spec",
-    "unknown-spark-job": "correct spark.job in the spec, or add the job to pipeline_assets/spark/jobs.py (JOBS)",
+    "unknown-spark-job": "correct spark.job in the spec, or add the job to platform_vocabulary/spark_jobs.py (JOBS)",
     "task-removed": "keep the task, give the DAG a new dag_id, or acknowledge the removal in " + ACKNOWLEDGEMENTS_PATH,
     "baseline-outdated": f"run `cicd dags baseline` and commit {BASELINE_PATH}",
     "invalid-baseline": f"regenerate it with `cicd dags baseline`, or fix {ACKNOWLEDGEMENTS_PATH}",
@@ -323,7 +323,7 @@ def _spec_rules(facts: dict[str, Any], inputs: Inputs, report: _Report) -> None:
         job, kind = spec.get("spark_job"), spec.get("spark_kind")
         if job and inputs.spark_jobs is not None:
             if job not in inputs.spark_jobs:
-                message = f"spark.job {job!r} is not a Spark job the release ships (pipeline_assets/spark/jobs.py)"
+                message = f"spark.job {job!r} is not a Spark job the release ships (platform_vocabulary/spark_jobs.py)"
                 report.add("unknown-spark-job", message, spec["path"])
             elif inputs.spark_jobs[job] != kind:
                 message = f"spark.job {job!r} is a {inputs.spark_jobs[job]} job but this source needs a {kind} job"

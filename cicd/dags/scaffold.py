@@ -178,9 +178,9 @@ def resolve_choices(
             article = "an" if source == "s3" else "a"
             raise ScaffoldError(
                 f"{article} {source} pipeline runs a {kind} Spark job: pass --spark-job ({listed}), "
-                "or add the job to pipeline_assets/spark/jobs.py first"
+                "or add the job to platform_vocabulary/spark_jobs.py first"
             )
-        spark_job = _one_of(f"{kind} Spark job", spark_job, candidates, "pipeline_assets/spark/jobs.py")
+        spark_job = _one_of(f"{kind} Spark job", spark_job, candidates, "platform_vocabulary/spark_jobs.py")
     elif spark_job is not None:
         raise ScaffoldError(f"--spark-job is for --source s3 or kafka; a {source} pipeline runs no Spark job")
     if dbt_selector is not None:

@@ -48,7 +48,7 @@ class DagIntegrity(Check):
         "cicd/dags/*",
         "config/*",
         "dbt_project/selectors.yml",
-        "pipeline_assets/spark/jobs.py",
+        "platform_vocabulary/spark_jobs.py",
         "requirements*",
         "pipeline_assets/mwaa/*",
     )

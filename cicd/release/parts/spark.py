@@ -12,17 +12,15 @@ job yields the same bytes, the same hash and the same release id.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
-import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path, PurePosixPath
-from types import ModuleType
 from typing import Any
 
 from cicd.release.parts import BundleFiles, bundle_part
+from platform_vocabulary.spark_jobs import JOBS, SparkJob
 
 SPARK_DIR = Path("pipeline_assets/spark")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
@@ -32,21 +30,6 @@ SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 
 class SparkBundleError(Exception):
     pass
-
-
-def _jobs_module(root: Path) -> ModuleType:
-    """The job list of the repository being built (not whatever checkout happens to be importable)."""
-    path = root / SPARK_DIR / "jobs.py"
-    spec = importlib.util.spec_from_file_location("_release_spark_jobs", path)
-    if spec is None or spec.loader is None:
-        raise SparkBundleError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
 
 
 def _package_files(root: Path, package: str) -> dict[str, bytes]:
@@ -93,7 +76,7 @@ def deterministic_zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def deps_files(root: Path, job: Any) -> tuple[dict[str, bytes], dict[str, str]]:
+def deps_files(root: Path, job: SparkJob) -> tuple[dict[str, bytes], dict[str, str]]:
     """Everything the job imports that EMR does not provide, and the vendored versions."""
     files = {
         # pipeline_assets is a namespace package in the repository; in a zip an explicit one is surest.
@@ -116,7 +99,7 @@ def sha256(data: bytes) -> str:
 @bundle_part("spark")
 def spark(root: Path) -> BundleFiles:
     manifest: dict[str, Any] = {"jobs": {}}
-    for job in _jobs_module(root).JOBS:
+    for job in JOBS:
         job_dir = root / SPARK_DIR / job.job_id
         entry = job_dir / "main.py"
         if not entry.exists():

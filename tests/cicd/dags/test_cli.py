@@ -54,8 +54,7 @@ def scratch_repository(tmp_path: Path) -> Path:
     (tmp_path / "cicd" / "dags").mkdir(parents=True)
     for name in ("baseline.json", "acknowledged_removals.yaml"):
         shutil.copy(ROOT / "cicd" / "dags" / name, tmp_path / "cicd" / "dags" / name)
-    (tmp_path / "pipeline_assets" / "spark").mkdir()
-    shutil.copy(ROOT / "pipeline_assets/spark/jobs.py", tmp_path / "pipeline_assets/spark/jobs.py")
+    (tmp_path / "pipeline_assets" / "spark").mkdir(parents=True)
     (tmp_path / "dbt_project").mkdir()
     shutil.copy(ROOT / "dbt_project/selectors.yml", tmp_path / "dbt_project/selectors.yml")
     (tmp_path / "pipeline_assets" / "mwaa").mkdir()

@@ -11,7 +11,7 @@ import pytest
 
 from cicd.release.parts import all_parts
 from cicd.release.parts.spark import SparkBundleError, deterministic_zip, spark
-from pipeline_assets.spark.jobs import JOBS
+from platform_vocabulary.spark_jobs import JOBS
 
 JOB_IDS = [job.job_id for job in JOBS]
 

@@ -1,6 +1,7 @@
 """The Spark jobs the release bundle ships, and what each one's deps.zip must contain.
 
-Pure data (no pyspark import): the release build reads it.
+Pure data (no pyspark import): the release build, the DAG checks and `cicd dags new` read it. The jobs
+themselves live in pipeline_assets/spark/<job_id>/.
 """
 
 from __future__ import annotations

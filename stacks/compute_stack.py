@@ -24,8 +24,8 @@ from constructs.suppressions import (
     suppress_inline_policy,
 )
 
-from cicd.packages.rules import JARS_PREFIX
 from config.model import SparkCapacity
+from platform_vocabulary.spark_jars import JARS_PREFIX
 from stacks.network import import_vpc
 
 # Spark's Kafka source names its consumer groups spark-kafka-source-<uuid> unless told otherwise.

@@ -7,7 +7,6 @@ runs them without network, on the files as committed.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -26,13 +25,13 @@ from cicd.packages.locks import (
     load_requirements_lock,
     normalize,
 )
+from platform_vocabulary import spark_jars
+from platform_vocabulary.spark_jars import JARS_PREFIX
 
 # Where MWAA unpacks plugins.zip on every container; the wheelhouse and the constraints travel there.
 PLUGINS_DIR = "/usr/local/airflow/plugins"
 DBT_WHEELS_DIR = f"{PLUGINS_DIR}/dbt"
 CONSTRAINTS_PATH = f"{PLUGINS_DIR}/constraints.txt"
-# Spark jars live beside the releases, one object per locked file: s3://<release bucket>/packages/jars/<file>.
-JARS_PREFIX = "packages/jars/"
 MWAA_DIR = Path("pipeline_assets/mwaa")
 # What `make packages` writes and the stacks upload (stacks/staged_packages.py).
 STAGED_DIR = Path("build/packages")
@@ -219,7 +218,7 @@ def check_jar_hashes(file: str, jars: Iterable[Jar]) -> list[Problem]:
 
 # Where Spark submit parameters are written: no file here may ask Spark to resolve packages itself.
 SPARK_SOURCES = ("dags", "pipeline_assets/spark", "stacks", "constructs")
-SPARK_PACKAGES_MODULE = Path("dags/platform_dags/spark_packages.py")
+SPARK_PACKAGES_MODULE = Path("platform_vocabulary/spark_jars.py")
 
 
 def scan_sources(root: Path) -> list[Problem]:
@@ -235,21 +234,17 @@ def scan_sources(root: Path) -> list[Problem]:
                             path.relative_to(root).as_posix(),
                             "packages:spark-no-resolve",
                             f"{found[0]} makes Spark download from Maven at job start; EMR Serverless has no internet",
-                            "list the jar in pipeline_assets/spark/jars.lock.json and dags/platform_dags/"
-                            "spark_packages.py, and put its staged S3 URI on spark.jars",
+                            "list the jar in pipeline_assets/spark/jars.lock.json and platform_vocabulary/"
+                            "spark_jars.py, and put its staged S3 URI on spark.jars",
                             number,
                         )
                     )
     return problems
 
 
-def _spark_jar_names(root: Path) -> dict[str, tuple[str, ...]]:
-    """The jar tuples of spark_packages.py, read without importing Airflow."""
-    spec = importlib.util.spec_from_file_location("_offline_spark_packages", root / SPARK_PACKAGES_MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {name: value for name, value in vars(module).items() if name.endswith("_JARS")}
+def _spark_jar_lists() -> dict[str, tuple[str, ...]]:
+    """The jar tuples of platform_vocabulary/spark_jars.py, by name."""
+    return {name: value for name, value in vars(spark_jars).items() if name.endswith("_JARS")}
 
 
 def check_staged(root: Path) -> list[Problem]:
@@ -270,8 +265,11 @@ def check_staged(root: Path) -> list[Problem]:
     ]
 
 
-def check_repository(root: Path) -> list[Problem]:
-    """Every offline rule on the repository as committed (what the gate's offline-packages check runs)."""
+def check_repository(root: Path, jar_lists: Mapping[str, tuple[str, ...]] | None = None) -> list[Problem]:
+    """Every offline rule on the repository as committed (what the gate's offline-packages check runs).
+
+    `jar_lists`: the jar tuples the jobs load, by name (default: platform_vocabulary/spark_jars.py's).
+    """
     try:
         jars = load_jars(root)
         wheelhouse = load_requirements_lock(root, WHEELHOUSE_LOCK)
@@ -286,7 +284,7 @@ def check_repository(root: Path) -> list[Problem]:
         *check_jar_hashes(JAR_LOCK.as_posix(), jars),
         *check_staged(root),
     ]
-    for name, files in _spark_jar_names(root).items():
+    for name, files in (_spark_jar_lists() if jar_lists is None else jar_lists).items():
         parameters = "--conf spark.jars=" + ",".join(f"s3://bucket/{JARS_PREFIX}{file}" for file in files)
         problems += check_spark_parameters(f"{SPARK_PACKAGES_MODULE.as_posix()} ({name})", parameters, jars)
     return problems

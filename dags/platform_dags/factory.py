@@ -25,9 +25,9 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
 from platform_dags import dbt, tasks
 from platform_dags.runtime import AWS_CONN_ID
-from platform_dags.spark_packages import KAFKA_STREAMING_JARS, jar_uris
 from platform_dags.tasks import RELEASE_TASK
 from platform_vocabulary.pipeline_spec import PipelineSpec, Streaming, load_spec
+from platform_vocabulary.spark_jars import KAFKA_STREAMING_JARS, jar_uris
 
 SPEC_FOLDER = "pipelines"
 FACTORY_TAG = "factory"
@@ -95,7 +95,7 @@ def landing_uri(spec: PipelineSpec) -> str:
 
 
 # Streaming from MSK: the Kafka source and MSK IAM auth are not in the EMR image. The jobs run without
-# internet, so the jars come from S3 where the build staged them (spark_packages.py), never from Maven.
+# internet, so the jars come from S3 where the build staged them (platform_vocabulary/spark_jars.py), never from Maven.
 # State lives in RocksDB, on executor disk.
 KAFKA_STREAMING_CONF = {
     "spark.jars": jar_uris(platform("release_bucket"), KAFKA_STREAMING_JARS),

@@ -11,8 +11,8 @@ import pytest
 from aws_cdk import assertions
 
 from cicd.packages.locks import JAR_LOCK
-from cicd.packages.rules import JARS_PREFIX
 from config import load_all
+from platform_vocabulary.spark_jars import JARS_PREFIX
 from stacks.data_platform_stage import DataPlatformStage
 from stacks.nag import apply_nag_checks
 from stacks.orchestration_stack import PLUGINS_KEY

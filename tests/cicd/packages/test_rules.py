@@ -16,6 +16,7 @@ from cicd.packages.rules import (
     check_startup_script,
     scan_sources,
 )
+from platform_vocabulary.spark_jars import KAFKA_STREAMING_JARS
 
 ROOT = Path(__file__).resolve().parents[3]
 LOCKED = {
@@ -116,9 +117,8 @@ def test_source_scan_finds_a_literal_spark_jars_packages(tmp_path):
 def test_a_jar_list_entry_missing_from_the_lock_fails(tmp_path):
     for item in ("pipeline_assets", "dags", "stacks", "constructs"):
         shutil.copytree(ROOT / item, tmp_path / item, ignore=shutil.ignore_patterns("__pycache__"))
-    module = tmp_path / "dags" / "platform_dags" / "spark_packages.py"
-    module.write_text(module.read_text().replace('"commons-pool2-2.11.1.jar",', '"commons-pool2-2.12.0.jar",'))
-    problems = [p for p in check_repository(tmp_path) if p.severity == "error"]
+    jars = tuple(name.replace("commons-pool2-2.11.1.jar", "commons-pool2-2.12.0.jar") for name in KAFKA_STREAMING_JARS)
+    problems = [p for p in check_repository(tmp_path, {"KAFKA_STREAMING_JARS": jars}) if p.severity == "error"]
     assert rules(problems) == ["packages:spark-jar-locked"]
     assert "commons-pool2-2.12.0.jar" in problems[0].message
 

@@ -3,6 +3,7 @@
 EMR Serverless runs in private subnets without internet, so `spark.jars.packages` would fail the
 job. Each name here is a file of pipeline_assets/spark/jars.lock.json, staged by `make spark-jars`
 at s3://<release bucket>/packages/jars/<file>; the gate's `offline-packages` check keeps the two in step.
+The DAG factory puts them on spark.jars; the compute stack grants the job role read of JARS_PREFIX.
 """
 
 from __future__ import annotations

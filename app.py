@@ -20,6 +20,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from config import EnvironmentConfig, PlatformConfig, load_all
+from platform_vocabulary.naming import ledger_retention_days, stage_id
 from stacks.data_platform_stage import DataPlatformStage
 from stacks.delivery_audit_stack import DeliveryAuditStack, approvers_role_arns
 from stacks.delivery_pipeline_stack import DeliveryPipelineStack
@@ -38,7 +39,7 @@ def cdk_cli_version() -> str:
 
 
 def evidence_retention_days(config: PlatformConfig) -> int:
-    return round(max(env.retention.evidence_years for env in config.environments) * 365.25)
+    return ledger_retention_days(env.retention.evidence_years for env in config.environments)
 
 
 def packages_required(app: cdk.App) -> bool:
@@ -128,7 +129,7 @@ def build_app(
     def stage_for(scope: Construct, env_config: EnvironmentConfig) -> DataPlatformStage:
         stage = DataPlatformStage(
             scope,
-            env_config.name.capitalize(),
+            stage_id(env_config.name),
             env_config=env_config,
             delivery_account=delivery.account,
             delivery_pipeline_name=delivery.pipeline_name,

@@ -47,6 +47,7 @@ from constructs.secure_bucket import AccessLogBucket, SecureBucket
 from constructs.stage_conditions import StageLayout, skip_unless_condition
 
 from config import DeliveryConfig, EnvironmentConfig
+from platform_vocabulary.naming import approval_stage, release_lane_stage, stage_id
 from stacks.pipeline_access_stack import lookup_role_arn
 
 # Where Validate stores the gate's passed check results (cicd/gate/cache.py); pull requests only read them.
@@ -55,10 +56,8 @@ APPROVAL_ACTION = "PromoteToProd"
 # A gated environment (approval.required) gets three pipeline stages: the approval, the platform
 # lane (named like the environment's Stage) and the release lane. Rolling the release lane's stage
 # back redeploys only the release lane stack and never meets a person; a rejected approval fails a
-# stage that has no conditions, so it never triggers a rollback either. cicd/rollback/pipeline.py
-# names the release-lane stage by the same rule (a test keeps them equal).
-APPROVAL_STAGE = "Approve{stage}"
-RELEASE_LANE_STAGE = "{stage}Release"
+# stage that has no conditions, so it never triggers a rollback either. The names come from
+# platform_vocabulary/naming.py, which the rollback and audit commands use too.
 # The Validate action's variables namespace (RELEASE_ID, read by the rollback command).
 VALIDATE_NAMESPACE = "BuildVariables"
 GUARD_ACTION = "SeparationOfDuties"
@@ -157,7 +156,7 @@ class DeliveryPipelineStack(cdk.Stack):
         confine_auto_approval(
             self.pipeline,
             pipeline_arn=self._pipeline_arn,
-            approval_stages=[APPROVAL_STAGE.format(stage=s) for s in self._gated_stage_names(environments)],
+            approval_stages=[approval_stage(s) for s in self._gated_stage_names(environments)],
         )
         allow_both_connection_namespaces(self)
         cdk.CfnOutput(self, "PipelineName", value=base.pipeline_name)
@@ -231,7 +230,7 @@ class DeliveryPipelineStack(cdk.Stack):
         log_retention: logs.RetentionDays,
     ) -> ChangeEvidence:
         """The trusted step before Build; it counts commits since each approval gate's last approval."""
-        gates = {APPROVAL_STAGE.format(stage=s): GUARD_ACTION for s in self._gated_stage_names(environments)}
+        gates = {approval_stage(s): GUARD_ACTION for s in self._gated_stage_names(environments)}
         return ChangeEvidence(
             self,
             "ChangeEvidence",
@@ -290,10 +289,8 @@ class DeliveryPipelineStack(cdk.Stack):
             stage: PlatformStage = stage_factory(self, env)
             stages[env.name] = stage
             if env.approval.required:
-                # Its own stage with no conditions: see APPROVAL_STAGE.
-                self.pipeline.add_wave(
-                    APPROVAL_STAGE.format(stage=stage.stage_name), pre=self._approval_steps(env, stage)
-                )
+                # Its own stage with no conditions: see approval_stage.
+                self.pipeline.add_wave(approval_stage(stage.stage_name), pre=self._approval_steps(env, stage))
             self.pipeline.add_stage(
                 stage,  # type: ignore[arg-type]
                 post=self._post_steps(env, stage, integration_vpc),
@@ -320,7 +317,7 @@ class DeliveryPipelineStack(cdk.Stack):
             GUARD_ACTION,
             function=self._approval_guard,
             user_parameters={
-                "approval_stage": APPROVAL_STAGE.format(stage=stage.stage_name),
+                "approval_stage": approval_stage(stage.stage_name),
                 "approval_action": APPROVAL_ACTION,
                 "pipeline_name": self._pipeline_name,
                 "execution_id": "#{codepipeline.PipelineExecutionId}",
@@ -397,7 +394,7 @@ class DeliveryPipelineStack(cdk.Stack):
 
     @staticmethod
     def _gated_stage_names(environments: Sequence[EnvironmentConfig]) -> list[str]:
-        return [env.name.capitalize() for env in environments if env.approval.required]
+        return [stage_id(env.name) for env in environments if env.approval.required]
 
     def _shape_stages(self, pipeline: codepipeline.Pipeline, environments: Sequence[EnvironmentConfig]) -> None:
         """Trust-boundary gate, release-lane stages and stage conditions, all looked up by stage name."""
@@ -454,7 +451,7 @@ class DeliveryPipelineStack(cdk.Stack):
                 "so it cannot deploy in its own, later pipeline stage; remove the dependency "
                 "(stacks/data_platform_stage.py) or stop splitting the release lane out"
             )
-        name = RELEASE_LANE_STAGE.format(stage=stage.stage_name)
+        name = release_lane_stage(stage.stage_name)
         layout.split_stage(stage.stage_name, name, lambda action: action.split(".")[0] == lane.node.id)
         return name
 
@@ -464,14 +461,14 @@ class DeliveryPipelineStack(cdk.Stack):
             if not env.approval.required:
                 continue
             assert env.approval.approvers_role_arn is not None  # the config model guarantees it
-            stage_name = env.name.capitalize()
+            stage_name = stage_id(env.name)
             ApproverAccess(
                 self,
                 f"{stage_name}Approvers",
                 approvers_role_arn=env.approval.approvers_role_arn,
                 pipeline_arn=self._pipeline_arn,
                 approval_actions=[
-                    (APPROVAL_STAGE.format(stage=stage_name), APPROVAL_ACTION),
+                    (approval_stage(stage_name), APPROVAL_ACTION),
                     (trust_boundary.STAGE_NAME, trust_boundary.APPROVAL_ACTION),
                 ],
             )

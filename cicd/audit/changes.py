@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline_assets.approval_guard.identity import parse_principal, same_person
 from pipeline_assets.ledger.layout import Kind
+from platform_vocabulary.naming import approval_stage, release_lane_stage
 
 # Rules (flag ids) and what each one means; the report explains them beside CC8.1's points.
 SELF_APPROVAL = "self-approval"
@@ -118,11 +119,11 @@ class Scope:
 
     @property
     def approval_stage(self) -> str:
-        return f"Approve{self.stage}"  # APPROVAL_STAGE in stacks/delivery_pipeline_stack.py
+        return approval_stage(self.stage)
 
     @property
     def deploy_stages(self) -> tuple[str, str]:
-        return self.stage, f"{self.stage}Release"  # the platform lane, RELEASE_LANE_STAGE
+        return self.stage, release_lane_stage(self.stage)  # the platform lane, then the release lane
 
     @property
     def stages(self) -> tuple[str, ...]:

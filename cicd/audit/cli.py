@@ -26,6 +26,7 @@ from cicd.options import (
     is_terminal,
     root_of,
 )
+from platform_vocabulary import naming
 
 
 def _date(value: str) -> date:
@@ -65,6 +66,18 @@ def _environment(env: str) -> Any | None:
         return None
 
 
+def ledger_retention_days() -> int | None:
+    """The evidence ledger's retention as app.py gives it to the ledger Lambdas (the longest of any
+    environment), when the config loads: a record written with another would be locked differently."""
+    try:
+        from config import load_all
+
+        config = load_all()
+    except Exception:
+        return None
+    return naming.ledger_retention_days(env.retention.evidence_years for env in config.environments)
+
+
 def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
     from cicd.audit.changes import Scope
     from cicd.audit.report import RENDERERS, build_report
@@ -84,7 +97,7 @@ def cmd_report(args: argparse.Namespace, *, s3: Any | None = None) -> int:
         account = config.account if config is not None else None
     scope = Scope(
         env=args.env,
-        stage=args.stage_name or args.env.capitalize(),
+        stage=args.stage_name or naming.stage_id(args.env),
         since=args.since,
         until=args.until or datetime.now(UTC).date(),
         account=account,
@@ -127,10 +140,9 @@ def cmd_review(args: argparse.Namespace, *, s3: Any | None = None, sts: Any | No
 
     retention_days = args.retention_days
     if retention_days is None:
-        config = _environment(args.env)
-        if config is None:
-            return error("audit review", f"config for {args.env} does not load; pass --retention-days")
-        retention_days = round(config.retention.evidence_years * 365.25)
+        retention_days = ledger_retention_days()
+        if retention_days is None:
+            return error("audit review", "the config does not load; pass --retention-days")
     reviewer = (sts or _session(args).client("sts")).get_caller_identity()["Arn"]
     store = EvidenceStore(s3 or _session(args).client("s3"), args.bucket, retention_days=retention_days)
     try:

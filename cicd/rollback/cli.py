@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cicd.options import ExitCode, add_env_option, credentials_problem, error, print_json, print_table
+from platform_vocabulary.naming import stage_id
 
 if TYPE_CHECKING:
     from cicd.rollback.rollback import Clients, Environment, Planes
@@ -69,7 +70,7 @@ def resolve(args: argparse.Namespace) -> tuple[Environment, Clients]:
         ssm=env_session.client("ssm"),
         artifacts_s3=pipeline_session.client("s3"),
     )
-    stage = env_config.name.capitalize()
+    stage = stage_id(env_config.name)
     bucket = args.release_bucket or _stack_output(clients.cloudformation, f"{stage}-Storage", "ReleaseBucketName")
     environment = Environment(
         name=env_config.name,

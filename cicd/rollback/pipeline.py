@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from platform_vocabulary.naming import release_lane_stage
+
 RELEASE_VARIABLE = "RELEASE_ID"
 SYNTH_STAGE = "Build"
 # Enough for months of history at 35 releases a week, and a bound on a looping paginator.
@@ -66,11 +68,6 @@ class Deployment:
             f"executions run version {self.newest_pipeline_version}: CodePipeline rolls a stage back only to an "
             "execution of the current pipeline structure (first release after a pipeline change)"
         )
-
-
-def release_lane_stage(stage: str) -> str:
-    """The pipeline stage of `stage`'s release lane, where it has its own (stacks/delivery_pipeline_stack.py)."""
-    return f"{stage}Release"
 
 
 def _deploying_stage(actions: list[dict[str, Any]], stage: str) -> tuple[str, list[dict[str, Any]]]:

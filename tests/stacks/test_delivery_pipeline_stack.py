@@ -11,10 +11,10 @@ from aws_cdk import assertions
 from constructs import change_evidence, integration_toolchain, trust_boundary
 from constructs.gate_build_spec import GATE_RUNTIMES, TRUSTED_CACHE_PATHS
 
-from cicd.rollback.pipeline import release_lane_stage
 from config import load_all
 from pipeline_assets.approval_guard import evidence as guard_evidence
-from stacks.delivery_pipeline_stack import APPROVAL_ACTION, MAIN_COMMAND, RELEASE_LANE_STAGE, STAGE_PACKAGES_COMMAND
+from platform_vocabulary.naming import release_lane_stage
+from stacks.delivery_pipeline_stack import APPROVAL_ACTION, MAIN_COMMAND, STAGE_PACKAGES_COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,7 +133,7 @@ def test_prod_platform_stage_reviews_change_sets_and_its_release_lane_deploys_al
 
 
 def test_the_rollback_command_and_the_pipeline_name_the_release_lane_stage_alike():
-    assert RELEASE_LANE_STAGE.format(stage="Prod") == release_lane_stage("Prod") == "ProdRelease"
+    assert release_lane_stage("Prod") == "ProdRelease"
 
 
 def test_dev_and_staging_are_not_gated_by_a_human(pipeline):

@@ -120,6 +120,25 @@ def test_cli_review_takes_the_reviewer_from_sts(store, capsys):
     assert (retain - datetime.now(UTC)).days in (2556, 2557)
 
 
+def test_cli_review_locks_its_record_as_long_as_the_ledger_whichever_environment_it_names(store, capsys):
+    """The ledger Lambdas get the longest evidence retention of any environment (app.py); a review of a
+    dev execution used dev's one year, so its record would have been unlocked six years early."""
+
+    class Sts:
+        def get_caller_identity(self):
+            return {"Arn": CAROL, "Account": "111111111111", "UserId": "AROA:carol"}
+
+    args = argparse.Namespace(
+        bucket=BUCKET, pipeline=PIPELINE, execution_id=EXECUTION, decision="remediation-required", comment=COMMENT,
+        env="dev", retention_days=None,
+    )  # fmt: skip
+    assert cli.cmd_review(args, s3=store.s3, sts=Sts()) == 0
+    key = capsys.readouterr().out.strip().rsplit(f"s3://{BUCKET}/", 1)[1]
+    retain = store.s3.head_object(Bucket=BUCKET, Key=key)["ObjectLockRetainUntilDate"]
+    assert (retain - datetime.now(UTC)).days in (2556, 2557)
+    assert cli.ledger_retention_days() == 2557
+
+
 def test_cli_review_refusal_exits_1(store, capsys):
     class Sts:
         def get_caller_identity(self):

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cicd.gate.model import Finding
 from platform_vocabulary import yaml_source
+from platform_vocabulary.findings import Finding
 
 MIN_REASON = 15
 OPTIONAL_KEYS = ("column", "ticket")

@@ -17,7 +17,7 @@ from typing import Any
 
 from cicd.dbt import acknowledgements
 from cicd.dbt.datadiff.run import ModelDiff
-from cicd.gate.model import Finding
+from platform_vocabulary.findings import Finding
 
 ACKNOWLEDGEMENTS = Path("dbt_project/data_changes.yml")
 RULES = {

@@ -157,6 +157,35 @@ def run_canary(
     return summary
 
 
+def run_scheduled(
+    name: str,
+    event: Mapping[str, Any],
+    context: Any,
+    body: Callable[[Metrics, Deadline, datetime], dict[str, Any]],
+    *,
+    cloudwatch: Any,
+) -> dict[str, Any]:
+    """What every canary's Lambda handler does around its check: the event's scheduled time (so a
+    retried event measures the same window again), the function's remaining time, the environment label."""
+    now = event_time(event)
+    return run_canary(
+        name,
+        lambda metrics, deadline: body(metrics, deadline, now),
+        cloudwatch=cloudwatch,
+        environment=environment_label(),
+        deadline=Deadline(context),
+        now=now,
+    )
+
+
+def scheduled_pipelines(event: Mapping[str, Any]) -> list[Any]:
+    """The pipelines listed in the schedule rule's input (one rule per chunk of pipelines)."""
+    entries = event.get("pipelines") if isinstance(event, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise CanaryError("Misconfigured", "the scheduled event carries no 'pipelines' list to check")
+    return entries
+
+
 def _error_metrics(metrics: Metrics, name: str, problems: Mapping[str, int]) -> None:
     # An explicit zero keeps the error alarm fed with data when all is well.
     metrics.add(RELEASE_NAMESPACE, "CanaryError", float(sum(problems.values())), Canary=name)

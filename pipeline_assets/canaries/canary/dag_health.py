@@ -36,15 +36,13 @@ from .core import (
     Metrics,
     aws_clients,
     env,
-    environment_label,
     error_code,
-    event_time,
     is_missing,
     list_keys,
     log_event,
     parse_time,
     read_json,
-    run_canary,
+    run_scheduled,
 )
 
 NAME = "dag-health"
@@ -330,16 +328,8 @@ def handler(
     cloudwatch: Any = None,
 ) -> dict[str, Any]:
     mwaa, ssm, s3, cloudwatch = aws_clients(mwaa=mwaa, ssm=ssm, s3=s3, cloudwatch=cloudwatch)
-    now = event_time(event)
 
-    def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:
+    def body(metrics: Metrics, deadline: Deadline, now: datetime) -> dict[str, Any]:
         return check(Settings.from_env(), mwaa=mwaa, ssm=ssm, s3=s3, metrics=metrics, deadline=deadline, now=now)
 
-    return run_canary(
-        NAME,
-        body,
-        cloudwatch=cloudwatch,
-        environment=environment_label(),
-        deadline=Deadline(context),
-        now=now,
-    )
+    return run_scheduled(NAME, event, context, body, cloudwatch=cloudwatch)

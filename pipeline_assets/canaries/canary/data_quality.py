@@ -33,15 +33,14 @@ from .core import (
     classify,
     describe,
     env,
-    environment_label,
-    event_time,
     list_keys,
     log_event,
     previous_releases,
     read_json,
     release_history,
     report_problem,
-    run_canary,
+    run_scheduled,
+    scheduled_pipelines,
 )
 
 NAME = "data-quality"
@@ -210,14 +209,9 @@ def handler(
     event: dict[str, Any], context: Any = None, *, s3: Any = None, ssm: Any = None, cloudwatch: Any = None
 ) -> dict[str, Any]:
     s3, ssm, cloudwatch = aws_clients(s3=s3, ssm=ssm, cloudwatch=cloudwatch)
-    now = event_time(event)
 
-    def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:
-        entries = event.get("pipelines") if isinstance(event, dict) else None
-        if not isinstance(entries, list) or not entries:
-            raise CanaryError("Misconfigured", "the scheduled event carries no 'pipelines' list to check")
+    def body(metrics: Metrics, deadline: Deadline, now: datetime) -> dict[str, Any]:
+        entries = scheduled_pipelines(event)
         return check(Settings.from_env(), entries, s3=s3, ssm=ssm, metrics=metrics, deadline=deadline, now=now)
 
-    return run_canary(
-        NAME, body, cloudwatch=cloudwatch, environment=environment_label(), deadline=Deadline(context), now=now
-    )
+    return run_scheduled(NAME, event, context, body, cloudwatch=cloudwatch)

@@ -30,14 +30,12 @@ from .core import (
     classify,
     describe,
     env,
-    environment_label,
-    event_time,
     log_event,
     parse_time,
     read_json,
     release_history,
     report_problem,
-    run_canary,
+    run_scheduled,
 )
 
 NAME = "deployments"
@@ -173,9 +171,8 @@ def handler(
     ssm, s3, cloudformation, cloudwatch = aws_clients(
         ssm=ssm, s3=s3, cloudformation=cloudformation, cloudwatch=cloudwatch
     )
-    now = event_time(event)
 
-    def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:
+    def body(metrics: Metrics, deadline: Deadline, now: datetime) -> dict[str, Any]:
         return check(
             Settings.from_env(),
             ssm=ssm,
@@ -186,6 +183,4 @@ def handler(
             now=now,
         )
 
-    return run_canary(
-        NAME, body, cloudwatch=cloudwatch, environment=environment_label(), deadline=Deadline(context), now=now
-    )
+    return run_scheduled(NAME, event, context, body, cloudwatch=cloudwatch)

@@ -24,11 +24,9 @@ from .core import (
     classify,
     describe,
     env,
-    environment_label,
-    event_time,
     log_event,
     report_problem,
-    run_canary,
+    run_scheduled,
 )
 from .deployments import stack_names
 
@@ -126,14 +124,11 @@ def handler(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     cloudformation, cloudwatch = aws_clients(cloudformation=cloudformation, cloudwatch=cloudwatch)
-    now: datetime = event_time(event)
 
-    def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:
+    def body(metrics: Metrics, deadline: Deadline, now: datetime) -> dict[str, Any]:
         stacks = stack_names(env("STACK_NAMES"))
         if not stacks:
             raise CanaryError("Misconfigured", "STACK_NAMES is empty: there is nothing to check for drift")
         return check(stacks, cloudformation=cloudformation, metrics=metrics, deadline=deadline, sleep=sleep)
 
-    return run_canary(
-        NAME, body, cloudwatch=cloudwatch, environment=environment_label(), deadline=Deadline(context), now=now
-    )
+    return run_scheduled(NAME, event, context, body, cloudwatch=cloudwatch)

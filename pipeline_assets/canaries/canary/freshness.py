@@ -35,8 +35,6 @@ from .core import (
     client_config,
     describe,
     env,
-    environment_label,
-    event_time,
     list_keys,
     log_event,
     parse_time,
@@ -44,7 +42,8 @@ from .core import (
     read_json,
     release_history,
     report_problem,
-    run_canary,
+    run_scheduled,
+    scheduled_pipelines,
 )
 
 NAME = "freshness"
@@ -284,13 +283,9 @@ def handler(
     snowflake_connect: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     s3, ssm, cloudwatch = aws_clients(s3=s3, ssm=ssm, cloudwatch=cloudwatch)
-    now = event_time(event)
 
-    def body(metrics: Metrics, deadline: Deadline) -> dict[str, Any]:
-        entries = event.get("pipelines") if isinstance(event, dict) else None
-        if not isinstance(entries, list) or not entries:
-            raise CanaryError("Misconfigured", "the scheduled event carries no 'pipelines' list to check")
-        pipelines = [Pipeline.parse(item) for item in entries]
+    def body(metrics: Metrics, deadline: Deadline, now: datetime) -> dict[str, Any]:
+        pipelines = [Pipeline.parse(item) for item in scheduled_pipelines(event)]
         return check(
             Settings.from_env(),
             pipelines,
@@ -302,6 +297,4 @@ def handler(
             snowflake_connect=snowflake_connect or default_snowflake_connect,
         )
 
-    return run_canary(
-        NAME, body, cloudwatch=cloudwatch, environment=environment_label(), deadline=Deadline(context), now=now
-    )
+    return run_scheduled(NAME, event, context, body, cloudwatch=cloudwatch)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
@@ -86,3 +88,46 @@ def test_the_lambda_package_imports_as_lambda_imports_it_with_the_standard_libra
     report = json.loads(proc.stdout)
     assert report["handlers"] == dict.fromkeys(HANDLERS, True)
     assert report["foreign"] == []  # boto3 is imported lazily inside the handlers
+
+
+@pytest.mark.parametrize("module", HANDLERS)
+def test_every_canary_handler_reports_a_misconfigured_function_at_the_scheduled_time_of_its_event(
+    module, aws, monkeypatch
+):
+    """The setup every handler shares: the event's scheduled time stamps the metrics (a retried event
+    measures the same window again), the environment label stays 'unknown' when the variable is
+    missing, and a failed run publishes CanaryFailed under the canary's own name, then raises."""
+    canary = importlib.import_module(f"pipeline_assets.canaries.canary.{module}")
+    monkeypatch.delenv("ENVIRONMENT")
+    monkeypatch.delenv("STACK_NAMES", raising=False)
+    scheduled = "2026-03-04T05:06:00+00:00"
+    published: list[dict] = []
+
+    def keep(params, **_):
+        published.extend(params.get("MetricData", []))
+
+    cloudwatch = aws["cloudwatch"]
+    cloudwatch.meta.events.register("before-parameter-build.cloudwatch.PutMetricData", keep)
+    clients = {"s3": aws["s3"], "ssm": aws["ssm"], "cloudwatch": cloudwatch}
+    clients |= {name: boto3.client(name, region_name="eu-west-1") for name in ("mwaa", "cloudformation")}
+    wanted = {
+        "dag_health": ["mwaa", "ssm", "s3", "cloudwatch"],
+        "freshness": ["s3", "ssm", "cloudwatch"],
+        "data_quality": ["s3", "ssm", "cloudwatch"],
+        "deployments": ["ssm", "s3", "cloudformation", "cloudwatch"],
+        "drift": ["cloudformation", "cloudwatch"],
+    }[module]
+    try:
+        with pytest.raises(CanaryError) as raised:
+            canary.handler({"time": scheduled}, None, **{name: clients[name] for name in wanted})
+    finally:
+        cloudwatch.meta.events.unregister("before-parameter-build.cloudwatch.PutMetricData", keep)
+
+    assert raised.value.reason == "Misconfigured"
+    failed = [m for m in published if m["MetricName"] == "CanaryFailed"]
+    assert [m["Value"] for m in failed] == [1.0]
+    assert failed[0]["Dimensions"] == [
+        {"Name": "Environment", "Value": "unknown"},
+        {"Name": "Canary", "Value": canary.NAME},
+    ]
+    assert {m["Timestamp"].isoformat() for m in published} == {scheduled}

@@ -18,28 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cicd.data.schemas import RAW_SCHEMAS, SOURCES
+from cicd.dbt.offline import raw_tables
 
 DATABASE = "ANALYTICS_CI"
 OFFLINE_COMPILE_FAILED = 3
-
-
-def snowflake_type(arrow_type: Any) -> str:
-    import pyarrow as pa
-
-    if pa.types.is_string(arrow_type):
-        return "varchar"
-    if pa.types.is_decimal(arrow_type):
-        return f"number({arrow_type.precision}, {arrow_type.scale})"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp_ntz"
-    if pa.types.is_date(arrow_type):
-        return "date"
-    if pa.types.is_boolean(arrow_type):
-        return "boolean"
-    if pa.types.is_integer(arrow_type):
-        return "number(38, 0)"
-    raise ValueError(f"no Snowflake type for {arrow_type}")
 
 
 @contextmanager
@@ -69,16 +51,15 @@ def load_sources(data_dir: Path, database: str = DATABASE) -> dict[str, int]:
     conn = connect(database)
     try:
         cur = conn.cursor()
-        for (source, table), schema in SOURCES.items():
-            raw_schema = RAW_SCHEMAS[source]
-            columns = ", ".join(f"{f.name} {snowflake_type(f.type)}" for f in schema)
-            cur.execute(f"create schema if not exists {database}.{raw_schema}")
-            cur.execute(f"create or replace table {database}.{raw_schema}.{table} ({columns})")
-            frame = pq.read_table(data_dir / source / f"{table}.parquet").to_pandas()
+        for raw in raw_tables(data_dir):
+            name = f"{database}.{raw.raw_schema}.{raw.table}"
+            cur.execute(f"create schema if not exists {database}.{raw.raw_schema}")
+            cur.execute(f"create or replace table {name} ({raw.columns('snowflake')})")
+            frame = pq.read_table(raw.parquet).to_pandas()
             frame.columns = [c.upper() for c in frame.columns]
-            write_pandas(conn, frame, table.upper(), database=database, schema=raw_schema.upper())
-            cur.execute(f"select count(*) from {database}.{raw_schema}.{table}")  # noqa: S608 (fixed identifiers)
-            counts[f"{raw_schema}.{table}"] = int(cur.fetchone()[0])
+            write_pandas(conn, frame, raw.table.upper(), database=database, schema=raw.raw_schema.upper())
+            cur.execute(f"select count(*) from {name}")  # noqa: S608 (fixed identifiers)
+            counts[f"{raw.raw_schema}.{raw.table}"] = int(cur.fetchone()[0])
     finally:
         conn.close()
     return counts

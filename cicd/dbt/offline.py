@@ -6,6 +6,7 @@ synthetic data's fixed "now", and the raw sources loaded into DuckDB from the sy
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +26,61 @@ OFFLINE_SNOWFLAKE_ENV = {
 }
 
 
-def _duck_type(arrow_type: Any) -> str:
+# Each source column's type in the two SQL dialects the raw tables are created in: DuckDB (the gate's
+# and laptops' dbt) and Snowflake (the fakesnow emulator). The first matching row wins; None means the
+# dialect has no type for it here.
+_COLUMN_TYPES: tuple[tuple[str, str | None, str], ...] = (
+    ("is_string", "varchar", "varchar"),
+    ("is_decimal", "decimal({precision}, {scale})", "number({precision}, {scale})"),
+    ("is_timestamp", "timestamp", "timestamp_ntz"),
+    ("is_date", "date", "date"),
+    ("is_boolean", "boolean", "boolean"),
+    ("is_int32", "integer", "number(38, 0)"),
+    ("is_int64", "bigint", "number(38, 0)"),
+    ("is_integer", None, "number(38, 0)"),
+)
+DIALECTS = ("duckdb", "snowflake")
+
+
+def column_type(arrow_type: Any, dialect: str) -> str:
+    """The SQL type a raw table declares for a Parquet column of this Arrow type."""
     import pyarrow as pa
 
-    if pa.types.is_string(arrow_type):
-        return "varchar"
-    if pa.types.is_decimal(arrow_type):
-        return f"decimal({arrow_type.precision}, {arrow_type.scale})"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
-    if pa.types.is_date(arrow_type):
-        return "date"
-    if pa.types.is_boolean(arrow_type):
-        return "boolean"
-    if pa.types.is_int32(arrow_type):
-        return "integer"
-    if pa.types.is_int64(arrow_type):
-        return "bigint"
-    raise ValueError(f"no DuckDB type for {arrow_type}")
+    for predicate, duckdb_type, snowflake_type in _COLUMN_TYPES:
+        if getattr(pa.types, predicate)(arrow_type):
+            spelled = {"duckdb": duckdb_type, "snowflake": snowflake_type}[dialect]
+            if spelled is None:
+                break
+            return spelled.format(precision=getattr(arrow_type, "precision", 0), scale=getattr(arrow_type, "scale", 0))
+    raise ValueError(f"no {'DuckDB' if dialect == 'duckdb' else 'Snowflake'} type for {arrow_type}")
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One raw source table as the synthetic data holds it, in the raw schema its dbt source declares."""
+
+    raw_schema: str
+    table: str
+    parquet: Path
+    schema: Any  # pyarrow.Schema
+
+    def columns(self, dialect: str, *, quote: bool = False) -> str:
+        q = '"' if quote else ""
+        return ", ".join(f"{q}{f.name}{q} {column_type(f.type, dialect)}" for f in self.schema)
+
+
+def raw_tables(data_dir: Path) -> list[RawTable]:
+    """Every raw source table with its Parquet file under `data_dir`; a missing file stops before any load."""
+    # Imported here: the schemas import pyarrow, which commands that only need the constants above never load.
+    from cicd.data.schemas import RAW_SCHEMAS, SOURCES
+
+    tables = []
+    for (source, table), schema in SOURCES.items():
+        parquet = data_dir / source / f"{table}.parquet"
+        if not parquet.exists():
+            raise FileNotFoundError(f"{parquet} is missing: run `cicd data generate` first")
+        tables.append(RawTable(RAW_SCHEMAS[source], table, parquet, schema))
+    return tables
 
 
 def load_duckdb(db_path: Path, data_dir: Path) -> dict[str, int]:
@@ -51,22 +89,15 @@ def load_duckdb(db_path: Path, data_dir: Path) -> dict[str, int]:
 
     db_path.parent.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    # Imported here: the schemas import pyarrow, which commands that only need the constants above never load.
-    from cicd.data.schemas import RAW_SCHEMAS, SOURCES
-
     # Identifiers below come from the fixed SOURCES / RAW_SCHEMAS mappings, never from input: S608 does not apply.
     with duckdb.connect(str(db_path)) as conn:
-        for (source, table), schema in SOURCES.items():
-            raw_schema = RAW_SCHEMAS[source]
-            parquet = data_dir / source / f"{table}.parquet"
-            if not parquet.exists():
-                raise FileNotFoundError(f"{parquet} is missing: run `cicd data generate` first")
-            columns = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in schema)
-            conn.execute(f"create schema if not exists {raw_schema}")
-            conn.execute(f"create or replace table {raw_schema}.{table} ({columns})")
-            conn.execute(f"insert into {raw_schema}.{table} select * from read_parquet(?)", [str(parquet)])  # noqa: S608
-            row = conn.execute(f"select count(*) from {raw_schema}.{table}").fetchone()  # noqa: S608
-            counts[f"{raw_schema}.{table}"] = int(row[0]) if row else 0
+        for raw in raw_tables(data_dir):
+            name = f"{raw.raw_schema}.{raw.table}"
+            conn.execute(f"create schema if not exists {raw.raw_schema}")
+            conn.execute(f"create or replace table {name} ({raw.columns('duckdb', quote=True)})")
+            conn.execute(f"insert into {name} select * from read_parquet(?)", [str(raw.parquet)])  # noqa: S608
+            row = conn.execute(f"select count(*) from {name}").fetchone()  # noqa: S608
+            counts[name] = int(row[0]) if row else 0
     return counts
 
 

@@ -7,9 +7,10 @@ Endpoints (paths as in the platform's API reference and its official Python SDK,
     PUT  /v1/assistant/{id}                   update; action "savePublishNewRevision" publishes a revision
 
 Every request carries the project API token as a bearer token. 429 and 5xx, dropped connections
-(also mid-body) and a success whose body is not JSON (a proxy's error page) are retried with
-exponential backoff and jitter, honouring a sane Retry-After when sent; any other 4xx fails at once
-with the API's own message, because repeating a rejected request cannot make it valid. Every
+(also mid-body) and a success whose body is not JSON (a proxy's error page) are retried (tenacity,
+which the Airflow workers have) with exponential backoff and jitter, honouring a Retry-After that
+urllib3 can read, capped like the backoff; any other 4xx fails at once with the API's own message,
+because repeating a rejected request cannot make it valid. Every
 request is safe to repeat: uploads replace a file of the same name, and a revision names files by
 content.
 
@@ -20,11 +21,9 @@ lists what it would remove instead.
 
 from __future__ import annotations
 
-import email.utils
 import enum
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +33,9 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import tenacity
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,15 @@ class GeaiError(Exception):
         got = f"HTTP {status}" if status is not None else "no response"
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         super().__init__(f"{method} {path} failed{tries}: {got}: {api_message}")
+
+
+class _TransientError(Exception):
+    """One try failed in a way that repeating may fix: the status (None without a response), why,
+    and the wait the API asked for."""
+
+    def __init__(self, status: int | None, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.status, self.reason, self.retry_after = status, reason, retry_after
 
 
 class LoadStatus(enum.Enum):
@@ -146,13 +157,6 @@ class GeaiClient:
     def __repr__(self) -> str:  # never print the token
         return f"GeaiClient({self.base_url!r})"
 
-    def _delay(self, attempt: int, response: requests.Response | None) -> float:
-        asked = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
-        if asked is not None:
-            return min(asked, self.max_backoff_s)
-        # Full jitter: many workers retrying the same outage spread out instead of retrying together.
-        return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)) * (0.5 + self._jitter() / 2)
-
     def request(
         self,
         method: str,
@@ -165,43 +169,88 @@ class GeaiClient:
         """Send one logical request, retrying transient failures; returns the decoded JSON body."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
-        last: str = ""
-        status: int | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            opened = files() if files is not None else None
-            response: requests.Response | None = None
-            try:
-                response = self.session.request(
-                    method, url, headers=headers, json=json_body, params=params, files=opened, timeout=self.timeout_s
-                )
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                # ChunkedEncodingError: the connection dropped in the middle of the body.
-                status, last = None, f"{type(exc).__name__}: {exc}"
-            finally:
-                for _, (_, handle, _) in opened or []:
-                    if hasattr(handle, "close"):
-                        handle.close()
-            if response is not None:
-                status = response.status_code
-                if status < 300:
-                    if not response.content:
-                        return {}
-                    try:
-                        return response.json()
-                    except ValueError:  # a gateway's or proxy's page in place of the API's answer
-                        kind = response.headers.get("Content-Type") or "no content type"
-                        last = f"the body is not JSON ({kind}): {response.text.strip()[:200]!r}"
-                        response = None  # never honour the Retry-After of a page that is not the API's
-                else:
-                    last = api_message(response)
-                    if status not in RETRYABLE_STATUS:
-                        raise GeaiError(method, path, status, last, attempts=attempt)
-            if attempt < self.max_attempts:
-                delay = self._delay(attempt, response)
-                log.warning("%s %s: %s (%s); retry %d/%d in %.1fs", method, path, status, last, attempt,
-                            self.max_attempts - 1, delay)  # fmt: skip
-                self._sleep(delay)
-        raise GeaiError(method, path, status, last, attempts=self.max_attempts)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_TransientError),
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=lambda state: self._log_retry(method, path, state),
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    return self._send_once(method, path, url, headers, json_body, params, files, attempt=number)
+        except tenacity.RetryError as exhausted:
+            failure = exhausted.last_attempt.exception()
+            assert isinstance(failure, _TransientError)  # the only exception `retry` lets tenacity repeat
+            raise GeaiError(method, path, failure.status, failure.reason, attempts=self.max_attempts) from None
+        raise AssertionError("tenacity ends every run with a result or an exception")  # pragma: no cover
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        headers: Mapping[str, str],
+        json_body: Any,
+        params: Mapping[str, str] | None,
+        files: Callable[[], list[tuple[str, tuple[str, Any, str]]]] | None,
+        *,
+        attempt: int,
+    ) -> Any:
+        """One try: the decoded body, a GeaiError for a rejection, or _TransientError for what is worth repeating."""
+        opened = files() if files is not None else None  # re-opened per try: a retried upload re-sends it all
+        try:
+            response = self.session.request(
+                method, url, headers=headers, json=json_body, params=params, files=opened, timeout=self.timeout_s
+            )
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            # ChunkedEncodingError: the connection dropped in the middle of the body.
+            raise _TransientError(None, f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            for _, (_, handle, _) in opened or []:
+                if hasattr(handle, "close"):
+                    handle.close()
+        status = response.status_code
+        if status >= 300:
+            message = api_message(response)
+            if status not in RETRYABLE_STATUS:
+                raise GeaiError(method, path, status, message, attempts=attempt)
+            raise _TransientError(status, message, self._retry_after(response.headers.get("Retry-After")))
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:  # a gateway's or proxy's page in place of the API's answer
+            kind = response.headers.get("Content-Type") or "no content type"
+            # No Retry-After here: a page that is not the API's does not speak for it.
+            raise _TransientError(status, f"the body is not JSON ({kind}): {response.text.strip()[:200]!r}") from None
+
+    def _retry_after(self, value: str | None) -> float | None:
+        """The wait the API asked for, capped like our own backoff; None when absent or not a wait."""
+        if value is None:
+            return None
+        try:
+            return min(float(Retry().parse_retry_after(value)), self.max_backoff_s)
+        except InvalidHeader:  # negative, NaN, words: outside the header's grammar, so use our own backoff
+            return None
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        if isinstance(failure, _TransientError) and failure.retry_after is not None:
+            return failure.retry_after
+        # Equal jitter (half the backoff plus up to half again): many workers retrying the same outage
+        # spread out instead of retrying together, and none retries sooner than half the backoff.
+        backoff = tenacity.wait_exponential(multiplier=self.backoff_s, max=self.max_backoff_s)(state)
+        return backoff * (0.5 + self._jitter() / 2)
+
+    def _log_retry(self, method: str, path: str, state: tenacity.RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        status, reason = (failure.status, failure.reason) if isinstance(failure, _TransientError) else (None, "")
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.warning("%s %s: %s (%s); retry %d/%d in %.1fs", method, path, status, reason, state.attempt_number,
+                    self.max_attempts - 1, delay)  # fmt: skip
 
     # --- the endpoints ---------------------------------------------------------------------------
 
@@ -257,22 +306,6 @@ class GeaiClient:
             ],
         }
         return self.request("PUT", f"v1/assistant/{assistant_id}", json_body=body)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds to wait (delta-seconds or an HTTP date); None when absent or not sane."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())  # a date already past means "now"
-    # Negative, NaN or infinite delta-seconds break the header's grammar: use our own backoff.
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def find_metadata_value(assistant: Any, key: str) -> str | None:

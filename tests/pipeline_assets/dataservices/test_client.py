@@ -131,7 +131,8 @@ def test_a_200_with_an_html_page_is_retried_then_named_with_its_endpoint(geai, s
     assert "not JSON (text/html" in message and "502 Bad Gateway" in message
 
 
-@pytest.mark.parametrize("header", ["-1", "nan", "inf", "soon"])
+# "1.5": delta-seconds are digits only (RFC 9110 10.2.3); urllib3's reader refuses it, so the backoff applies.
+@pytest.mark.parametrize("header", ["-1", "nan", "inf", "soon", "1.5"])
 def test_a_retry_after_that_is_not_a_wait_falls_back_to_the_backoff(geai, stub_fault, header):
     # D3: "Retry-After: -1" crashed the client with "sleep length must be non-negative".
     stub, url = geai
@@ -155,3 +156,25 @@ def test_an_answer_that_never_comes_times_out_and_is_retried(geai, stub_fault):
     sleeps = []
     status = client_for(url, stub.token, sleeps, timeout_s=0.1).status(stub.assistant_id)
     assert status.state is LoadStatus.READY and sleeps == [0.5]
+
+
+def test_a_retry_after_longer_than_the_backoff_cap_waits_the_cap(geai, stub_fault):
+    stub, url = geai
+    stub.faults.append(stub_fault("GET", "/status", 429, times=1, retry_after="3600"))
+    stub.faults.append(stub_fault("GET", "/status", 503, times=1, retry_after=" 2 "))
+    sleeps = []
+    status = client_for(url, stub.token, sleeps, max_backoff_s=30.0).status(stub.assistant_id)
+    assert status.state is LoadStatus.READY
+    assert sleeps == [30.0, 2.0]  # each Retry-After honoured, none beyond the cap
+
+
+def test_a_rejection_after_retries_reports_how_many_attempts_it_took(geai, stub_fault):
+    stub, url = geai
+    stub.faults.append(stub_fault("GET", "/status", 503, times=2))
+    stub.faults.append(stub_fault("GET", "/status", 403, times=1))
+    sleeps = []
+    with pytest.raises(GeaiError) as caught:
+        client_for(url, stub.token, sleeps).status(stub.assistant_id)
+    assert caught.value.status == 403 and caught.value.attempts == 3
+    assert "failed after 3 attempts: HTTP 403" in str(caught.value)
+    assert sleeps == [0.5, 1.0]

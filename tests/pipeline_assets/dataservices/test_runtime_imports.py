@@ -8,7 +8,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[3] / "pipeline_assets" / "dataservices"
 # Third-party modules the MWAA Airflow image provides (Airflow's own dependencies and providers).
-ALLOWED_THIRD_PARTY = {"airflow", "boto3", "botocore", "jsonschema", "pydantic", "requests"}
+ALLOWED_THIRD_PARTY = {"airflow", "boto3", "botocore", "jsonschema", "pydantic", "requests", "tenacity", "urllib3"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -30,3 +30,9 @@ def test_imports_only_the_standard_library_itself_and_the_mwaa_image(module):
 
 def test_the_schema_ships_inside_the_package():
     assert (PACKAGE / "schema" / "metadata.schema.json").is_file()
+
+
+def test_the_retry_libraries_the_client_uses_are_pinned_in_the_wheelhouse_the_workers_install_from():
+    lock = (PACKAGE.parent / "mwaa" / "wheelhouse.lock").read_text()
+    for distribution in ("tenacity", "urllib3", "requests"):
+        assert f"\n{distribution}==" in lock, f"{distribution} is not in pipeline_assets/mwaa/wheelhouse.lock"

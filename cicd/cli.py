@@ -204,16 +204,15 @@ class _VersionAction(argparse.Action):
 
 
 def version_text() -> str:
-    import subprocess
     from importlib import metadata
+
+    from platform_vocabulary.git import git_output
 
     try:
         number = metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         number = "(not installed: run `make venv`)"
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    commit = git_output(ROOT, "rev-parse", "--short", "HEAD")
     python = ".".join(str(part) for part in sys.version_info[:3])
     return f"cicd {number} (commit {commit or 'unknown'}, {ROOT}, Python {python})"
 

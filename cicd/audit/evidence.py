@@ -14,32 +14,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline_assets.ledger import layout
+from platform_vocabulary.git import git_output
 
 
 class EvidenceError(Exception):
     pass
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30)
-    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
 def commit_info(root: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """The commit being built. CodePipeline's default source artifact has no .git folder; CodeBuild
     still knows the revision, and the pipeline trigger event in the ledger knows the author."""
     variables = dict(os.environ if env is None else env)
-    log = _git(root, "log", "-1", "--format=%H%x00%ae%x00%an%x00%cI%x00%s")
+    log = git_output(root, "log", "-1", "--format=%H%x00%ae%x00%an%x00%cI%x00%s", timeout_s=30)
     if log:
         sha, email, name, committed, subject = log.split("\x00", 4)
         return {"sha": sha, "author_email": email, "author_name": name, "committed_at": committed, "subject": subject}

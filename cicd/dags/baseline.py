@@ -10,13 +10,13 @@ not hide a removal.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from platform_vocabulary import yaml_source
+from platform_vocabulary.git import git
 
 BASELINE_PATH = "cicd/dags/baseline.json"
 ACKNOWLEDGEMENTS_PATH = "cicd/dags/acknowledged_removals.yaml"
@@ -72,18 +72,14 @@ def write(path: Path, baseline: Baseline) -> None:
 
 def at_ref(root: Path, ref: str) -> Baseline:
     """The baseline as committed at the merge base of ref and HEAD; empty when it did not exist there."""
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-
-    merge_base = git("merge-base", ref, "HEAD")
-    commit = merge_base.stdout.strip() if merge_base.returncode == 0 else ref
-    shown = git("show", f"{commit}:{BASELINE_PATH}")
-    if shown.returncode != 0:
+    merge_base = git(root, "merge-base", ref, "HEAD")
+    commit = merge_base.text.strip() if merge_base.ok else ref
+    shown = git(root, "show", f"{commit}:{BASELINE_PATH}")
+    if not shown.ok:
         if "does not exist" in shown.stderr or "exists on disk, but not in" in shown.stderr:
             return {}
         raise BaselineError(BASELINE_PATH, f"cannot read the baseline at {ref}: {shown.stderr.strip()}")
-    return parse(shown.stdout, f"{ref}:{BASELINE_PATH}")
+    return parse(shown.text, f"{ref}:{BASELINE_PATH}")
 
 
 def read_acknowledgements(path: Path) -> list[Acknowledgement]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from cicd.release.parts import all_parts
+from platform_vocabulary.git import git_output
 
 MANIFEST = "release.json"
 
@@ -30,14 +30,6 @@ class Release:
 
 class BundleError(Exception):
     pass
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def collect(root: Path) -> dict[str, bytes]:
@@ -68,11 +60,11 @@ def build(root: Path, out_dir: Path) -> Release:
     manifest = {
         "release_id": release_id,
         "content_sha256": digest,
-        "git_sha": _git(root, "rev-parse", "HEAD"),
+        "git_sha": git_output(root, "rev-parse", "HEAD"),
         # The approval guard compares the approver with this author (separation of duties).
-        "git_author_email": _git(root, "log", "-1", "--format=%ae"),
-        "git_dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
-        "build_time": _git(root, "log", "-1", "--format=%cI"),
+        "git_author_email": git_output(root, "log", "-1", "--format=%ae"),
+        "git_dirty": bool(git_output(root, "status", "--porcelain", "--untracked-files=no")),
+        "build_time": git_output(root, "log", "-1", "--format=%cI"),
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
     target = out_dir / release_id

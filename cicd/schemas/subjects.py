@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import fastavro
 from fastavro.schema import SchemaParseException, UnknownType
 
 from cicd.schemas.compat import Mode, SchemaError, Violation, check, parse
+from platform_vocabulary.git import git
 
 SCHEMAS_DIR = Path("pipeline_assets/schemas")
 SUBJECTS_FILE = SCHEMAS_DIR / "subjects.json"
@@ -129,13 +129,10 @@ def referenced_topics(root: Path) -> dict[str, str]:
 
 
 def _history_at(root: Path, ref: str, rel: Path) -> list[dict[str, Any]] | None:
-    try:
-        out = subprocess.run(
-            ["git", "show", f"{ref}:{rel.as_posix()}"], cwd=root, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
+    shown = git(root, "show", f"{ref}:{rel.as_posix()}")
+    if not shown.ok:
         return None  # the file did not exist at the base ref: nothing to protect yet
-    return list(json.loads(out.stdout)["versions"])
+    return list(json.loads(shown.text)["versions"])
 
 
 def _history_problems(root: Path, subject: Subject, base_ref: str | None) -> list[Problem]:

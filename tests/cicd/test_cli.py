@@ -186,3 +186,8 @@ def test_validate_json_keeps_progress_on_stderr_and_the_report_on_stdout(capsys)
 def test_validate_has_keep_going_and_plan():
     args = cli.build_parser().parse_args(["validate", "--keep-going", "--plan"])
     assert args.keep_going and args.plan
+
+
+def test_the_version_says_commit_unknown_when_git_is_not_installed(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on it
+    assert "(commit unknown," in cli.version_text()

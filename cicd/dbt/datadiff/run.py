@@ -30,6 +30,7 @@ from cicd.dbt.datadiff.masking import Masking
 from cicd.dbt.datadiff.rebuild import PARSE_FAILED
 from cicd.dbt.datadiff.selection import Selection
 from cicd.dbt.offline import CI_AS_OF, load_duckdb
+from platform_vocabulary.git import git as run_git
 
 CODE_ROOT = Path(__file__).resolve().parents[3]
 PROJECT = "dbt_project"
@@ -86,19 +87,13 @@ class DiffRun:
 
 
 def git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise DiffError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout.strip()
+    return run_git(root, *args).or_raise(DiffError).text.strip()
 
 
 def default_base(root: Path) -> str:
     """origin/main when the clone has it (CI), else main."""
     for ref in ("origin/main", "main"):
-        proc = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", ref], cwd=root, capture_output=True, check=False
-        )
-        if proc.returncode == 0:
+        if run_git(root, "rev-parse", "--verify", "--quiet", ref).ok:
             return ref
     raise DiffError("neither origin/main nor main exists here: give the base with --base <ref>")
 
@@ -109,12 +104,10 @@ def merge_base(root: Path, ref: str) -> str:
 
 def export_project(root: Path, commit: str, dest: Path) -> Path:
     """The dbt project as it is at a commit, written to dest/dbt_project (git archive; no checkout touched)."""
-    proc = subprocess.run(["git", "archive", commit, PROJECT], cwd=root, capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise DiffError(f"git archive {commit} {PROJECT} failed: {proc.stderr.decode().strip()}")
+    archived = run_git(root, "archive", commit, PROJECT).or_raise(DiffError)
     shutil.rmtree(dest / PROJECT, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+    with tarfile.open(fileobj=io.BytesIO(archived.output)) as archive:
         archive.extractall(dest, filter="data")
     return dest / PROJECT
 

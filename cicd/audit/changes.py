@@ -465,6 +465,18 @@ class ChangeBuilder:
             pipeline=execution.pipeline,
             occurred_at=entered,
         )
+        self._add_evidence(change, execution)
+        self._add_artifacts(change, execution)
+        deployed = self._add_deploy(change, execution)
+        approval = self._add_approval(change, execution)
+        change.outcome = self._outcome(change, execution, approval)
+        check_flags = self._add_rollback_and_checks(change, execution)
+        if not deployed:
+            return change  # nothing reached the environment: no control could have failed
+        self._add_control_flags(change, execution, approval, check_flags)
+        return change
+
+    def _add_evidence(self, change: Change, execution: Execution) -> None:
         change.evidence = [r["_key"] for r in execution.transitions]
         for records in execution.build.values():
             change.evidence += [r["_key"] for r in records]
@@ -472,6 +484,8 @@ class ChangeBuilder:
         change.evidence += [key for key, _ in execution.malformed]
         change.flags += self._malformed_flags(execution)
 
+    def _add_artifacts(self, change: Change, execution: Execution) -> None:
+        """The commit and author, the release bundle and the templates the build recorded."""
         sha, author, _ = self._author(execution)
         change.commit, change.author = sha, author
         release = execution.build_record(Kind.RELEASE)
@@ -484,13 +498,17 @@ class ChangeBuilder:
                 name: str(info.get("sha256")) for name, info in (templates["content"].get("stacks") or {}).items()
             }
 
+    def _add_deploy(self, change: Change, execution: Execution) -> bool:
+        """When the deploy actions ran; False when none did (nothing reached the environment)."""
         deploys = self._deploy_actions(execution)
         if deploys:
             change.deploy_started = min(_at(r) for r in deploys).isoformat()
             finished = [_at(r) for r in deploys if r["transition"]["state"] in ("SUCCEEDED", "FAILED", "ABANDONED")]
             change.deploy_finished = max(finished).isoformat() if finished else None
-        deployed = bool(deploys)
+        return bool(deploys)
 
+    def _add_approval(self, change: Change, execution: Execution) -> dict[str, Any] | None:
+        """Who approved or rejected, when and why; returns the approval action's record."""
         approval, facts = self._approval(execution)
         if facts.get("approver_arn"):
             change.approver_arn = facts["approver_arn"]
@@ -501,48 +519,48 @@ class ChangeBuilder:
             change.approval_status = "approved" if approved else "rejected"
             change.approved_at = facts.get("approved_at") if approved else None
             change.approval_comment = facts.get("comment")
+        return approval
 
+    def _outcome(self, change: Change, execution: Execution, approval: dict[str, Any] | None) -> str:
         final_state = self._final_state(execution)
-        guard = _latest(execution.guard)
         if final_state == "SUCCEEDED":
-            change.outcome = "succeeded"
-        elif final_state == "FAILED":
+            return "succeeded"
+        if final_state == "FAILED":
+            guard = _latest(execution.guard)
             if approval is not None and approval["transition"]["state"] == "FAILED":
-                change.outcome = "rejected at approval"
-            elif guard and guard.get("decision") == "rejected":
-                change.outcome = "blocked by approval guard"
+                return "rejected at approval"
+            if guard and guard.get("decision") == "rejected":
                 change.notes += [f"approval guard: {reason}" for reason in guard.get("reasons") or []]
-            else:
-                change.outcome = "failed"
-        elif final_state in ("STOPPED", "CANCELED"):
-            change.outcome = final_state.lower()
-        else:
-            change.outcome = "in progress"
+                return "blocked by approval guard"
+            return "failed"
+        if final_state in ("STOPPED", "CANCELED"):
+            return final_state.lower()
+        return "in progress"
 
-        if execution.is_rollback:
-            target = execution.pipeline_execution.get("rollback_target_execution_id")
-            target_execution = self.executions.get((execution.pipeline, str(target)))
-            target_release = None
-            if target_execution and target_execution.build_record(Kind.RELEASE):
-                target_release = (
-                    (target_execution.build_record(Kind.RELEASE) or {}).get("content", {}).get("release_id")
-                )
-            change.rollback = f"rollback to execution {target or 'unknown'}" + (
-                f" (release {target_release})" if target_release else ""
-            )
-            if change.release_id is None:
-                change.release_id = target_release
-            if target_execution is not None and change.commit is None:
-                change.commit, change.author, _ = self._author(target_execution)
-            checks, check_flags = self._checks(target_execution) if target_execution is not None else (None, [])
-            change.checks = checks
-        else:
-            checks, check_flags = self._checks(execution)
-            change.checks = checks
+    def _add_rollback_and_checks(self, change: Change, execution: Execution) -> list[Flag]:
+        """The checks that vouched for what was deployed: a rollback's are those of the release it restored."""
+        if not execution.is_rollback:
+            change.checks, check_flags = self._checks(execution)
+            return check_flags
+        target = execution.pipeline_execution.get("rollback_target_execution_id")
+        target_execution = self.executions.get((execution.pipeline, str(target)))
+        target_release = None
+        if target_execution and target_execution.build_record(Kind.RELEASE):
+            target_release = (target_execution.build_record(Kind.RELEASE) or {}).get("content", {}).get("release_id")
+        change.rollback = f"rollback to execution {target or 'unknown'}" + (
+            f" (release {target_release})" if target_release else ""
+        )
+        if change.release_id is None:
+            change.release_id = target_release
+        if target_execution is not None and change.commit is None:
+            change.commit, change.author, _ = self._author(target_execution)
+        change.checks, check_flags = self._checks(target_execution) if target_execution is not None else (None, [])
+        return check_flags
 
-        if not deployed:
-            return change  # nothing reached the environment: no control could have failed
-
+    def _add_control_flags(
+        self, change: Change, execution: Execution, approval: dict[str, Any] | None, check_flags: list[Flag]
+    ) -> None:
+        """The controls a deployed change failed: checks, approval, guard, self-approval, break-glass."""
         if not execution.is_rollback:
             change.flags += check_flags
             if approval is None or approval["transition"]["state"] != "SUCCEEDED":
@@ -567,7 +585,6 @@ class ChangeBuilder:
                         Flag(SELF_APPROVAL, f"{change.approver} approved their own change ({change.author})")
                     )
         change.flags += glass_flags
-        return change
 
     def link_rollbacks(self, changes: list[Change]) -> None:
         """Mark the failed execution each rollback undid: the trigger names it, or it failed just before."""

@@ -194,33 +194,51 @@ def _cell(value: object) -> str:
 
 
 def render_markdown(report: Report) -> str:
+    sections = (_summary_md, _tampering_md, _controls_md, _changes_md, _failed_controls_md, _details_md, _notes_md)
+    return "".join(section(report) for section in sections)
+
+
+def _summary_md(report: Report) -> str:
     scope = report.scope
-    out = io.StringIO()
-    w = out.write
-    w(f"# Change evidence report: {scope.env}\n\n")
-    w("| | |\n|---|---|\n")
-    w(f"| Period (UTC) | {scope.since} to {scope.until} |\n")
-    w(f"| Pipeline stage / account | {scope.stage} / {scope.account or 'any (stack names ' + scope.stage + '-*)'} |\n")
-    w(f"| Ledger | `{report.source}` ({report.records_read} records read) |\n")
-    w(f"| Generated | {_when(report.generated_at)} UTC |\n")
     population_flagged = sum(1 for ch in report.population if ch.flags)
-    w(f"| Changes in period | {len(report.population)} ({population_flagged} with a failed control) |\n")
+    account = scope.account or f"any (stack names {scope.stage}-*)"
+    lines = [
+        f"# Change evidence report: {scope.env}\n\n",
+        "| | |\n|---|---|\n",
+        f"| Period (UTC) | {scope.since} to {scope.until} |\n",
+        f"| Pipeline stage / account | {scope.stage} / {account} |\n",
+        f"| Ledger | `{report.source}` ({report.records_read} records read) |\n",
+        f"| Generated | {_when(report.generated_at)} UTC |\n",
+        f"| Changes in period | {len(report.population)} ({population_flagged} with a failed control) |\n",
+    ]
     if report.sample_size is not None:
-        w(
+        lines.append(
             f"| Sample | {len(report.changes)} drawn at random from {len(report.population)}, seed {report.seed} "
             f"(`--sample {report.sample_size} --seed {report.seed}` redraws the same sample) |\n"
         )
-    w(f"| Changes shown with a failed control | {len(report.flagged)} of {len(report.changes)} |\n\n")
-    w(_tampering_markdown(report.tampered))
+    lines.append(f"| Changes shown with a failed control | {len(report.flagged)} of {len(report.changes)} |\n\n")
+    return "".join(lines)
 
-    w("## Controls\n\n| Flag | Fails when | SOC 2 CC8.1 points of focus | Changes flagged |\n|---|---|---|---|\n")
+
+def _tampering_md(report: Report) -> str:
+    return _tampering_markdown(report.tampered)
+
+
+def _controls_md(report: Report) -> str:
     counts = report.flag_counts(report.changes)
-    for rule, means in c.RULES.items():
-        w(f"| `{rule}` | {means} | {'; '.join(CC81_POINTS[rule])} | {counts.get(rule, 0)} |\n")
+    head = "## Controls\n\n| Flag | Fails when | SOC 2 CC8.1 points of focus | Changes flagged |\n|---|---|---|---|\n"
+    return head + "".join(
+        f"| `{rule}` | {means} | {'; '.join(CC81_POINTS[rule])} | {counts.get(rule, 0)} |\n"
+        for rule, means in c.RULES.items()
+    )
 
-    w("\n## Changes\n\n")
-    w("| Change | Type | Commit | Author | Checks | Approver | Approved | Deployed | Outcome | Rollback | Flags |\n")
-    w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+
+def _changes_md(report: Report) -> str:
+    lines = [
+        "\n## Changes\n\n",
+        "| Change | Type | Commit | Author | Checks | Approver | Approved | Deployed | Outcome | Rollback | Flags |\n",
+        "|---|---|---|---|---|---|---|---|---|---|---|\n",
+    ]
     for ch in report.changes:
         flags = ", ".join(sorted({f"`{f.rule}`" for f in ch.flags})) or "none"
         row = [
@@ -235,59 +253,66 @@ def render_markdown(report: Report) -> str:
             ch.outcome,
             ch.rollback,
         ]
-        w("| " + " | ".join(_cell(v) for v in row) + f" | {flags} |\n")
+        lines.append("| " + " | ".join(_cell(v) for v in row) + f" | {flags} |\n")
+    return "".join(lines)
 
-    if report.flagged:
-        w("\n## Failed controls\n")
-        for ch in report.flagged:
-            w(f"\n### {ch.change_id}\n\n")
-            for flag in ch.flags:
-                w(f"- **{flag.rule}**: {flag.message}\n")
-            w(f"- evidence: {len(ch.evidence)} ledger records, e.g. `{ch.evidence[0]}`\n" if ch.evidence else "")
 
-    w("\n## Change details\n")
+def _failed_controls_md(report: Report) -> str:
+    if not report.flagged:
+        return ""
+    lines = ["\n## Failed controls\n"]
+    for ch in report.flagged:
+        lines.append(f"\n### {ch.change_id}\n\n")
+        lines += [f"- **{flag.rule}**: {flag.message}\n" for flag in ch.flags]
+        lines.append(f"- evidence: {len(ch.evidence)} ledger records, e.g. `{ch.evidence[0]}`\n" if ch.evidence else "")
+    return "".join(lines)
+
+
+def _details_md(report: Report) -> str:
+    lines = ["\n## Change details\n"]
     for ch in report.changes:
-        w(f"\n**{ch.change_id}** ({ch.kind}, {ch.pipeline or 'no pipeline'})  \n")
-        details = {
-            "release": f"{ch.release_id} (content sha256 {ch.content_sha256[:16]}…)"
-            if ch.content_sha256
-            else ch.release_id,
-            "commit": ch.commit,
-            "approval": (
-                f"{ch.approval_status} by {ch.approver_arn}"
-                + (f" at {_when(ch.approved_at)}" if ch.approved_at else "")
-                + (f" (source: {ch.approval_source})" if ch.approval_source else "")
-                if ch.approver_arn
-                else None
-            ),
-            "approval comment": ch.approval_comment,
-            "deploy": f"{_when(ch.deploy_started)} → {_when(ch.deploy_finished)}" if ch.deploy_started else None,
-            "gate report": ch.checks.get("report") if ch.checks else None,
-            "templates": ", ".join(f"{k} {v[:12]}" for k, v in sorted(ch.template_hashes.items())) or None,
-            "break-glass": (
-                f"{ch.break_glass['incident']} by {ch.break_glass['approver']}; review: "
-                + (
-                    f"{ch.break_glass['review']['decision']} by {ch.break_glass['review']['reviewer']}"
-                    if ch.break_glass.get("review")
-                    else "none"
-                )
-                if ch.break_glass
-                else None
-            ),
-            "rollback": ch.rollback,
-            "notes": "; ".join(ch.notes) or None,
-            "evidence records": len(ch.evidence),
-        }
-        w("".join(f"{name}: {value}  \n" for name, value in details.items() if value))
+        lines.append(f"\n**{ch.change_id}** ({ch.kind}, {ch.pipeline or 'no pipeline'})  \n")
+        lines += [f"{name}: {value}  \n" for name, value in _details(ch).items() if value]
+    return "".join(lines)
 
-    w("\n## Notes\n\n")
-    for note in report.notes:
-        w(f"- {note}\n")
-    w(
-        "- Every record is a write-once object in an S3 Object Lock bucket (COMPLIANCE mode); S3 keeps a SHA-256 "
+
+def _details(ch: c.Change) -> dict[str, object]:
+    """One change's facts as the details section names them; empty ones are left out."""
+    release = f"{ch.release_id} (content sha256 {ch.content_sha256[:16]}…)" if ch.content_sha256 else ch.release_id
+    return {
+        "release": release,
+        "commit": ch.commit,
+        "approval": (
+            f"{ch.approval_status} by {ch.approver_arn}"
+            + (f" at {_when(ch.approved_at)}" if ch.approved_at else "")
+            + (f" (source: {ch.approval_source})" if ch.approval_source else "")
+            if ch.approver_arn
+            else None
+        ),
+        "approval comment": ch.approval_comment,
+        "deploy": f"{_when(ch.deploy_started)} → {_when(ch.deploy_finished)}" if ch.deploy_started else None,
+        "gate report": ch.checks.get("report") if ch.checks else None,
+        "templates": ", ".join(f"{k} {v[:12]}" for k, v in sorted(ch.template_hashes.items())) or None,
+        "break-glass": _break_glass_text(ch.break_glass) if ch.break_glass else None,
+        "rollback": ch.rollback,
+        "notes": "; ".join(ch.notes) or None,
+        "evidence records": len(ch.evidence),
+    }
+
+
+def _break_glass_text(glass: dict[str, Any]) -> str:
+    review = glass.get("review")
+    reviewed = f"{review['decision']} by {review['reviewer']}" if review else "none"
+    return f"{glass['incident']} by {glass['approver']}; review: {reviewed}"
+
+
+def _notes_md(report: Report) -> str:
+    return (
+        "\n## Notes\n\n"
+        + "".join(f"- {note}\n" for note in report.notes)
+        + "- Every record is a write-once object in an S3 Object Lock bucket (COMPLIANCE mode); S3 keeps a SHA-256 "
         "checksum of each, so `aws s3api head-object --checksum-mode ENABLED` re-verifies any record listed here.\n"
     )
-    return out.getvalue()
 
 
 def _tampering_markdown(tampered: dict[str, int] | None) -> str:

@@ -378,15 +378,28 @@ RENDERED = {
         "csv": "5b8b401ad43a8bea73f142a0957eeb8ddfda553e233277e753bc0c26e572dc57",
         "json": "a617916dca38040eb3d903591a99a638b0083456b9fd0ea23ad0abfad1e58ddb",
     },
+    "prod, any account, a sample of 3 (seed 7)": {
+        "markdown": "6cebb70198a44e4f79268719b9910b64fcb9691aaf74ab6c6c32c1df4b153e8e",
+        "csv": "36b123b17fe1422d8e96ae77902aba83b63b2bbf6a52584178a9aff87947e3ad",
+        "json": "c85df8cd4fd2961f9c34021b70a5fb0466447ca37547a94c346786d45acbdfcc",
+    },
 }
 
 
 @pytest.mark.parametrize(
-    "scope",
-    [MARCH, Scope("staging", "Staging", date(2026, 3, 1), date(2026, 3, 31), "333333333333")],
-    ids=lambda s: s.env,
+    ("case", "scope", "sample"),
+    [
+        ("prod", MARCH, {}),
+        ("staging", Scope("staging", "Staging", date(2026, 3, 1), date(2026, 3, 31), "333333333333"), {}),
+        (
+            "prod, any account, a sample of 3 (seed 7)",
+            Scope("prod", "Prod", date(2026, 3, 1), date(2026, 3, 31), None),
+            {"sample": 3, "seed": 7},
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
 )
-def test_the_fixture_ledgers_report_renders_byte_for_byte_as_recorded(scope):
-    report = build_report(LocalLedgerSource(LEDGER), scope, now=NOW)
+def test_the_fixture_ledgers_report_renders_byte_for_byte_as_recorded(case, scope, sample):
+    report = build_report(LocalLedgerSource(LEDGER), scope, now=NOW, **sample)
     rendered = {"markdown": render_markdown(report), "csv": render_csv(report), "json": render_json(report)}
-    assert {name: hashlib.sha256(text.encode()).hexdigest() for name, text in rendered.items()} == RENDERED[scope.env]
+    assert {name: hashlib.sha256(text.encode()).hexdigest() for name, text in rendered.items()} == RENDERED[case]

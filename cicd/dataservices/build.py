@@ -268,6 +268,33 @@ def _check_model(model: ModelNode, meta: DataServiceMeta, dataset: str, service:
 def build(manifest: Manifest, root: Path | None = None) -> BuildResult:
     """Validate every opted-in model and build one bundle per service that has no error."""
     out = _Collector(root)
+    declared = _declared(manifest, out)
+    _check_datasets_unique(declared, out)
+    by_service: dict[str, list[_Declared]] = defaultdict(list)
+    for item in declared:
+        by_service[item.service].append(item)
+    assistants: dict[str, set[str]] = defaultdict(set)
+    for service, items in by_service.items():
+        for item in items:
+            assistants[item.meta.assistant].add(service)
+
+    bundles: dict[str, ServiceBundle] = {}
+    for service, items in sorted(by_service.items()):
+        before = len(out.findings)
+        datasets = _datasets(service, items, out)
+        _check_service_agrees(service, items, out)
+        _check_assistant_unshared(items[0], assistants, out)
+        glossary = _glossary(items, out)
+        if len(out.findings) > before or not datasets:
+            continue
+        bundle = _bundle(service, items, datasets, glossary, out)
+        if bundle is not None:
+            bundles[service] = bundle
+    return BuildResult(manifest=manifest, bundles=bundles, findings=out.findings)
+
+
+def _declared(manifest: Manifest, out: _Collector) -> list[_Declared]:
+    """Every model that opts in with a readable declaration, with its dataset and service names."""
     declared: list[_Declared] = []
     for model in manifest.declared():
         meta = _declaration(model, out)
@@ -275,7 +302,10 @@ def build(manifest: Manifest, root: Path | None = None) -> BuildResult:
             continue
         dataset = meta.dataset or model.name
         declared.append(_Declared(model, meta, dataset, meta.service or dataset))
+    return declared
 
+
+def _check_datasets_unique(declared: list[_Declared], out: _Collector) -> None:
     by_dataset: dict[str, list[_Declared]] = defaultdict(list)
     for item in declared:
         by_dataset[item.dataset].append(item)
@@ -290,91 +320,96 @@ def build(manifest: Manifest, root: Path | None = None) -> BuildResult:
                     "give each model its own data_service.dataset",
                 )
 
-    by_service: dict[str, list[_Declared]] = defaultdict(list)
-    for item in declared:
-        by_service[item.service].append(item)
-    assistants: dict[str, set[str]] = defaultdict(set)
-    for service, items in by_service.items():
-        for item in items:
-            assistants[item.meta.assistant].add(service)
 
-    bundles: dict[str, ServiceBundle] = {}
-    for service, items in sorted(by_service.items()):
-        before = len(out.findings)
-        datasets: list[Dataset] = []
-        for item in sorted(items, key=lambda i: i.dataset):
-            _check_model(item.model, item.meta, item.dataset, service, out)
-            columns = _columns(item.model, item.meta, out)
-            if len(columns) == len(set(item.meta.columns)) and columns:
-                datasets.append(
-                    Dataset(
-                        name=item.dataset,
-                        model=item.model.unique_id,
-                        relation=Relation(
-                            database=item.model.database, schema=item.model.schema, identifier=item.model.alias
-                        ),
-                        columns=tuple(columns),
-                        order_by=item.meta.order_by,
-                        description=" ".join(item.model.description.split()),
-                    )
+def _datasets(service: str, items: list[_Declared], out: _Collector) -> list[Dataset]:
+    """The service's datasets in name order; a model whose columns do not all resolve is left out (and found)."""
+    datasets: list[Dataset] = []
+    for item in sorted(items, key=lambda i: i.dataset):
+        _check_model(item.model, item.meta, item.dataset, service, out)
+        columns = _columns(item.model, item.meta, out)
+        if len(columns) == len(set(item.meta.columns)) and columns:
+            model = item.model
+            datasets.append(
+                Dataset(
+                    name=item.dataset,
+                    model=model.unique_id,
+                    relation=Relation(database=model.database, schema=model.schema, identifier=model.alias),
+                    columns=tuple(columns),
+                    order_by=item.meta.order_by,
+                    description=" ".join(model.description.split()),
                 )
-        first = items[0]
-        for item in items[1:]:
-            if item.meta.assistant != first.meta.assistant:
-                out.add(
-                    item.model,
-                    "service-assistant-mismatch",
-                    f"service {service} is published to {first.meta.assistant!r} by {first.model.name}, "
-                    f"this model names {item.meta.assistant!r}",
-                    "one service, one assistant: align the names",
-                )
-            if item.meta.version != first.meta.version:
-                out.add(
-                    item.model,
-                    "service-version-mismatch",
-                    f"service {service} has version {first.meta.version} in {first.model.name}, "
-                    f"{item.meta.version} here",
-                    "bump data_service.version on every model of the service",
-                )
-        if len(assistants[first.meta.assistant]) > 1:
-            shared = ", ".join(sorted(assistants[first.meta.assistant]))
+            )
+    return datasets
+
+
+def _check_service_agrees(service: str, items: list[_Declared], out: _Collector) -> None:
+    """Every model of a service names the first one's assistant and version."""
+    first = items[0]
+    for item in items[1:]:
+        if item.meta.assistant != first.meta.assistant:
             out.add(
-                first.model,
-                "assistant-shared",
-                f"assistant {first.meta.assistant!r} serves several services ({shared}); each publish would "
-                "replace the others' datasets",
-                "give each service its own assistant",
+                item.model,
+                "service-assistant-mismatch",
+                f"service {service} is published to {first.meta.assistant!r} by {first.model.name}, "
+                f"this model names {item.meta.assistant!r}",
+                "one service, one assistant: align the names",
             )
-        glossary = _glossary(items, out)
-        if len(out.findings) > before or not datasets:
-            continue
-        template: dict[str, Any] = {"da_version": md.DA_VERSION}
-        for built in datasets:
-            template[built.name] = md.dataset_entry(
-                built.name, built.description, [(c.name, c.description, c.type) for c in built.columns]
-            )
-        problems = md.schema_errors(template)
-        for problem in problems:
+        if item.meta.version != first.meta.version:
             out.add(
-                first.model,
-                "metadata-schema",
-                f"generated metadata breaks the schema: {problem}",
-                "fix the model documentation the message points at",
+                item.model,
+                "service-version-mismatch",
+                f"service {service} has version {first.meta.version} in {first.model.name}, {item.meta.version} here",
+                "bump data_service.version on every model of the service",
             )
-        if problems:
-            continue
-        bundles[service] = ServiceBundle(
-            service=Service(
-                service=service,
-                assistant=first.meta.assistant,
-                version=first.meta.version,
-                datasets=tuple(datasets),
-                limits=_limits(items),
-            ),
-            metadata=template,
-            glossary=glossary,
+
+
+def _check_assistant_unshared(first: _Declared, assistants: dict[str, set[str]], out: _Collector) -> None:
+    if len(assistants[first.meta.assistant]) > 1:
+        shared = ", ".join(sorted(assistants[first.meta.assistant]))
+        out.add(
+            first.model,
+            "assistant-shared",
+            f"assistant {first.meta.assistant!r} serves several services ({shared}); each publish would "
+            "replace the others' datasets",
+            "give each service its own assistant",
         )
-    return BuildResult(manifest=manifest, bundles=bundles, findings=out.findings)
+
+
+def _bundle(
+    service: str,
+    items: list[_Declared],
+    datasets: list[Dataset],
+    glossary: tuple[GlossaryTerm, ...],
+    out: _Collector,
+) -> ServiceBundle | None:
+    """The service's bundle, or None when its generated metadata breaks the schema (found on the first model)."""
+    first = items[0]
+    template: dict[str, Any] = {"da_version": md.DA_VERSION}
+    for built in datasets:
+        template[built.name] = md.dataset_entry(
+            built.name, built.description, [(c.name, c.description, c.type) for c in built.columns]
+        )
+    problems = md.schema_errors(template)
+    for problem in problems:
+        out.add(
+            first.model,
+            "metadata-schema",
+            f"generated metadata breaks the schema: {problem}",
+            "fix the model documentation the message points at",
+        )
+    if problems:
+        return None
+    return ServiceBundle(
+        service=Service(
+            service=service,
+            assistant=first.meta.assistant,
+            version=first.meta.version,
+            datasets=tuple(datasets),
+            limits=_limits(items),
+        ),
+        metadata=template,
+        glossary=glossary,
+    )
 
 
 def _limits(items: list[_Declared]) -> Limits:

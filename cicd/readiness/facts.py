@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline_assets.yaml_source import YamlSourceError, load
+from platform_vocabulary.yaml_source import YamlSourceError, load
 
 ACCOUNTS_FILE = "cicd/readiness/accounts.yaml"
 DEFAULT_QUALIFIER = "hnb659fds"  # CDK's own default

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline_assets.yaml_source import YamlSourceError, load
+from platform_vocabulary.yaml_source import YamlSourceError, load
 
 METADATA_KEY = "deploy_readiness"
 SUPPRESSIONS_FILE = "cicd/readiness/suppressions.yaml"

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from cicd.gate.model import ToolError
+from platform_vocabulary.findings import ToolError
 
 MWAA_LOCK = "pipeline_assets/mwaa/wheelhouse.lock"
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==", re.MULTILINE)

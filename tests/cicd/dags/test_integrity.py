@@ -31,10 +31,13 @@ def test_a_billion_laughs_selectors_file_fails_fast_naming_the_file_and_line(tmp
     assert time.perf_counter() - started < 5
 
 
+FACTORY = "dags/platform_dags/factory.py"
+
+
 def _repository_copy(tmp_path: Path) -> Path:
-    """The parts of the repository the DAG check reads: the DAG folder and pipeline_assets/ (shipped or not)."""
+    """The parts of the repository the DAG check reads: the DAG folder, the ground floor and pipeline_assets/."""
     root = tmp_path / "repo"
-    for folder in ("dags", "pipeline_assets", "dbt_project"):
+    for folder in ("dags", "platform_vocabulary", "pipeline_assets", "dbt_project"):
         shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "target", "logs"))
     (root / "cicd" / "dags").mkdir(parents=True)
     shutil.copy(ROOT / "cicd" / "dags" / "baseline.json", root / "cicd" / "dags" / "baseline.json")
@@ -42,8 +45,8 @@ def _repository_copy(tmp_path: Path) -> Path:
 
 
 def _import_unshipped_module(root: Path) -> int:
-    """Adds `import pipeline_assets.schemas` (in the repository, not in the release) to the spec loader."""
-    return _import_in_the_spec_loader(root, "import pipeline_assets.schemas")
+    """Adds `import pipeline_assets.schemas` (in the repository, not in the release) to the DAG factory."""
+    return _import_in_the_dag_factory(root, "import pipeline_assets.schemas")
 
 
 @pytest.mark.slow
@@ -53,7 +56,7 @@ def test_an_import_of_repository_code_the_release_does_not_ship_is_rejected_with
     line = _import_unshipped_module(root)
     run = check(root)
     [finding] = run.errors
-    assert (finding.rule, finding.file, finding.line) == ("dag:module-not-shipped", "dags/platform_dags/spec.py", line)
+    assert (finding.rule, finding.file, finding.line) == ("dag:module-not-shipped", FACTORY, line)
     assert "pipeline_assets.schemas" in finding.message
     assert "crm_accounts.py" in finding.message
     assert "cicd/release/parts/dags.py" in (finding.fix or "")
@@ -71,7 +74,7 @@ def test_dags_check_command_fails_on_the_unshipped_import_and_names_file_line_an
         check=False,
     )
     assert proc.returncode == ExitCode.FAILED, proc.stdout + proc.stderr
-    assert f"dags/platform_dags/spec.py:{line}: [dag:module-not-shipped]" in proc.stdout
+    assert f"{FACTORY}:{line}: [dag:module-not-shipped]" in proc.stdout
     assert "Fix: MWAA gets only the release's DAG folder" in proc.stdout
     assert "dags check FAILED: 1 error(s)" in proc.stdout
 
@@ -100,19 +103,20 @@ def test_the_probe_sees_no_repository_code_and_only_mwaas_packages(tmp_path):
     assert seen_by_dag["pyspark_metadata"] == []  # Airflow asks importlib.metadata before an optional import
 
 
-def _import_in_the_spec_loader(root: Path, statement: str) -> int:
-    spec = root / "dags" / "platform_dags" / "spec.py"
-    lines = spec.read_text().splitlines(keepends=True)
-    at = next(i for i, line in enumerate(lines) if line.startswith("from pipeline_assets import yaml_source"))
+def _import_in_the_dag_factory(root: Path, statement: str) -> int:
+    """Adds `statement` to the factory every DAG file imports; returns its line number."""
+    factory = root / FACTORY
+    lines = factory.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("from __future__ import annotations"))
     lines.insert(at + 1, f"{statement}  # noqa: F401\n")
-    spec.write_text("".join(lines))
+    factory.write_text("".join(lines))
     return at + 2
 
 
 @pytest.mark.slow
 def test_a_package_the_gate_has_but_mwaa_does_not_is_rejected_with_file_line_and_fix(tmp_path):
     root = _repository_copy(tmp_path)
-    line = _import_in_the_spec_loader(root, "import pyspark")
+    line = _import_in_the_dag_factory(root, "import pyspark")
     proc = subprocess.run(
         [sys.executable, "-m", "cicd", "--root", str(root), "dags", "check"],
         cwd=ROOT,
@@ -121,7 +125,7 @@ def test_a_package_the_gate_has_but_mwaa_does_not_is_rejected_with_file_line_and
         check=False,
     )
     assert proc.returncode == ExitCode.FAILED, proc.stdout + proc.stderr
-    assert f"dags/platform_dags/spec.py:{line}: [dag:module-not-on-mwaa] imports pyspark" in proc.stdout
+    assert f"{FACTORY}:{line}: [dag:module-not-on-mwaa] imports pyspark" in proc.stdout
     assert "4 DAG file(s) fail through it" in proc.stdout
     assert "Fix: MWAA's workers install only pipeline_assets/mwaa/requirements.txt" in proc.stdout
     assert "dags check FAILED: 1 error(s)" in proc.stdout

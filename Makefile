@@ -76,7 +76,7 @@ validate-changed: venv engine-jars ## The gate on what changed since BASE (defau
 	$(PY) -m cicd validate --changed-since $${BASE:-origin/main} --junit build/gate/junit.xml
 
 .PHONY: test
-test: venv engine-jars ## Every test, slow ones included (the Kafka tests start a real broker)
+test: venv engine-jars mwaa-venv ## Every test, slow ones included (the Kafka tests start a real broker; the Airflow ones run in MWAA's environment)
 	$(PY) -m pytest -q
 
 .PHONY: rehearsal

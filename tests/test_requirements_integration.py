@@ -17,7 +17,17 @@ ENTRY_POINTS = {
     "tests/conftest.py",
     *(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests" / "external").glob("*.py")),
 }
-FIRST_PARTY = {"cicd", "config", "pipeline_assets", "tests", "stacks", "constructs", "dags", "app"}
+FIRST_PARTY = {
+    "cicd",
+    "config",
+    "platform_vocabulary",
+    "pipeline_assets",
+    "tests",
+    "stacks",
+    "constructs",
+    "dags",
+    "app",
+}
 # Imported only on the local-substitute paths (no EXTERNAL_* variables), never in staging.
 LOCAL_SUBSTITUTES = {"fakesnow", "mockafka"}
 
